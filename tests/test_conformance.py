@@ -1,0 +1,96 @@
+"""Every bijector the package ships, through the public conformance kit, in float64."""
+
+import pytest
+import tensorflow as tf
+
+from tfp_realnvp import (
+    AffineCoupling,
+    LULinear,
+    ResidualConvNet,
+    ResidualMLP,
+    channel_mask,
+    checkerboard_mask,
+    random_permutation,
+    real_nvp,
+    reverse_permutation,
+    testing,
+)
+
+F64 = tf.float64
+
+
+def _mlp(units, outputs=2):
+    return ResidualMLP(units, [8, 8], num_outputs=outputs, dtype="float64")
+
+
+CASES = {
+    "coupling-half": ([4], None, lambda: AffineCoupling(_mlp(2), num_masked=2, event_shape=[4])),
+    "coupling-gather-tanh": (
+        [5],
+        None,
+        lambda: AffineCoupling(_mlp(3), [False, True, False, True, False], scale="tanh"),
+    ),
+    "coupling-sigmoid": (
+        [3],
+        None,
+        lambda: AffineCoupling(_mlp(2), num_masked=1, event_shape=[3], scale="sigmoid"),
+    ),
+    "coupling-exp": (
+        [3],
+        None,
+        lambda: AffineCoupling(_mlp(1), num_masked=2, event_shape=[3], scale="exp"),
+    ),
+    "coupling-additive": (
+        [4],
+        None,
+        lambda: AffineCoupling(_mlp(2, 1), num_masked=2, event_shape=[4], scale="none"),
+    ),
+    "coupling-conditional": (
+        [4],
+        [3],
+        lambda: AffineCoupling(_mlp(2), num_masked=2, event_shape=[4], context_shape=[3]),
+    ),
+    "coupling-checkerboard": (
+        [4, 4, 2],
+        None,
+        lambda: AffineCoupling(
+            ResidualConvNet(2, 8, num_blocks=1, dtype="float64"), checkerboard_mask(4, 4, 2)
+        ),
+    ),
+    "coupling-channel-conditional": (
+        [2, 2, 4],
+        [2],
+        lambda: AffineCoupling(
+            ResidualConvNet(4, 8, num_blocks=1, dtype="float64"),
+            channel_mask(2, 2, 4),
+            context_shape=[2],
+        ),
+    ),
+    "lu-linear": ([4], None, lambda: LULinear([4], seed=1, dtype=F64)),
+    "lu-1x1-conv": ([3, 3, 2], None, lambda: LULinear([3, 3, 2], seed=2, dtype=F64)),
+    "reverse": ([4], None, lambda: reverse_permutation(4)),
+    "random-permutation": ([5], None, lambda: random_permutation(5, seed=3)),
+    "real-nvp-lu": (
+        [4],
+        None,
+        lambda: real_nvp([4], 3, [8], permutation="lu", dtype=F64),
+    ),
+    "real-nvp-alternating-conditional": (
+        [5],
+        [2],
+        lambda: real_nvp([5], 2, [8], mask="alternating", context_shape=[2], dtype=F64),
+    ),
+    "real-nvp-image": (
+        [4, 4, 2],
+        None,
+        lambda: real_nvp([4, 4, 2], 2, [8], num_blocks=1, permutation="reverse", dtype=F64),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_conformance(case):
+    event_shape, context_shape, make = CASES[case]
+    bijector = make()
+    testing.perturb_variables(bijector, seed=0, stddev=0.3)
+    testing.assert_conformant(bijector, event_shape, context_shape=context_shape)

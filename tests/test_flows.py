@@ -1,0 +1,156 @@
+"""The builders, and the flow inside ordinary TFP: Chain, TransformedDistribution,
+JointDistributions and tfp.vi."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_realnvp import AffineCoupling, LULinear, conditional_kwargs, flow_distribution, real_nvp
+from tfp_realnvp._keras import keras
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+
+def test_fresh_flow_is_exactly_the_base_density():
+    flow = real_nvp([3], num_couplings=3, hidden_units=[8])
+    x = tf.random.normal([10, 3])
+    base = tfd.MultivariateNormalDiag(tf.zeros(3))
+    np.testing.assert_allclose(flow_distribution(flow).log_prob(x), base.log_prob(x), rtol=1e-6)
+
+
+def test_large_flow_is_finite_on_wide_data_straight_after_construction():
+    flow = real_nvp([64], num_couplings=8, hidden_units=[64, 64])
+    dist = flow_distribution(flow)
+    x = tf.random.stateless_normal([100_000, 64], seed=[0, 1]) * 5.0
+    log_prob = dist.log_prob(x)
+    assert log_prob.shape == (100_000,)
+    assert np.all(np.isfinite(log_prob.numpy()))
+
+
+def test_chain_order_inverse_runs_couplings_in_list_order():
+    flow = real_nvp([4], num_couplings=3, hidden_units=[8], permutation="lu")
+    kinds = [type(b) for b in flow.bijectors]
+    assert kinds == [AffineCoupling, LULinear, AffineCoupling, LULinear, AffineCoupling]
+    masks = [b.mask for b in real_nvp([4], num_couplings=2, hidden_units=[8]).bijectors]
+    np.testing.assert_array_equal(masks[0], ~masks[1])  # "swap": halves alternate
+
+
+def test_default_names_are_unique():
+    names = [b.name for f in (real_nvp([2], 3), real_nvp([2], 3)) for b in f.bijectors]
+    assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(event_shape=[4], num_couplings=0), "`num_couplings` must be a positive integer"),
+        (dict(event_shape=[4], permutation="shuffle"), "`permutation` must be one of"),
+        (dict(event_shape=[4], mask="checkerboard"), "`mask` for vector events must be one of"),
+        (dict(event_shape=[4, 4, 2], mask="half"), "`mask` for image events must be one of"),
+        (dict(event_shape=[1]), "at least 2 units"),
+        (dict(event_shape=[2, 3]), r"must be \[D\] \(vectors\) or \[H, W, C\]"),
+        (dict(event_shape=[0]), "non-empty list of positive ints"),
+    ],
+)
+def test_builder_argument_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        real_nvp(**kwargs)
+
+
+def test_composes_with_ordinary_tfp_bijectors_and_samples():
+    flow = real_nvp([2], num_couplings=2, hidden_units=[8])
+    shifted = tfb.Chain([tfb.Shift([10.0, -10.0]), flow])
+    dist = flow_distribution(shifted, event_shape=[2])
+    samples = dist.sample(2000, seed=(1, 2))
+    np.testing.assert_allclose(tf.reduce_mean(samples, 0), [10.0, -10.0], atol=0.1)
+    expected = tfd.MultivariateNormalDiag([10.0, -10.0]).log_prob(samples)
+    np.testing.assert_allclose(dist.log_prob(samples), expected, rtol=1e-5)
+
+
+def test_log_prob_of_fresh_input_uses_the_inverse():
+    flow = real_nvp([2], num_couplings=2, hidden_units=[8])
+    for v in flow.trainable_variables:
+        v.assign(tf.random.normal(v.shape, stddev=0.3))
+    dist = flow_distribution(flow)
+    s = dist.sample(5, seed=(3, 4))
+    np.testing.assert_allclose(dist.log_prob(tf.identity(s)), dist.log_prob(s), rtol=1e-5)
+
+
+def test_joint_distribution_with_a_flow_prior():
+    flow = real_nvp([2], num_couplings=2, hidden_units=[8])
+    joint = tfd.JointDistributionSequential(
+        [flow_distribution(flow, name="z"), lambda z: tfd.Independent(tfd.Normal(z, 1.0), 1)]
+    )
+    z, y = joint.sample(3, seed=(5, 6))
+    want = flow_distribution(flow).log_prob(z) + tfd.Independent(tfd.Normal(z, 1.0), 1).log_prob(y)
+    np.testing.assert_allclose(joint.log_prob([z, y]), want, rtol=1e-6)
+    assert len(joint.trainable_variables) == len(flow.trainable_variables) > 0
+
+
+def test_flow_trains_as_a_tfp_vi_surrogate():
+    target = tfd.MultivariateNormalDiag([2.0, -1.0], [0.5, 1.5])
+    q = flow_distribution(real_nvp([2], num_couplings=4, hidden_units=[16]))
+    assert q.trainable_variables
+    losses = tfp.vi.fit_surrogate_posterior(
+        target.log_prob,
+        q,
+        optimizer=keras.optimizers.Adam(0.02),
+        num_steps=300,
+        sample_size=64,
+        seed=(1, 2),
+    )
+    assert losses[-20:].numpy().mean() < 0.1 < losses[0].numpy()
+    s = q.sample(4000, seed=(3, 4))
+    np.testing.assert_allclose(tf.reduce_mean(s, 0), [2.0, -1.0], atol=0.15)
+    np.testing.assert_allclose(tf.math.reduce_std(s, 0), [0.5, 1.5], rtol=0.1)
+
+
+def test_conditional_flow_routes_context_through_chain_and_distribution():
+    flow = real_nvp([3], num_couplings=2, hidden_units=[8], context_shape=[2])
+    for v in flow.trainable_variables:
+        v.assign(tf.random.normal(v.shape, stddev=0.3))
+    dist = flow_distribution(flow)
+    context = tf.random.normal([4, 2])
+    kw = conditional_kwargs(flow, context)
+    assert set(kw) == {b.name for b in flow.bijectors}
+    x = dist.sample(4, seed=(1, 1), bijector_kwargs=kw)
+    lp = dist.log_prob(tf.identity(x), bijector_kwargs=kw)
+    lp_other = dist.log_prob(tf.identity(x), bijector_kwargs=conditional_kwargs(flow, -context))
+    assert lp.shape == (4,) and not np.allclose(lp, lp_other)
+
+
+def test_conditional_kwargs_nested_and_duplicate_names():
+    inner = real_nvp([2], num_couplings=1, hidden_units=[4], context_shape=[1], name="inner")
+    outer = tfb.Chain([tfb.Shift(1.0), inner], name="outer")
+    c = tf.ones([1])
+    kw = conditional_kwargs(outer, c)
+    assert list(kw) == ["inner"] and list(kw["inner"].values()) == [{"context": c}]
+    a = AffineCoupling(
+        real_nvp([2], 1, [4], context_shape=[1]).bijectors[0].conditioner,
+        num_masked=1,
+        event_shape=[2],
+        context_shape=[1],
+        name="same",
+    )
+    b = AffineCoupling(a.conditioner, num_masked=1, event_shape=[2], context_shape=[1], name="same")
+    with pytest.raises(ValueError, match="are named 'same'"):
+        conditional_kwargs(tfb.Chain([a, b]), c)
+
+
+def test_float64_flow_and_base():
+    dist = flow_distribution(real_nvp([2], 2, [8], dtype=tf.float64))
+    assert dist.dtype == tf.float64
+    assert dist.log_prob(np.zeros([3, 2])).dtype == tf.float64
+
+
+def test_float32_flow_rejects_float64_data_clearly():
+    dist = flow_distribution(real_nvp([2], 2, [8]))
+    with pytest.raises(TypeError, match=r"has dtype float64.*computes in float32"):
+        dist.log_prob(tf.zeros([3, 2], tf.float64))
+
+
+def test_flow_distribution_needs_event_shape_for_foreign_bijectors():
+    with pytest.raises(ValueError, match="`event_shape` is needed"):
+        flow_distribution(tfb.Exp())
+    assert flow_distribution(tfb.Exp(), event_shape=[3]).event_shape == [3]

@@ -1,0 +1,35 @@
+"""tfp_realnvp: RealNVP normalizing flows as TensorFlow Probability bijectors.
+
+``forward`` maps latent noise to data (sampling); ``inverse`` maps data to noise (density).
+"""
+
+from tfp_realnvp.bijectors import (
+    AffineCoupling,
+    LULinear,
+    alternating_mask,
+    channel_mask,
+    checkerboard_mask,
+    half_mask,
+    random_permutation,
+    reverse_permutation,
+)
+from tfp_realnvp.flows import conditional_kwargs, flow_distribution, real_nvp
+from tfp_realnvp.networks import ResidualConvNet, ResidualMLP
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AffineCoupling",
+    "LULinear",
+    "ResidualConvNet",
+    "ResidualMLP",
+    "alternating_mask",
+    "channel_mask",
+    "checkerboard_mask",
+    "conditional_kwargs",
+    "flow_distribution",
+    "half_mask",
+    "random_permutation",
+    "real_nvp",
+    "reverse_permutation",
+]

@@ -1,0 +1,49 @@
+"""The Keras that TensorFlow resolves to, and the glue that makes its weights visible to TFP.
+
+`tf.keras` is Keras 3 unless ``TF_USE_LEGACY_KERAS=1``, in which case it is tf-keras. We follow
+the same switch, so a user's layers and ours always come from the same Keras. (We import the
+package itself rather than `tf.keras`, whose Keras 3 shim lacks `keras.saving`.)
+
+Keras 3 layers are not `tf.Module`s: `tf.Module.trainable_variables` (which TFP bijectors and
+distributions inherit) walks instance attributes and never looks inside them. `module_variables`
+returns the underlying `tf.Variable`s so a bijector can hold them where the walk will find them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+LEGACY_KERAS = os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes")
+
+if LEGACY_KERAS:
+    import tf_keras as keras
+else:
+    import keras
+
+register = keras.saving.register_keras_serializable(package="tfp_realnvp")
+
+
+def tf_variables(layer) -> tuple[tf.Variable, ...]:
+    """The raw `tf.Variable`s behind a Keras layer's weights (Keras 3 or tf-keras)."""
+    out = []
+    for weight in layer.weights:
+        if isinstance(weight, tf.Variable):
+            out.append(weight)
+            continue
+        # Keras 3 on the TensorFlow backend wraps a tf.Variable.
+        inner = getattr(weight, "_value", None)
+        if not isinstance(inner, tf.Variable):
+            inner = weight.value
+        if not isinstance(inner, tf.Variable):
+            raise TypeError(
+                f"cannot find the tf.Variable behind weight {weight.name!r} of layer "
+                f"{layer.name!r} (got {type(inner).__name__}); is Keras on the TensorFlow backend?"
+            )
+        out.append(inner)
+    return tuple(out)
+
+
+def is_keras_layer(obj) -> bool:
+    return isinstance(obj, keras.layers.Layer)

@@ -1,0 +1,34 @@
+"""The bijectors of tfp_realnvp: couplings, masks, permutations and learned linear maps."""
+
+from tfp_realnvp.bijectors.base import KerasBijector
+from tfp_realnvp.bijectors.coupling import AffineCoupling
+from tfp_realnvp.bijectors.linear import (
+    LULinear,
+    LUWeights,
+    random_permutation,
+    reverse_permutation,
+)
+from tfp_realnvp.bijectors.masks import (
+    alternating_mask,
+    channel_mask,
+    checkerboard_mask,
+    half_mask,
+    validate_mask,
+)
+from tfp_realnvp.bijectors.scales import SCALES, LearnedTanhScale
+
+__all__ = [
+    "SCALES",
+    "AffineCoupling",
+    "KerasBijector",
+    "LULinear",
+    "LUWeights",
+    "LearnedTanhScale",
+    "alternating_mask",
+    "channel_mask",
+    "checkerboard_mask",
+    "half_mask",
+    "random_permutation",
+    "reverse_permutation",
+    "validate_mask",
+]

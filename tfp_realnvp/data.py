@@ -1,0 +1,256 @@
+"""Datasets for the command-line trainer: bundled toy densities and the user's own files.
+
+``load_data(spec)`` takes a name from ``DATASETS`` or a path to a ``.csv`` / ``.npy`` file and
+returns a float32 array: ``[N, D]`` vectors or ``[N, H, W, C]`` images. The 2-D toy densities
+are the standard ones of the flow literature (FFJORD, Grathwohl et al. 2018,
+https://arxiv.org/abs/1810.01367), drawn with numpy and scaled to about ``[-4, 4]``.
+``"digits"`` is scikit-learn's bundled 8x8 digits as raw grey levels 0..16; dequantisation and
+rescaling happen in the trainer, not here.
+
+Every problem with the input raises ``DataError``, a ``ValueError`` with a one-line message that
+names the file and the problem, so the command line can print it instead of a traceback.
+
+>>> make_dataset("8gaussians", num_samples=5).shape
+(5, 2)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DATASETS",
+    "DataError",
+    "load_array",
+    "load_data",
+    "make_dataset",
+    "train_validation_split",
+]
+
+
+class DataError(ValueError):
+    """Bad data: an unknown dataset name or a file that cannot be used, with a one-line reason."""
+
+
+def _moons(rng: np.random.Generator, n: int) -> np.ndarray:
+    # Two interleaved half circles (sklearn's make_moons, noise 0.1), scaled as in FFJORD.
+    t = rng.uniform(0.0, np.pi, n)
+    upper = rng.random(n) < 0.5
+    x = np.where(upper, np.cos(t), 1.0 - np.cos(t))
+    y = np.where(upper, np.sin(t), 0.5 - np.sin(t))
+    points = np.stack([x, y], axis=1) + rng.normal(scale=0.1, size=(n, 2))
+    return points * 2.0 + np.array([-1.0, -0.2])
+
+
+def _8gaussians(rng: np.random.Generator, n: int) -> np.ndarray:
+    angles = np.pi / 4 * rng.integers(0, 8, n)
+    centers = 4.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return (centers + rng.normal(scale=0.5, size=(n, 2))) / 1.414
+
+
+def _checkerboard(rng: np.random.Generator, n: int) -> np.ndarray:
+    # Uniform on the 8 squares of a 4x4 board of side-2 squares where floor(x/2)+floor(y/2) is even.
+    x = rng.uniform(-2.0, 2.0, n)
+    y = rng.random(n) - 2.0 * rng.integers(0, 2, n) + np.floor(x) % 2
+    return np.stack([x, y], axis=1) * 2.0
+
+
+def _pinwheel(rng: np.random.Generator, n: int) -> np.ndarray:
+    # Five arms; the angle grows with the radial coordinate, which bends each arm.
+    arm = rng.integers(0, 5, n)
+    features = rng.normal(size=(n, 2)) * np.array([0.3, 0.1]) + np.array([1.0, 0.0])
+    angles = 2 * np.pi / 5 * arm + 0.25 * np.exp(features[:, 0])
+    z = (features[:, 0] + 1j * features[:, 1]) * np.exp(1j * angles)  # rotate by `angles`
+    return 2.0 * np.stack([z.real, z.imag], axis=1)
+
+
+def _rings(rng: np.random.Generator, n: int) -> np.ndarray:
+    radii = 0.75 * rng.integers(1, 5, n)
+    angles = rng.uniform(0.0, 2 * np.pi, n)
+    circle = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    return radii[:, None] * circle + rng.normal(scale=0.08, size=(n, 2))
+
+
+def _2spirals(rng: np.random.Generator, n: int) -> np.ndarray:
+    # Arm one is r * (cos(pi - r), sin(pi - r)) for r up to 3 pi; arm two is its point reflection.
+    r = np.sqrt(rng.random(n)) * 3 * np.pi
+    arm = np.stack([-np.cos(r) * r, np.sin(r) * r], axis=1) + rng.random((n, 2)) * 0.5
+    sign = np.where(rng.random(n) < 0.5, 1.0, -1.0)[:, None]
+    return sign * arm / 3.0 + rng.normal(scale=0.1, size=(n, 2))
+
+
+_TOY: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
+    "moons": _moons,
+    "8gaussians": _8gaussians,
+    "checkerboard": _checkerboard,
+    "pinwheel": _pinwheel,
+    "rings": _rings,
+    "2spirals": _2spirals,
+}
+
+DATASETS: tuple[str, ...] = (*_TOY, "digits")  # the first, "moons", is the trainer's default
+
+
+def make_dataset(name: str, num_samples: int = 4096, seed: int = 0) -> np.ndarray:
+    """Draws the dataset ``name`` (one of ``DATASETS``).
+
+    Returns:
+      float32 ``[num_samples, 2]`` points of a 2-D toy set, drawn by ``default_rng(seed)``; or, for
+      ``"digits"``, all 1797 images as float32 ``[1797, 8, 8, 1]`` holding the raw integer grey
+      levels 0..16 (``num_samples`` and ``seed`` are ignored).
+
+    Raises:
+      DataError: for an unknown name or a ``num_samples`` below 1.
+    """
+    if name == "digits":
+        from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+        return load_digits().images[..., None].astype(np.float32)
+    if name not in _TOY:
+        raise DataError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASETS)}")
+    if not isinstance(num_samples, int | np.integer) or num_samples < 1:
+        raise DataError(f"num_samples must be an integer >= 1; got {num_samples!r}")
+    return _TOY[name](np.random.default_rng(seed), int(num_samples)).astype(np.float32)
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    text = path.read_text(encoding="utf-8-sig")
+    rows: list[list[float]] = []
+    width = None
+    reader = csv.reader(io.StringIO(text))
+    for cells in reader:
+        line = reader.line_num  # 1-based, as an editor shows it
+        if not any(cell.strip() for cell in cells):
+            continue  # blank lines, typically a trailing newline
+        if width is not None and len(cells) != width:
+            raise DataError(
+                f"{path}: ragged rows: row {line} has {len(cells)} columns, expected {width}"
+            )
+        numeric = [_is_number(cell) for cell in cells]
+        if width is None and not any(numeric):
+            width = len(cells)  # a header row of names
+            continue
+        if not all(numeric):
+            cell = cells[numeric.index(False)].strip()
+            what = f"non-numeric cell {cell!r}" if cell else "empty cell"
+            raise DataError(f"{path}: {what} at row {line}, column {numeric.index(False) + 1}")
+        rows.append([float(cell) for cell in cells])
+        width = len(cells)
+    if not rows:
+        raise DataError(f"{path}: empty data: no numeric rows")
+    return np.array(rows)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    fmt = np.lib.format
+    try:  # the header first: np.load would refuse an object array with a generic error
+        with path.open("rb") as f:
+            major, _ = fmt.read_magic(f)
+            read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+            shape, _, dtype = read(f)
+        x = None if dtype.hasobject else np.load(path, allow_pickle=False)
+    except (ValueError, EOFError):
+        raise DataError(f"{path}: cannot read file: not a valid .npy file") from None
+    if x is None:
+        raise DataError(f"{path}: object dtype arrays are not supported; save a numeric array")
+    real = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+    if not (real or x.dtype == bool):
+        raise DataError(f"{path}: unsupported dtype {x.dtype}; expected real numbers")
+    if x.ndim not in (2, 4):
+        hint = "; add a channel axis for greyscale images" if x.ndim == 3 else ""
+        raise DataError(
+            f"{path}: expected a 2-D [N, D] or 4-D [N, H, W, C] array, got "
+            f"{x.ndim}-D with shape {shape}{hint}"
+        )
+    if x.size == 0:
+        raise DataError(f"{path}: empty data: array of shape {shape}")
+    return x
+
+
+def load_array(path: str | os.PathLike) -> np.ndarray:
+    """Reads a user's ``.csv`` or ``.npy`` file as float32 ``[N, D]`` (or ``[N, H, W, C]``: npy).
+
+    A CSV holds comma-separated numbers, one sample a row, with at most one header row of names.
+    Rows and columns in messages count from 1, as an editor shows them.
+
+    Raises:
+      DataError: naming the file and the problem: missing or unreadable file, unsupported
+        extension, a non-numeric or empty cell (1-based row and column), ragged rows, NaN or inf
+        (1-based row), no data, an array that is not 2-D or 4-D, or an object dtype.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".npy"):
+        raise DataError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; expected .csv or .npy"
+        )
+    try:
+        x = _read_csv(path) if suffix == ".csv" else _read_npy(path)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read file: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: cannot read file: not UTF-8 text") from None
+    except csv.Error as e:
+        raise DataError(f"{path}: cannot read file: not a valid CSV ({e})") from None
+    with np.errstate(over="ignore"):  # reported below as too large for float32
+        x32 = x.astype(np.float32)
+    bad = ~np.isfinite(x32.reshape(len(x32), -1))
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        value = x.reshape(len(x), -1)[row, col]
+        what = "NaN" if np.isnan(value) else "inf" if np.isinf(value) else f"{value:g} (> float32)"
+        where = f"column {col + 1}" if x.ndim == 2 else f"flat index {col}"
+        raise DataError(f"{path}: {what} at row {row + 1}, {where}")
+    return x32
+
+
+def load_data(spec: str, num_samples: int = 4096, seed: int = 0) -> np.ndarray:
+    """Loads ``spec``: a name from ``DATASETS`` (``make_dataset``) or a path (``load_array``)."""
+    if spec in DATASETS:
+        return make_dataset(spec, num_samples=num_samples, seed=seed)
+    if not Path(spec).exists() and Path(spec).suffix.lower() not in (".csv", ".npy"):
+        raise DataError(
+            f"{spec!r} is neither a dataset ({', '.join(DATASETS)}) nor an "
+            "existing .csv or .npy file"
+        )
+    return load_array(spec)
+
+
+def train_validation_split(
+    x: np.ndarray, validation_fraction: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffles ``x`` along its first axis with ``seed`` and splits off a validation part.
+
+    The validation part has ``round(len(x) * validation_fraction)`` samples.
+
+    Raises:
+      DataError: if ``validation_fraction`` is not in (0, 1) or either part would be empty.
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise DataError(f"validation_fraction must be in (0, 1); got {validation_fraction}")
+    n = len(x)
+    n_valid = round(n * validation_fraction)
+    if n_valid == 0 or n_valid == n:
+        part = "validation" if n_valid == 0 else "training"
+        raise DataError(
+            f"cannot split {n} samples with validation_fraction="
+            f"{validation_fraction}: the {part} set would be empty"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    return x[order[n_valid:]], x[order[:n_valid]]

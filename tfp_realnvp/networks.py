@@ -1,0 +1,188 @@
+"""Conditioner networks: Keras layers returning ``(shift, log_scale)`` for a coupling.
+
+Both end in a zero-initialised layer, so a freshly built coupling is the identity (its log-det is
+exactly 0) and a new flow's density is the base density.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from tfp_realnvp._keras import keras, register
+
+__all__ = ["ResidualConvNet", "ResidualMLP"]
+
+
+def _check_units(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+    return value
+
+
+def _outputs(out, num_outputs: int):
+    if num_outputs == 1:
+        return out
+    return tuple(tf.split(out, num_outputs, axis=-1))
+
+
+@register
+class ResidualMLP(keras.layers.Layer):
+    """MLP conditioner with residual connections between equal-width hidden layers.
+
+    ``h = act(W0 [x, context])``, then for each further hidden layer ``h = h + act(Wi h)`` (a
+    plain layer where the width changes), and a zero-initialised output layer whose
+    ``num_outputs * units`` values are split into ``num_outputs`` tensors of ``units``.
+
+    Args:
+      units: size of each output (the number of units the coupling transforms).
+      hidden_units: widths of the hidden layers.
+      num_outputs: 2 for ``(shift, log_scale)`` (affine), 1 for ``shift`` (additive).
+      activation: Keras activation of the hidden layers.
+      residual: add skip connections between hidden layers of equal width.
+
+    #### Examples
+
+    >>> import tensorflow as tf
+    >>> net = ResidualMLP(3, hidden_units=[16, 16])
+    >>> shift, log_scale = net(tf.ones([5, 2]))
+    >>> shift.shape, float(tf.reduce_max(tf.abs(log_scale)))
+    (TensorShape([5, 3]), 0.0)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        hidden_units: Sequence[int] = (64, 64),
+        num_outputs: int = 2,
+        activation: str = "relu",
+        residual: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = _check_units(units, "units")
+        self.hidden_units = [_check_units(h, "hidden_units") for h in hidden_units]
+        if not self.hidden_units:
+            raise ValueError("`hidden_units` must list at least one hidden layer width.")
+        self.num_outputs = _check_units(num_outputs, "num_outputs")
+        self.activation = activation
+        self.residual = bool(residual)
+        self.hidden = [
+            keras.layers.Dense(
+                h, activation=activation, name=f"hidden_{i}", dtype=self.dtype_policy
+            )
+            for i, h in enumerate(self.hidden_units)
+        ]
+        self.out = keras.layers.Dense(
+            num_outputs * units,
+            kernel_initializer="zeros",
+            bias_initializer="zeros",
+            name="output",
+            dtype=self.dtype_policy,
+        )
+
+    def build(self, input_shape):
+        # Sub-layers build on the first call, once the context's width is known too.
+        self.built = True
+
+    def call(self, inputs, context=None):
+        h = inputs if context is None else tf.concat([inputs, tf.cast(context, inputs.dtype)], -1)
+        h = self.hidden[0](h)
+        for layer in self.hidden[1:]:
+            new = layer(h)
+            h = h + new if self.residual and new.shape[-1] == h.shape[-1] else new
+        return _outputs(self.out(h), self.num_outputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "hidden_units": list(self.hidden_units),
+            "num_outputs": self.num_outputs,
+            "activation": self.activation,
+            "residual": self.residual,
+        }
+
+
+@register
+class ResidualConvNet(keras.layers.Layer):
+    """Convolutional conditioner for ``[H, W, C]`` events: a 3x3 input convolution, residual
+    blocks (conv-act-conv plus skip) and a zero-initialised 3x3 output convolution.
+
+    A context vector, if given, is broadcast over the image and appended as channels.
+
+    Args:
+      channels: channels of each output (the event's channels).
+      hidden_channels: width of the hidden feature maps.
+      num_blocks: number of residual blocks.
+      kernel_size: spatial size of the hidden convolutions.
+      num_outputs: 2 for ``(shift, log_scale)``, 1 for ``shift``.
+      activation: Keras activation.
+
+    #### Examples
+
+    >>> import tensorflow as tf
+    >>> net = ResidualConvNet(2, hidden_channels=8, num_blocks=1)
+    >>> [t.shape for t in net(tf.ones([1, 4, 4, 2]))]
+    [TensorShape([1, 4, 4, 2]), TensorShape([1, 4, 4, 2])]
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        hidden_channels: int = 64,
+        num_blocks: int = 2,
+        kernel_size: int = 3,
+        num_outputs: int = 2,
+        activation: str = "relu",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.channels = _check_units(channels, "channels")
+        self.hidden_channels = _check_units(hidden_channels, "hidden_channels")
+        self.num_blocks = int(num_blocks)
+        self.kernel_size = _check_units(kernel_size, "kernel_size")
+        self.num_outputs = _check_units(num_outputs, "num_outputs")
+        self.activation = activation
+        self.act = keras.activations.get(activation)
+
+        def conv(filters, name, **kw):
+            return keras.layers.Conv2D(
+                filters, kernel_size, padding="same", name=name, dtype=self.dtype_policy, **kw
+            )
+
+        self.inp = conv(hidden_channels, "input")
+        # Two flat lists: Keras 3 tracks layers in lists, not in tuples.
+        self.blocks_a = [conv(hidden_channels, f"block_{i}_a") for i in range(self.num_blocks)]
+        self.blocks_b = [conv(hidden_channels, f"block_{i}_b") for i in range(self.num_blocks)]
+        self.out = conv(
+            num_outputs * channels, "output", kernel_initializer="zeros", bias_initializer="zeros"
+        )
+
+    def build(self, input_shape):
+        # Sub-layers build on the first call, once the context's width is known too.
+        self.built = True
+
+    def call(self, inputs, context=None):
+        h = inputs
+        if context is not None:
+            context = tf.cast(context, inputs.dtype)[:, None, None, :]
+            shape = tf.concat([tf.shape(inputs)[:3], tf.shape(context)[3:]], 0)
+            h = tf.concat([h, tf.broadcast_to(context, shape)], -1)
+        h = self.act(self.inp(h))
+        for conv_a, conv_b in zip(self.blocks_a, self.blocks_b, strict=False):
+            h = h + conv_b(self.act(conv_a(h)))
+            h = self.act(h)
+        return _outputs(self.out(h), self.num_outputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "channels": self.channels,
+            "hidden_channels": self.hidden_channels,
+            "num_blocks": self.num_blocks,
+            "kernel_size": self.kernel_size,
+            "num_outputs": self.num_outputs,
+            "activation": self.activation,
+        }
