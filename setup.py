@@ -19,8 +19,9 @@ setup(
         "matplotlib>=3.7",
         "scikit-learn>=1.2",
     ],
+    entry_points={"console_scripts": ["tfp-realnvp = tfp_realnvp.cli:main"]},
     extras_require={
-        "dev": ["pytest>=7", "ruff>=0.6"],
+        "dev": ["pytest>=7", "ruff>=0.6", "tensorboard"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

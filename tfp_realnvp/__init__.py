@@ -13,13 +13,16 @@ from tfp_realnvp.bijectors import (
     random_permutation,
     reverse_permutation,
 )
+from tfp_realnvp.export import export_saved_model
 from tfp_realnvp.flows import conditional_kwargs, flow_distribution, real_nvp
+from tfp_realnvp.model import FlowModel
 from tfp_realnvp.networks import ResidualConvNet, ResidualMLP
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AffineCoupling",
+    "FlowModel",
     "LULinear",
     "ResidualConvNet",
     "ResidualMLP",
@@ -27,6 +30,7 @@ __all__ = [
     "channel_mask",
     "checkerboard_mask",
     "conditional_kwargs",
+    "export_saved_model",
     "flow_distribution",
     "half_mask",
     "random_permutation",

@@ -1,0 +1,230 @@
+"""FlowModel: Keras training, metrics, saving three ways, conditional flows, strategies."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_realnvp as trn
+from tfp_realnvp._keras import keras
+
+
+def _data(n=512, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 2)) * [1.0, 0.3] + [1.0, 2.0]).astype("float32")
+
+
+def _model(seed=0, **kwargs):
+    keras.utils.set_random_seed(seed)
+    flow = trn.real_nvp([2], num_couplings=4, hidden_units=[16], **kwargs)
+    model = trn.FlowModel(flow)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    return model
+
+
+def test_fit_without_targets_lowers_nll_and_reports_bits_per_dim():
+    model, x = _model(), _data()
+    before = -float(np.mean(model.log_prob(x)))
+    history = model.fit(x, epochs=4, batch_size=64, validation_split=0.25, verbose=0).history
+    assert set(history) == {"loss", "bits_per_dim", "val_loss", "val_bits_per_dim"}
+    after = -float(np.mean(model.log_prob(x)))
+    assert after < before - 0.5
+    np.testing.assert_allclose(
+        history["bits_per_dim"], np.array(history["loss"]) / (2 * np.log(2)), rtol=1e-5
+    )
+
+
+def test_loss_is_the_mean_nll_in_nats():
+    model, x = _model(), _data(128)
+    result = model.evaluate(x, batch_size=128, verbose=0, return_dict=True)
+    np.testing.assert_allclose(result["loss"], -np.mean(model.log_prob(x)), rtol=1e-5)
+
+
+def test_fit_on_dataset_and_distribution_shares_variables():
+    model = _model()
+    ds = tf.data.Dataset.from_tensor_slices(_data()).batch(64)
+    model.fit(ds, epochs=2, verbose=0)
+    x = _data(8, seed=1)
+    np.testing.assert_allclose(model.distribution.log_prob(x), model.log_prob(x), rtol=1e-6)
+    model_vars = {v.ref() for v in model.distribution.trainable_variables}
+    assert len(model_vars) == len(model.trainable_variables) > 0
+
+
+def test_sample_is_seeded_and_shaped():
+    model = _model()
+    a, b = model.sample(5, seed=3), model.sample(5, seed=3)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (5, 2)
+    assert not np.allclose(model.sample(5, seed=4), a)
+    with pytest.raises(ValueError, match="`n` must be a non-negative integer"):
+        model.sample(-1)
+
+
+def test_sample_weights_weight_the_loss_of_a_conditional_model():
+    keras.utils.set_random_seed(0)
+    model = trn.FlowModel(trn.real_nvp([2], 2, [8], context_shape=[1]))
+    model.compile(optimizer="adam")
+    x, c = _data(64), np.ones([64, 1], "float32")
+    w = np.zeros(64, "float32")
+    w[:8] = 1.0
+    got = model.evaluate(x, c, sample_weight=w, batch_size=64, verbose=0, return_dict=True)
+    np.testing.assert_allclose(got["loss"], -np.mean(model.log_prob(x[:8], c[:8])), rtol=1e-5)
+
+
+def test_sample_weights_keras_would_drop_are_refused():
+    with pytest.raises(ValueError, match=r"Keras drops sample weights .* resampling"):
+        _model().fit(_data(64), sample_weight=np.ones(64), verbose=0)
+    conditional = trn.FlowModel(trn.real_nvp([2], 2, [8], context_shape=[1]))
+    conditional.compile(optimizer="adam")
+    x, c = _data(64), np.ones([64, 1], "float32")
+    with pytest.raises(ValueError, match=r"pass the context as y"):
+        conditional.evaluate((x, c), sample_weight=np.ones(64), verbose=0)
+
+
+def test_unconditional_model_refuses_targets():
+    model = _model()
+    with pytest.raises(ValueError, match="without targets"):
+        model.fit(_data(64), np.zeros(64), epochs=1, verbose=0)
+
+
+def test_conditional_model_fits_and_samples():
+    keras.utils.set_random_seed(0)
+    flow = trn.real_nvp([2], num_couplings=4, hidden_units=[32], context_shape=[1])
+    model = trn.FlowModel(flow)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    rng = np.random.default_rng(0)
+    c = rng.choice([-2.0, 2.0], size=(1024, 1)).astype("float32")
+    x = (rng.normal(size=(1024, 2)) * 0.3 + c).astype("float32")  # mean follows the context
+    history = model.fit((x, c), epochs=8, batch_size=128, verbose=0, validation_data=(x, c))
+    assert "val_loss" in history.history
+    for value in (-2.0, 2.0):
+        s = model.sample(500, seed=1, context=np.full([500, 1], value, "float32"))
+        np.testing.assert_allclose(np.mean(s, 0), [value, value], atol=0.3)
+    with pytest.raises(ValueError, match="is conditional"):
+        model.log_prob(x)
+
+
+def test_model_rejects_wrong_dtype_tensor():
+    with pytest.raises(
+        TypeError, match=r"`x` has dtype float64, but this model computes in float32"
+    ):
+        _model().log_prob(tf.zeros([2, 2], tf.float64))
+
+
+def test_callbacks_early_stopping_checkpoint_tensorboard(tmp_path):
+    model, x = _model(), _data()
+    ckpt = str(tmp_path / "best.weights.h5")
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(ckpt, save_weights_only=True, save_best_only=True),
+        keras.callbacks.TensorBoard(str(tmp_path / "tb")),
+    ]
+    x_val = x[:64] + 3.0  # shifted: validation NLL gets worse as training fits x
+    model.fit(x, validation_data=x_val, epochs=30, batch_size=64, callbacks=callbacks, verbose=0)
+    assert model.stop_training  # early stopping fired
+    assert (tmp_path / "best.weights.h5").exists()
+    assert any((tmp_path / "tb").rglob("*tfevents*"))
+    reloaded = _model(seed=1)
+    reloaded.load_weights(ckpt)
+    np.testing.assert_allclose(reloaded.log_prob(x[:8]), model.log_prob(x[:8]), rtol=1e-6)
+
+
+def test_keras_format_round_trip_is_exact(tmp_path):
+    model, x = _model(permutation="lu", scale="tanh"), _data()
+    model.fit(x, epochs=2, batch_size=64, verbose=0)
+    model.save(str(tmp_path / "m.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    assert isinstance(loaded, trn.FlowModel)
+    np.testing.assert_array_equal(loaded.log_prob(x[:16]), model.log_prob(x[:16]))
+    np.testing.assert_array_equal(loaded.sample(4, seed=2), model.sample(4, seed=2))
+    # and it trains on from there
+    loaded.fit(x, epochs=1, batch_size=64, verbose=0)
+
+
+def test_keras_format_refuses_unserialisable_flow_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "exp.keras"
+    path.write_bytes(b"the user's earlier file")
+    model = trn.FlowModel(tfp.bijectors.Exp(), event_shape=[2])
+    with pytest.raises(ValueError, match=r"cannot save bijector .* of type Exp"):
+        model.save(str(path))
+    assert path.read_bytes() == b"the user's earlier file"
+
+
+def _losses(model, x, epochs):
+    return model.fit(x, epochs=epochs, batch_size=64, shuffle=False, verbose=0).history["loss"]
+
+
+def test_tf_checkpoint_resume_continues_the_same_trajectory(tmp_path):
+    x = _data()
+    straight = _losses(_model(), x, 4)
+    first = _model()
+    head = _losses(first, x, 2)
+    tf.train.Checkpoint(model=first, optimizer=first.optimizer).write(str(tmp_path / "ck"))
+    resumed = _model(seed=7)  # different initial weights, all overwritten by the restore
+    resumed.optimizer.build(resumed.trainable_variables)
+    status = tf.train.Checkpoint(model=resumed, optimizer=resumed.optimizer).read(
+        str(tmp_path / "ck")
+    )
+    status.assert_existing_objects_matched()
+    tail = _losses(resumed, x, 2)
+    np.testing.assert_allclose(head + tail, straight, rtol=1e-5)
+
+
+def test_keras_model_checkpoint_resume_continues_the_same_trajectory(tmp_path):
+    x = _data()
+    straight = _losses(_model(), x, 4)
+    first = _model()
+    path = str(tmp_path / "full.keras")
+    first.fit(
+        x,
+        epochs=2,
+        batch_size=64,
+        shuffle=False,
+        verbose=0,
+        callbacks=[keras.callbacks.ModelCheckpoint(path)],
+    )
+    resumed = keras.models.load_model(path)
+    tail = _losses(resumed, x, 2)
+    np.testing.assert_allclose(tail, straight[2:], rtol=1e-5)
+
+
+STRATEGY_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, tensorflow as tf
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration()] * 2)
+    import tfp_realnvp as trn
+    from tfp_realnvp._keras import keras
+
+    def run(strategy):
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            model = trn.FlowModel(trn.real_nvp([2], 3, [16]))
+            model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        x = np.random.default_rng(0).normal(size=(256, 2)).astype("float32")
+        h = model.fit(x, epochs=3, batch_size=64, shuffle=False, verbose=0).history["loss"]
+        return h, model.log_prob(x[:8]).numpy().tolist()
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    print(json.dumps({"one": run(tf.distribute.get_strategy()), "two": run(mirrored)}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_matches_one_device():
+    out = subprocess.run(
+        [sys.executable, "-c", STRATEGY_SCRIPT], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(result["two"][0], result["one"][0], rtol=1e-4)
+    np.testing.assert_allclose(result["two"][1], result["one"][1], rtol=1e-4, atol=1e-4)

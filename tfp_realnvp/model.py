@@ -1,0 +1,265 @@
+"""`FlowModel`: a Keras model around a flow bijector, trained by maximum likelihood."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_realnvp._keras import keras, register
+from tfp_realnvp.flows import _find_attr, conditional_kwargs, flow_distribution
+from tfp_realnvp.serialization import bijector_from_config, bijector_to_config
+
+__all__ = ["FlowModel"]
+
+tfb = tfp.bijectors
+
+
+def _flow_layers(bijector) -> list:
+    """Every Keras layer holding weights of ``bijector``, in a fixed order."""
+    if hasattr(bijector, "layers"):
+        return list(bijector.layers)
+    out = []
+    for b in getattr(bijector, "bijectors", ()):
+        out.extend(_flow_layers(b))
+    if isinstance(bijector, tfb.Invert):
+        out.extend(_flow_layers(bijector.bijector))
+    return out
+
+
+@register
+class FlowModel(keras.Model):
+    """A Keras model of the density ``p(x)`` (or ``p(x | context)``) defined by a flow.
+
+    ``model.compile(optimizer=...)`` then ``model.fit(x)`` minimises the negative log-likelihood
+    with no targets; ``model.fit((x, context))`` or ``model.fit(x, context)`` for a conditional
+    flow. Arrays and `tf.data.Dataset`s work, as do validation data and callbacks. Keras drops
+    sample weights when there is no ``y``, so they work as ``fit(x, context, sample_weight=w)``
+    and are refused (not silently ignored) otherwise. The loss is
+    the NLL in nats per example; ``bits_per_dim`` is the same in bits per dimension.
+
+    The model shares its variables with ``model.distribution`` (a TFP
+    `TransformedDistribution`) and ``model.bijector``. It saves in the Keras format
+    (``model.save("m.keras")``) when every bijector of the flow is one that
+    `tfp_realnvp.serialization` describes, with checkpoints always, and exports with
+    `tfp_realnvp.export_saved_model`.
+
+    Args:
+      bijector: the flow (``forward`` maps noise to data), e.g. from `real_nvp`.
+      event_shape: shape of one example; read from the flow's couplings when omitted.
+      context_shape: shape of one example's context; read from the flow when omitted.
+      **kwargs: passed to `keras.Model` (e.g. ``name``).
+
+    #### Examples
+
+    >>> import numpy as np
+    >>> import tfp_realnvp as trn
+    >>> model = trn.FlowModel(trn.real_nvp([2], num_couplings=2, hidden_units=[8]))
+    >>> model.compile(optimizer="adam")
+    >>> x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    >>> history = model.fit(x, epochs=2, batch_size=32, verbose=0)
+    >>> sorted(history.history)
+    ['bits_per_dim', 'loss']
+    >>> model.sample(3, seed=0).shape
+    TensorShape([3, 2])
+    """
+
+    def __init__(
+        self,
+        bijector,
+        event_shape: Sequence[int] | None = None,
+        context_shape: Sequence[int] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._flow = bijector
+        self._dist = flow_distribution(bijector, event_shape)
+        self.event_shape_ = tuple(int(d) for d in self._dist.event_shape)
+        if context_shape is None:
+            context_shape = _find_attr(bijector, "context_shape")
+        self.context_shape_ = None if context_shape is None else tuple(context_shape)
+        self.flow_dtype = tf.as_dtype(self._dist.dtype)
+        self.num_dims = int(np.prod(self.event_shape_))
+        self.flow_layers = _flow_layers(bijector)
+        self.nll_tracker = keras.metrics.Mean(name="loss")
+        self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
+        self.built = True
+
+    # The TFP side.
+    @property
+    def bijector(self):
+        return self._flow
+
+    @property
+    def distribution(self):
+        """The flow's `tfd.TransformedDistribution`, sharing this model's variables."""
+        return self._dist
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.context_shape_ is not None
+
+    def _bijector_kwargs(self, context) -> dict:
+        if context is None:
+            if self.is_conditional:
+                raise ValueError(
+                    f"this FlowModel is conditional (context_shape={self.context_shape_}); pass "
+                    "`context`."
+                )
+            return {}
+        if not self.is_conditional:
+            raise ValueError("this FlowModel is unconditional; it takes no `context`.")
+        return conditional_kwargs(self._flow, self._as_tensor(context, "context"))
+
+    def _as_tensor(self, value, arg: str) -> tf.Tensor:
+        """NumPy/Python input takes the model's dtype; a tensor must already have it."""
+        if tf.is_tensor(value):
+            if value.dtype != self.flow_dtype:
+                raise TypeError(
+                    f"`{arg}` has dtype {value.dtype.name}, but this model computes in "
+                    f"{self.flow_dtype.name}; cast it with tf.cast(..., tf.{self.flow_dtype.name})."
+                )
+            return value
+        array = np.asarray(value)
+        if not np.issubdtype(array.dtype, np.number):
+            raise TypeError(f"`{arg}` must be numeric; got an array of {array.dtype}.")
+        return tf.convert_to_tensor(array.astype(self.flow_dtype.as_numpy_dtype))
+
+    def log_prob(self, x, context=None) -> tf.Tensor:
+        """``log p(x)`` (or ``log p(x | context)``) per example, in nats."""
+        kwargs = self._bijector_kwargs(context)
+        return self._dist.log_prob(self._as_tensor(x, "x"), bijector_kwargs=kwargs)
+
+    def sample(self, n: int, seed=None, context=None) -> tf.Tensor:
+        """``n`` samples: base noise pushed through the flow's ``forward``.
+
+        ``seed`` is an int or a shape-[2] stateless seed; ``None`` draws fresh noise.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"`n` must be a non-negative integer; got {n!r}.")
+        shape = (int(n), *self.event_shape_)
+        if seed is None:
+            z = tf.random.normal(shape, dtype=self.flow_dtype)
+        else:
+            seed = tf.constant([0, seed] if np.ndim(seed) == 0 else seed, tf.int32)
+            z = tf.random.stateless_normal(shape, seed, dtype=self.flow_dtype)
+        return self._flow.forward(z, **self._bijector_kwargs(context))
+
+    # The Keras side.
+    def _unpack(self, data):
+        """``x``, ``(x,)``, ``(x, context)`` or ``(x, context, sample_weight)``; for an
+        unconditional model ``(x, None, sample_weight)`` (as Keras packs ``sample_weight=``)."""
+        if isinstance(data, (tuple, list)) and len(data) == 1:
+            data = data[0]
+        if not isinstance(data, (tuple, list)):
+            data = (data,)
+        x, context, weight = (*tuple(data), None, None)[:3]
+        if isinstance(x, (tuple, list)):  # fit((x, context)) arrives as ((x, context),)
+            x, context = x
+        if context is not None and not self.is_conditional:
+            raise ValueError(
+                "this FlowModel is unconditional and learns p(x) without targets; fit it on x "
+                "alone (got an (x, y) pair)."
+            )
+        x = tf.cast(x, self.flow_dtype) if x.dtype.is_floating else x
+        if context is not None and context.dtype.is_floating:
+            context = tf.cast(context, self.flow_dtype)
+        return x, context, weight
+
+    def _refuse_dropped_weights(self, y, sample_weight):
+        if sample_weight is None or y is not None:
+            return
+        hint = (
+            "pass the context as y: fit(x, context, sample_weight=w)"
+            if self.is_conditional
+            else "weight the data by resampling instead"
+        )
+        raise ValueError(
+            f"`sample_weight` would be lost: Keras drops sample weights when there are no "
+            f"targets (y); {hint}."
+        )
+
+    def fit(self, x=None, y=None, *args, sample_weight=None, validation_data=None, **kwargs):
+        self._refuse_dropped_weights(y, sample_weight)
+        if validation_data is not None and (
+            isinstance(validation_data, np.ndarray) or tf.is_tensor(validation_data)
+        ):
+            validation_data = (validation_data,)  # tf-keras takes only tuples or datasets
+        return super().fit(
+            x, y, *args, sample_weight=sample_weight, validation_data=validation_data, **kwargs
+        )
+
+    def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
+        self._refuse_dropped_weights(y, sample_weight)
+        return super().evaluate(x, y, *args, sample_weight=sample_weight, **kwargs)
+
+    def call(self, inputs, training=None):
+        x, context, _ = self._unpack(inputs)
+        return self.log_prob(x, context)
+
+    def _loss(self, data):
+        x, context, weight = self._unpack(data)
+        nll = -self.log_prob(x, context)
+        if weight is None:
+            loss = tf.reduce_mean(nll)
+        else:
+            weight = tf.cast(tf.reshape(weight, tf.shape(nll)), nll.dtype)
+            loss = tf.reduce_sum(nll * weight) / tf.maximum(tf.reduce_sum(weight), 1e-12)
+        return tf.cast(loss, tf.float32), weight
+
+    def _update_metrics(self, loss, weight):
+        self.nll_tracker.update_state(loss)
+        self.bpd_tracker.update_state(loss / (self.num_dims * math.log(2.0)))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss, weight = self._loss(data)
+            total = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses] or [0.0])
+            # Gradients are summed over replicas, so each replica contributes its share.
+            total = total / tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self._scale_loss(total)
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        if hasattr(self.optimizer, "get_unscaled_gradients"):  # tf-keras mixed precision
+            grads = self.optimizer.get_unscaled_gradients(grads)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return self._update_metrics(loss, weight)
+
+    def _scale_loss(self, loss):
+        if hasattr(self.optimizer, "scale_loss"):  # Keras 3
+            return self.optimizer.scale_loss(loss)
+        if hasattr(self.optimizer, "get_scaled_loss"):  # tf-keras LossScaleOptimizer
+            return self.optimizer.get_scaled_loss(loss)
+        return loss
+
+    def test_step(self, data):
+        loss, weight = self._loss(data)
+        return self._update_metrics(loss, weight)
+
+    @property
+    def metrics(self):
+        return [self.nll_tracker, self.bpd_tracker]
+
+    def save(self, filepath, *args, **kwargs):
+        # Describe the flow before Keras opens the file: an unsavable flow leaves no
+        # half-written file behind.
+        bijector_to_config(self._flow)
+        return super().save(filepath, *args, **kwargs)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "bijector": bijector_to_config(self._flow),
+            "event_shape": list(self.event_shape_),
+            "context_shape": None if self.context_shape_ is None else list(self.context_shape_),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        bijector = bijector_from_config(config.pop("bijector"))
+        return cls(bijector, **config)
