@@ -1,0 +1,90 @@
+"""export_saved_model: signatures, and serving in a process without tfp_realnvp or TFP."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfp_realnvp as trn
+from tfp_realnvp._keras import keras
+
+SERVE = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["tensorflow_probability"] = None  # any import of these now fails
+    sys.modules["tfp_realnvp"] = None
+    import numpy as np, tensorflow as tf
+    path, x_file, out_file, conditional = sys.argv[1:5]
+    served = tf.saved_model.load(path)
+    x = tf.constant(np.load(x_file))
+    kw = {"context": tf.ones([len(x), 2])} if conditional == "1" else {}
+    one = {"context": tf.ones([1, 2])} if conditional == "1" else {}
+    sig = served.signatures
+    np.savez(
+        out_file,
+        log_prob=sig["log_prob"](x=x, **kw)["log_prob"].numpy(),
+        default=sig["serving_default"](x=x, **kw)["log_prob"].numpy(),
+        samples=sig["sample"](count=tf.constant(6), seed=tf.constant([1, 2]), **one)["samples"],
+        z=sig["inverse"](x=x, **kw)["z"].numpy(),
+        x_back=sig["forward"](z=sig["inverse"](x=x, **kw)["z"], **kw)["x"].numpy(),
+    )
+    print(json.dumps(sorted(sig)))
+    """
+)
+
+
+def _trained_model(context_shape=None):
+    keras.utils.set_random_seed(0)
+    flow = trn.real_nvp([3], 3, [16], permutation="lu", context_shape=context_shape)
+    model = trn.FlowModel(flow)
+    for v in model.trainable_variables:
+        v.assign(tf.random.normal(v.shape, stddev=0.2))
+    return model
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_saved_model_serves_without_tfp_and_matches(tmp_path, conditional):
+    model = _trained_model([2] if conditional else None)
+    path = trn.export_saved_model(model, tmp_path / "served")
+    x = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    flag = "1" if conditional else "0"
+    args = [str(path), str(tmp_path / "x.npy"), str(tmp_path / "out.npz"), flag]
+    run = subprocess.run([sys.executable, "-c", SERVE, *args], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    names = json.loads(run.stdout.strip().splitlines()[-1])
+    assert names == ["forward", "inverse", "log_prob", "sample", "serving_default"]
+    out = np.load(tmp_path / "out.npz")
+
+    # Identical to the same SavedModel run here, where TFP is importable ...
+    here = tf.saved_model.load(str(path)).signatures
+    kw = {"context": tf.ones([5, 2])} if conditional else {}
+    one = {"context": tf.ones([1, 2])} if conditional else {}
+    np.testing.assert_array_equal(out["log_prob"], here["log_prob"](x=x, **kw)["log_prob"])
+    np.testing.assert_array_equal(out["default"], out["log_prob"])
+    samples = here["sample"](count=tf.constant(6), seed=tf.constant([1, 2]), **one)["samples"]
+    np.testing.assert_array_equal(out["samples"], samples)
+    # ... and to the Keras model it came from.
+    context = np.ones([5, 2], "float32") if conditional else None
+    np.testing.assert_allclose(out["log_prob"], model.log_prob(x, context), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out["x_back"], x, atol=1e-5)
+    seeded = model.sample(
+        6, seed=[1, 2], context=np.ones([6, 2], "float32") if conditional else None
+    )
+    np.testing.assert_allclose(out["samples"], seeded, rtol=1e-5, atol=1e-5)
+
+
+def test_export_refuses_to_overwrite_and_replaces_whole(tmp_path):
+    model = _trained_model()
+    path = trn.export_saved_model(model, tmp_path / "m")
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        trn.export_saved_model(model, path)
+    (path / "stale.txt").write_text("from an older export")
+    trn.export_saved_model(model, path, overwrite=True)
+    assert not (path / "stale.txt").exists()
+    assert (path / "saved_model.pb").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary leftovers
