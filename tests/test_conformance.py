@@ -4,12 +4,19 @@ import pytest
 import tensorflow as tf
 
 from tfp_realnvp import (
+    ActNorm,
     AffineCoupling,
+    Dequantize,
+    FactorOut,
+    Logit,
     LULinear,
     ResidualConvNet,
     ResidualMLP,
+    Squeeze,
     channel_mask,
     checkerboard_mask,
+    conditional_kwargs,
+    multiscale_real_nvp,
     random_permutation,
     real_nvp,
     reverse_permutation,
@@ -17,6 +24,16 @@ from tfp_realnvp import (
 )
 
 F64 = tf.float64
+
+
+def _context_kwargs(bijector, context_shape):
+    if context_shape is None:
+        return {}
+    return conditional_kwargs(bijector, tf.zeros([8, *context_shape], F64))
+
+
+def _unit_interval(rng, shape):
+    return rng.uniform(0.01, 0.99, size=shape)
 
 
 def _mlp(units, outputs=2):
@@ -80,6 +97,43 @@ CASES = {
         [2],
         lambda: real_nvp([5], 2, [8], mask="alternating", context_shape=[2], dtype=F64),
     ),
+    "actnorm": ([2, 2, 3], None, lambda: ActNorm([2, 2, 3], dtype=F64)),
+    "squeeze": ([4, 2, 1], None, lambda: Squeeze([4, 2, 1])),
+    "factor-out": (
+        [2, 2, 4],
+        None,
+        lambda: FactorOut(LULinear([2, 2, 2], seed=0, dtype=F64), [2, 2, 4]),
+    ),
+    "dequantize": ([3], None, lambda: Dequantize(17)),
+    "logit": ([3], None, lambda: Logit(0.05)),
+    "multiscale-realnvp": (
+        [4, 4, 2],
+        None,
+        lambda: multiscale_real_nvp(
+            [4, 4, 2],
+            2,
+            couplings_per_stage=1,
+            final_couplings=1,
+            hidden_channels=4,
+            num_blocks=1,
+            dtype=F64,
+        ),
+    ),
+    "multiscale-glow-conditional": (
+        [4, 4, 1],
+        [2],
+        lambda: multiscale_real_nvp(
+            [4, 4, 1],
+            2,
+            couplings_per_stage=1,
+            final_couplings=1,
+            hidden_channels=4,
+            num_blocks=1,
+            glow=True,
+            context_shape=[2],
+            dtype=F64,
+        ),
+    ),
     "real-nvp-image": (
         [4, 4, 2],
         None,
@@ -92,5 +146,9 @@ CASES = {
 def test_conformance(case):
     event_shape, context_shape, make = CASES[case]
     bijector = make()
+    x = tf.random.stateless_uniform([8, *event_shape], seed=[1, 2], dtype=F64)
+    # ActNorm initialises on its first batch of data; do that before the checks.
+    bijector.inverse(x, **_context_kwargs(bijector, context_shape))
     testing.perturb_variables(bijector, seed=0, stddev=0.3)
-    testing.assert_conformant(bijector, event_shape, context_shape=context_shape)
+    sampler = _unit_interval if case == "logit" else None  # the logit's domain is [0, 1]
+    testing.assert_conformant(bijector, event_shape, context_shape=context_shape, sampler=sampler)

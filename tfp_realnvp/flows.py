@@ -206,6 +206,8 @@ def conditional_kwargs(bijector: tfb.Bijector, context) -> dict:
     >>> flow.forward(tf.zeros([5, 2]), **kw).shape
     TensorShape([5, 2])
     """
+    if type(bijector).__name__ == "FactorOut":  # passes its kwargs on to the inner flow
+        return conditional_kwargs(bijector.bijector, context)
     if isinstance(bijector, tfb.Composition):
         out = {}
         for b in bijector.bijectors:

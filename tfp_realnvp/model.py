@@ -22,12 +22,11 @@ def _flow_layers(bijector) -> list:
     """Every Keras layer holding weights of ``bijector``, in a fixed order."""
     if hasattr(bijector, "layers"):
         return list(bijector.layers)
-    out = []
-    for b in getattr(bijector, "bijectors", ()):
-        out.extend(_flow_layers(b))
-    if isinstance(bijector, tfb.Invert):
-        out.extend(_flow_layers(bijector.bijector))
-    return out
+    if hasattr(bijector, "bijectors"):  # Chain, FactorOut
+        return [layer for b in bijector.bijectors for layer in _flow_layers(b)]
+    if isinstance(getattr(bijector, "bijector", None), tfb.Bijector):  # Invert
+        return _flow_layers(bijector.bijector)
+    return []
 
 
 @register
@@ -51,6 +50,8 @@ class FlowModel(keras.Model):
       bijector: the flow (``forward`` maps noise to data), e.g. from `real_nvp`.
       event_shape: shape of one example; read from the flow's couplings when omitted.
       context_shape: shape of one example's context; read from the flow when omitted.
+      dequantize: add fresh ``Uniform[0, 1)`` noise to every training and evaluation batch
+        (integer-valued data such as grey levels; see `Dequantize`).
       **kwargs: passed to `keras.Model` (e.g. ``name``).
 
     #### Examples
@@ -72,9 +73,11 @@ class FlowModel(keras.Model):
         bijector,
         event_shape: Sequence[int] | None = None,
         context_shape: Sequence[int] | None = None,
+        dequantize: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.dequantize = bool(dequantize)
         self._flow = bijector
         self._dist = flow_distribution(bijector, event_shape)
         self.event_shape_ = tuple(int(d) for d in self._dist.event_shape)
@@ -202,6 +205,8 @@ class FlowModel(keras.Model):
 
     def _loss(self, data):
         x, context, weight = self._unpack(data)
+        if self.dequantize:
+            x = x + tf.random.uniform(tf.shape(x), dtype=x.dtype)
         nll = -self.log_prob(x, context)
         if weight is None:
             loss = tf.reduce_mean(nll)
@@ -256,6 +261,7 @@ class FlowModel(keras.Model):
             "bijector": bijector_to_config(self._flow),
             "event_shape": list(self.event_shape_),
             "context_shape": None if self.context_shape_ is None else list(self.context_shape_),
+            "dequantize": self.dequantize,
         }
 
     @classmethod

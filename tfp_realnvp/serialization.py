@@ -3,8 +3,9 @@
 Weights are not part of a config: Keras saves them through the model's tracked layers and loads
 them into the layers that `bijector_from_config` rebuilds in the same order.
 
-Supported: `AffineCoupling` (with a Keras-serialisable conditioner), `LULinear`, and TFP's
-`Chain`, `Permute`, `Shift`, `Scale` with constant parameters.
+Supported: `AffineCoupling` (with a Keras-serialisable conditioner), `LULinear`, `ActNorm`,
+`Squeeze`, `FactorOut`, `Dequantize`, `Logit`, and TFP's `Chain`, `Invert`, `Permute`, `Shift`,
+`Scale` with constant parameters.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras
+from tfp_realnvp.bijectors.actnorm import ActNorm
 from tfp_realnvp.bijectors.coupling import AffineCoupling
 from tfp_realnvp.bijectors.linear import LULinear, LUWeights
+from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
+from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
 
 __all__ = ["bijector_from_config", "bijector_to_config"]
 
@@ -63,7 +67,23 @@ def bijector_to_config(bijector) -> dict:
             "dtype": bijector._flow_dtype.name,
             "permutation": list(bijector._weights.permutation),
         }
-    elif _is_chain(bijector):
+    elif isinstance(bijector, ActNorm):
+        config = {"event_shape": list(bijector.event_shape), "dtype": bijector._flow_dtype.name}
+    elif isinstance(bijector, Squeeze):
+        config = {"event_shape": list(bijector.event_shape)}
+    elif isinstance(bijector, FactorOut):
+        config = {
+            "bijector": bijector_to_config(bijector.bijector),
+            "event_shape": list(bijector.event_shape),
+            "num_kept": bijector.num_kept,
+        }
+    elif isinstance(bijector, Dequantize):
+        config = {"num_levels": bijector.num_levels}
+    elif isinstance(bijector, Logit):
+        config = {"alpha": bijector.alpha}
+    elif _is_tfp(bijector, "Invert"):
+        config = {"bijector": bijector_to_config(bijector.bijector)}
+    elif _is_tfp(bijector, "Chain"):
         config = {"bijectors": [bijector_to_config(b) for b in bijector.bijectors]}
     elif isinstance(bijector, tfb.Permute):
         config = {"permutation": _constant(bijector.permutation, "permutation", name)}
@@ -74,16 +94,19 @@ def bijector_to_config(bijector) -> dict:
     else:
         raise ValueError(
             f"cannot save bijector {name!r} of type {type(bijector).__name__} in the Keras "
-            "format; supported: AffineCoupling, LULinear, Chain, Permute, Shift, Scale. Use "
+            "format; supported: AffineCoupling, LULinear, ActNorm, Squeeze, FactorOut, "
+            "Dequantize, Logit, Chain, Invert, Permute, Shift, Scale. Use "
             "checkpoints or tfp_realnvp.export_saved_model."
         )
-    kind = "Chain" if _is_chain(bijector) else type(bijector).__name__
-    return {"class_name": kind, "name": name, "config": config}
+    return {"class_name": type(bijector).__name__.lstrip("_"), "name": name, "config": config}
 
 
-def _is_chain(bijector) -> bool:
-    # tfb.Chain of bijectors that are not composite tensors (ours) is TFP's private _Chain.
-    return isinstance(bijector, tfb.Composition) and type(bijector).__name__ in ("Chain", "_Chain")
+def _is_tfp(bijector, kind: str) -> bool:
+    # tfb.Chain and tfb.Invert over bijectors that are not composite tensors (ours) return
+    # instances of TFP's private _Chain and _Invert, which tfb.Chain/tfb.Invert do not cover.
+    return type(bijector).__name__ in (kind, f"_{kind}") and type(bijector).__module__.startswith(
+        "tensorflow_probability"
+    )
 
 
 def bijector_from_config(config: dict):
@@ -104,6 +127,19 @@ def bijector_from_config(config: dict):
         channels = cfg["event_shape"][-1]
         weights = LUWeights(channels, cfg["permutation"], dtype=cfg["dtype"])
         return LULinear(cfg["event_shape"], dtype=cfg["dtype"], weights=weights, name=name)
+    if kind == "ActNorm":
+        return ActNorm(cfg["event_shape"], dtype=cfg["dtype"], name=name)
+    if kind == "Squeeze":
+        return Squeeze(cfg["event_shape"], name=name)
+    if kind == "FactorOut":
+        inner = bijector_from_config(cfg["bijector"])
+        return FactorOut(inner, cfg["event_shape"], cfg["num_kept"], name=name)
+    if kind == "Dequantize":
+        return Dequantize(cfg["num_levels"], name=name)
+    if kind == "Logit":
+        return Logit(cfg["alpha"], name=name)
+    if kind == "Invert":
+        return tfb.Invert(bijector_from_config(cfg["bijector"]), name=name)
     if kind == "Chain":
         return tfb.Chain([bijector_from_config(c) for c in cfg["bijectors"]], name=name)
     if kind == "Permute":

@@ -53,9 +53,10 @@ def perturb_variables(bijector, seed: int = 0, stddev: float = 0.2) -> None:
         v.assign_add(rng.normal(0.0, stddev, v.shape).astype(v.dtype.as_numpy_dtype))
 
 
-def _sample(shape, dtype, seed) -> tf.Tensor:
+def _sample(shape, dtype, seed, sampler=None) -> tf.Tensor:
     rng = np.random.default_rng(seed)
-    return tf.constant(rng.normal(size=shape), dtype=dtype)
+    values = rng.normal(size=shape) if sampler is None else sampler(rng, tuple(shape))
+    return tf.constant(values, dtype=dtype)
 
 
 def _kwargs(bijector, context_shape, batch_shape, dtype, seed) -> dict:
@@ -74,12 +75,16 @@ def _assert_close(name, got, want, atol, rtol):
         raise AssertionError(f"{name}: max abs error {err:.3g} > atol={atol} (rtol={rtol})")
 
 
-def check_round_trip(bijector, x, atol=1e-8, rtol=1e-6, **kwargs) -> None:
-    """``forward(inverse(x)) == x`` and ``inverse(forward(x)) == x``, cache defeated."""
-    z = bijector.inverse(tf.identity(x), **kwargs)
-    _assert_close("forward(inverse(x))", bijector.forward(tf.identity(z), **kwargs), x, atol, rtol)
-    y = bijector.forward(tf.identity(x), **kwargs)
-    _assert_close("inverse(forward(x))", bijector.inverse(tf.identity(y), **kwargs), x, atol, rtol)
+def check_round_trip(bijector, x, z=None, atol=1e-8, rtol=1e-6, **kwargs) -> None:
+    """``forward(inverse(x)) == x`` for data ``x`` and ``inverse(forward(z)) == z`` for latent
+    ``z`` (default ``x``, for bijectors that keep the shape), cache defeated."""
+    z = x if z is None else z
+    z_x = bijector.inverse(tf.identity(x), **kwargs)
+    _assert_close(
+        "forward(inverse(x))", bijector.forward(tf.identity(z_x), **kwargs), x, atol, rtol
+    )
+    y = bijector.forward(tf.identity(z), **kwargs)
+    _assert_close("inverse(forward(z))", bijector.inverse(tf.identity(y), **kwargs), z, atol, rtol)
 
 
 def _ldj(fn, x, event_rank: int, **kwargs) -> tf.Tensor:
@@ -102,8 +107,8 @@ def _autodiff_log_det(fn: Callable, x, event_rank: int) -> tf.Tensor:
 
 
 def check_log_det_jacobian(bijector, x, event_rank: int, atol=1e-8, **kwargs) -> None:
-    """fldj at ``x`` and ildj at ``forward(x)`` against the autodiff Jacobian, through both
-    of TFP's paths: the log-det computed directly, and the one cached by a ``forward`` or
+    """fldj at latent ``x`` and ildj at ``forward(x)`` against the autodiff Jacobian, through
+    both of TFP's paths: the log-det computed directly, and the one cached by a ``forward`` or
     ``inverse`` call."""
     if x.dtype != tf.float64:
         raise ValueError(f"run the Jacobian check in float64; `x` has dtype {x.dtype.name}.")
@@ -140,46 +145,56 @@ def check_batch_shapes(
     batch_shapes: Sequence[Sequence[int]] = ((), (3,), (2, 3)),
     context_shape: Sequence[int] | None = None,
     seed: int = 0,
+    sampler: Callable | None = None,
 ) -> None:
-    """Outputs keep the input's shape and log-dets have the batch shape (or are scalars, for
-    constant-Jacobian bijectors), for several batch shapes (including none)."""
+    """Outputs have the shapes the bijector's event shapes promise and log-dets the batch shape
+    (or are scalars, for constant-Jacobian bijectors), for several batch shapes (none too)."""
     rank = len(event_shape)
+    latent = tuple(bijector.inverse_event_shape(event_shape))
     for batch in batch_shapes:
-        x = _sample(tuple(batch) + tuple(event_shape), dtype, seed)
+        x = _sample(tuple(batch) + tuple(event_shape), dtype, seed, sampler)
+        z = _sample(tuple(batch) + latent, dtype, seed)
         kw = _kwargs(bijector, context_shape, batch, dtype, seed)
-        for name, fn in (("forward", bijector.forward), ("inverse", bijector.inverse)):
-            out = fn(tf.identity(x), **kw)
-            if tuple(out.shape) != tuple(x.shape):
-                raise AssertionError(f"{name}: shape {tuple(out.shape)} for input {x.shape}")
-        for name, fn in (
-            ("fldj", bijector.forward_log_det_jacobian),
-            ("ildj", bijector.inverse_log_det_jacobian),
+        for name, fn, t, want in (
+            ("forward", bijector.forward, z, x.shape),
+            ("inverse", bijector.inverse, x, z.shape),
         ):
-            ldj = fn(tf.identity(x), rank, **kw)
+            out = fn(tf.identity(t), **kw)
+            if tuple(out.shape) != tuple(want):
+                raise AssertionError(f"{name}: shape {tuple(out.shape)} for input {t.shape}")
+        for name, fn, t in (
+            ("fldj", bijector.forward_log_det_jacobian, z),
+            ("ildj", bijector.inverse_log_det_jacobian, x),
+        ):
+            ldj = fn(tf.identity(t), rank, **kw)
             scalar_ok = bijector.is_constant_jacobian and ldj.shape.rank == 0
             if tuple(ldj.shape) != tuple(batch) and not scalar_ok:
                 raise AssertionError(f"{name}: shape {tuple(ldj.shape)} for batch {batch}")
 
 
-def _all_outputs(bijector, x, event_rank, kwargs):
-    z = bijector.inverse(x, **kwargs)
+def _all_outputs(bijector, x, z, event_rank, kwargs):
+    inv = bijector.inverse(x, **kwargs)
     ildj = _ldj(bijector.inverse_log_det_jacobian, x, event_rank, **kwargs)
-    y = bijector.forward(tf.identity(x), **kwargs)
-    fldj = _ldj(bijector.forward_log_det_jacobian, tf.identity(x), event_rank, **kwargs)
-    return z, ildj, y, fldj
+    fwd = bijector.forward(z, **kwargs)
+    fldj = _ldj(bijector.forward_log_det_jacobian, tf.identity(z), event_rank, **kwargs)
+    return inv, ildj, fwd, fldj
 
 
 def check_compiled_agreement(
-    bijector, x, event_rank: int, atol=1e-6, jit_compile: bool = True, **kwargs
+    bijector, x, event_rank: int, z=None, atol=1e-6, jit_compile: bool = True, **kwargs
 ) -> None:
-    """Eager, `tf.function` and (optionally) XLA-compiled evaluation agree."""
-    eager = _all_outputs(bijector, x, event_rank, kwargs)
+    """Eager, `tf.function` and (optionally) XLA-compiled evaluation agree, on data ``x`` and
+    latent ``z`` (default ``x``)."""
+    z = x if z is None else z
+    eager = _all_outputs(bijector, x, z, event_rank, kwargs)
     modes = {"tf.function": False}
     if jit_compile:
         modes["jit_compile=True"] = True
     for mode, jit in modes.items():
-        fn = tf.function(lambda t, kw: _all_outputs(bijector, t, event_rank, kw), jit_compile=jit)
-        got = fn(tf.identity(x), kwargs)
+        fn = tf.function(
+            lambda a, b, kw: _all_outputs(bijector, a, b, event_rank, kw), jit_compile=jit
+        )
+        got = fn(tf.identity(x), tf.identity(z), kwargs)
         for name, a, b in zip(("inverse", "ildj", "forward", "fldj"), got, eager, strict=False):
             _assert_close(f"{name} under {mode}", a, b, atol, 1e-5)
 
@@ -227,6 +242,7 @@ def assert_conformant(
     jit_compile: bool = True,
     require_nonzero_gradients: bool = True,
     atol: float = 1e-8,
+    sampler: Callable | None = None,
 ) -> None:
     """Runs every check of this module on ``bijector`` for events of ``event_shape``.
 
@@ -240,17 +256,24 @@ def assert_conformant(
       jit_compile: also compare against an XLA-compiled run.
       require_nonzero_gradients: demand a non-zero gradient for every variable.
       atol: absolute tolerance of the log-det and round-trip checks.
+      sampler: ``sampler(rng, shape) -> array`` drawing the test inputs (data-side points)
+        for bijectors whose ``inverse`` takes a restricted domain, e.g. ``[0, 1]`` for a
+        logit; standard normal by default.
     """
     event_shape = tuple(event_shape)
     rank = len(event_shape)
-    x = _sample((batch_size, *event_shape), dtype, seed)
+    latent = tuple(bijector.inverse_event_shape(event_shape))
+    x = _sample((batch_size, *event_shape), dtype, seed, sampler)
+    z = _sample((batch_size, *latent), dtype, seed + 7)
     kw = _kwargs(bijector, context_shape, (batch_size,), dtype, seed)
-    check_round_trip(bijector, x, atol=atol, **kw)
+    check_round_trip(bijector, x, z, atol=atol, **kw)
     if dtype == tf.float64:
-        check_log_det_jacobian(bijector, x, rank, atol=atol, **kw)
+        check_log_det_jacobian(bijector, z, rank, atol=atol, **kw)
     check_log_det_consistency(bijector, x, rank, atol=atol, **kw)
-    check_batch_shapes(bijector, event_shape, dtype, context_shape=context_shape, seed=seed)
-    check_compiled_agreement(bijector, x, rank, jit_compile=jit_compile, **kw)
+    check_batch_shapes(
+        bijector, event_shape, dtype, context_shape=context_shape, seed=seed, sampler=sampler
+    )
+    check_compiled_agreement(bijector, x, rank, z, jit_compile=jit_compile, **kw)
     if bijector.trainable_variables:
         check_gradients(bijector, x, rank, require_nonzero=require_nonzero_gradients, **kw)
     if context_shape is not None:

@@ -1,5 +1,6 @@
 """The bijectors of tfp_realnvp: couplings, masks, permutations and learned linear maps."""
 
+from tfp_realnvp.bijectors.actnorm import ActNorm, ActNormParameters
 from tfp_realnvp.bijectors.base import KerasBijector
 from tfp_realnvp.bijectors.coupling import AffineCoupling
 from tfp_realnvp.bijectors.linear import (
@@ -15,15 +16,23 @@ from tfp_realnvp.bijectors.masks import (
     half_mask,
     validate_mask,
 )
+from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
+from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
 from tfp_realnvp.bijectors.scales import SCALES, LearnedTanhScale
 
 __all__ = [
     "SCALES",
+    "ActNorm",
+    "ActNormParameters",
     "AffineCoupling",
+    "Dequantize",
+    "FactorOut",
     "KerasBijector",
     "LULinear",
     "LUWeights",
     "LearnedTanhScale",
+    "Logit",
+    "Squeeze",
     "alternating_mask",
     "channel_mask",
     "checkerboard_mask",

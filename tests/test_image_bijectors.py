@@ -1,0 +1,143 @@
+"""ActNorm, Squeeze, FactorOut, Dequantize, Logit: closed forms, state, errors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_realnvp as trn
+from tfp_realnvp import ActNorm, Dequantize, FactorOut, Logit, Squeeze
+from tfp_realnvp._keras import keras
+
+tfb = tfp.bijectors
+
+
+def _images(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.normal([3.0, -1.0], [2.0, 0.5], size=(n, 4, 4, 2)), tf.float32)
+
+
+def test_actnorm_initialises_once_from_the_first_batch():
+    norm = ActNorm([4, 4, 2])
+    x = _images()
+    z = norm.inverse(x).numpy()
+    np.testing.assert_allclose(z.mean((0, 1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(z.std((0, 1, 2)), 1.0, rtol=1e-3)
+    params = [v.numpy().copy() for v in norm.trainable_variables]
+    norm.inverse(_images(seed=1) * 10.0)  # a different batch must not re-initialise
+    for before, v in zip(params, norm.trainable_variables, strict=True):
+        np.testing.assert_array_equal(before, v.numpy())
+    ildj = norm.inverse_log_det_jacobian(x, 3)
+    want = 16 * -np.log(np.std(x.numpy(), (0, 1, 2))).sum()
+    np.testing.assert_allclose(ildj, want, atol=1e-4)
+
+
+def test_actnorm_forward_never_initialises():
+    norm = ActNorm([3])
+    z = tf.constant([[1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(norm.forward(z), z)
+    assert float(norm._params.initialized) == 0.0
+
+
+def test_actnorm_initialises_inside_tf_function_and_fit():
+    norm = ActNorm([3])
+    x = tf.random.normal([256, 3]) * 3.0 + 2.0
+    z = tf.function(norm.inverse)(x)
+    np.testing.assert_allclose(tf.reduce_mean(z, 0), 0.0, atol=1e-4)
+
+    keras.utils.set_random_seed(0)
+    flow = tfb.Chain([ActNorm([2]), trn.real_nvp([2], 2, [8])])
+    model = trn.FlowModel(flow, event_shape=[2])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    data = np.random.default_rng(0).normal(10.0, 5.0, size=(512, 2)).astype("float32")
+    model.fit(data, epochs=1, batch_size=512, verbose=0)
+    actnorm = flow.bijectors[0]
+    assert float(actnorm._params.initialized) == 1.0
+    # set from the batch (then one Adam step of 1e-3): bias ~ -mean
+    np.testing.assert_allclose(actnorm._params.bias.numpy(), -data.mean(0), rtol=1e-2)
+
+
+def test_actnorm_state_saved_and_restored(tmp_path):
+    model = trn.FlowModel(tfb.Chain([ActNorm([2]), trn.real_nvp([2], 1, [4])]), event_shape=[2])
+    x = np.random.default_rng(0).normal(4.0, 3.0, size=(128, 2)).astype("float32")
+    model.log_prob(x)  # initialises
+    model.save(str(tmp_path / "m.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "m.keras"))
+    norm = loaded.bijector.bijectors[0]
+    assert float(norm._params.initialized) == 1.0
+    np.testing.assert_array_equal(loaded.log_prob(x[:5]), model.log_prob(x[:5]))
+
+
+def test_squeeze_moves_2x2_blocks_into_channels():
+    x = tf.reshape(tf.range(16, dtype=tf.float32), [1, 4, 4, 1])
+    sq = Squeeze([4, 4, 1])
+    z = sq.inverse(x)
+    assert z.shape == (1, 2, 2, 4)
+    np.testing.assert_array_equal(z[0, 0, 0], [0, 1, 4, 5])  # top-left block
+    np.testing.assert_array_equal(sq.forward(tf.identity(z)), x)
+    assert sq.forward_event_shape([2, 2, 4]) == [4, 4, 1]
+    assert sq.inverse_event_shape([4, 4, 1]) == [2, 2, 4]
+    with pytest.raises(ValueError, match="even height and width"):
+        Squeeze([3, 4, 1])
+    with pytest.raises(ValueError, match=r"`x` must end in \(4, 4, 1\)"):
+        sq.inverse(tf.zeros([1, 4, 4, 2]))
+
+
+def test_factor_out_leaves_the_factored_channels_alone():
+    inner = tfb.Scale(2.0)
+    fo = FactorOut(inner, [2, 2, 4])
+    x = tf.random.normal([3, 2, 2, 4])
+    z = fo.inverse(x)
+    np.testing.assert_allclose(z[..., :2], x[..., :2] / 2.0)
+    np.testing.assert_array_equal(z[..., 2:], x[..., 2:])
+    np.testing.assert_allclose(fo.inverse_log_det_jacobian(x, 3), -8 * np.log(2.0), rtol=1e-6)
+    with pytest.raises(ValueError, match="`num_kept` must be between 1 and 3"):
+        FactorOut(inner, [2, 2, 4], num_kept=4)
+
+
+def test_dequantize_and_logit_closed_forms():
+    x = tf.constant([0.0, 3.5, 16.9], tf.float64)
+    d = Dequantize(17)
+    np.testing.assert_allclose(d.inverse(x), x / 17)
+    np.testing.assert_allclose(d.inverse_log_det_jacobian(x, 1), -3 * np.log(17))
+    u = tf.constant([0.0, 0.3, 1.0], tf.float64)
+    logit = Logit(0.05)
+    p = 0.05 + 0.9 * u.numpy()
+    np.testing.assert_allclose(logit.inverse(u), np.log(p / (1 - p)))
+    want = np.sum(np.log(0.9) - np.log(p) - np.log(1 - p))
+    np.testing.assert_allclose(logit.inverse_log_det_jacobian(u, 1), want)
+    assert np.all(np.isfinite(logit.inverse(u)))  # alpha keeps 0 and 1 finite
+    with pytest.raises(ValueError, match=r"`alpha` must be in \[0, 0.5\)"):
+        Logit(0.5)
+    with pytest.raises(ValueError, match="`num_levels` must be an integer >= 2"):
+        Dequantize(1)
+
+
+def test_bits_per_dim_accounts_for_scaling():
+    assert trn.bits_per_dim(64 * np.log(2), 64) == pytest.approx(1.0)
+    # a model of x / 256 has NLL lower by D log 256 than the same model of x
+    assert trn.bits_per_dim(100.0 - 64 * np.log(256), 64, scale=1 / 256) == pytest.approx(
+        trn.bits_per_dim(100.0, 64)
+    )
+    with pytest.raises(ValueError, match="`scale` must be positive"):
+        trn.bits_per_dim(1.0, 2, scale=0)
+
+
+def test_multiscale_builder_errors():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        trn.multiscale_real_nvp([6, 6, 1], num_scales=3)
+    with pytest.raises(ValueError, match=r"must be \[H, W, C\]"):
+        trn.multiscale_real_nvp([8, 8])
+    with pytest.raises(ValueError, match="`couplings_per_stage` must be a positive integer"):
+        trn.multiscale_real_nvp([8, 8, 1], couplings_per_stage=0)
+
+
+def test_multiscale_latent_has_the_image_shape_and_starts_as_identity():
+    flow = trn.multiscale_real_nvp([8, 8, 1], hidden_channels=8, num_blocks=1)
+    x = tf.random.normal([2, 8, 8, 1])
+    np.testing.assert_allclose(flow.inverse(x), x, atol=1e-6)
+    kinds = [type(b).__name__ for b in flow.bijectors]
+    assert kinds == ["AffineCoupling"] * 3 + ["Squeeze"] + ["AffineCoupling"] * 3 + [
+        "FactorOut",
+        "_Invert",
+    ]

@@ -1,0 +1,174 @@
+"""Glow's activation normalisation, initialised from the first batch of data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_probability.python.internal import cache_util
+
+from tfp_realnvp._keras import aggregation, keras, register
+from tfp_realnvp.bijectors.base import KerasBijector, unique_name
+
+__all__ = ["ActNorm", "ActNormParameters"]
+
+
+@register
+class ActNormParameters(keras.layers.Layer):
+    """Per-channel ``bias`` and ``log_scale`` of `ActNorm`, and its ``initialized`` flag.
+
+    The flag is a (non-trainable) weight, so the initialisation state is saved and restored
+    with the model. Under a distribution strategy each replica initialises from its own batch
+    and the values are averaged.
+    """
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        mean = aggregation("mean")
+        self.bias = self.add_weight(
+            name="bias", shape=(self.channels,), initializer="zeros", aggregation=mean
+        )
+        self.log_scale = self.add_weight(
+            name="log_scale", shape=(self.channels,), initializer="zeros", aggregation=mean
+        )
+        self.initialized = self.add_weight(
+            name="initialized", shape=(), initializer="zeros", trainable=False, aggregation=mean
+        )
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+class ActNorm(KerasBijector):
+    """Per-channel affine normalisation (Glow), with data-dependent initialisation.
+
+    On an event of shape ``[..., C]`` with ``n`` positions (``H * W`` for images):
+
+    - inverse (data -> latent): ``z = (x + bias) * exp(log_scale)``;
+      ``inverse_log_det_jacobian = n * sum(log_scale)``;
+    - forward (latent -> data): ``x = z * exp(-log_scale) - bias``;
+      ``forward_log_det_jacobian = -n * sum(log_scale)``.
+
+    The first ``inverse`` call on data (in eager mode, in a `tf.function`, inside
+    ``model.fit`` or a distribution strategy alike) sets ``bias = -mean`` and
+    ``log_scale = -log(std)`` per channel over that batch, so its output has zero mean and
+    unit variance, and records that it did; later calls never re-initialise. ``forward``
+    (sampling) never initialises.
+
+    Args:
+      event_shape: the event's shape; the channels are its last axis.
+      dtype: dtype of the parameters and data.
+      parameters_layer: an existing `ActNormParameters` to share; made fresh by default.
+      validate_args: check inputs for NaN and inf as well.
+      name: defaults to a unique ``act_norm_<n>``.
+
+    #### Examples
+
+    >>> import numpy as np, tensorflow as tf
+    >>> norm = ActNorm([3])
+    >>> x = tf.constant(np.random.default_rng(0).normal(5.0, 2.0, size=(500, 3)), tf.float32)
+    >>> z = norm.inverse(x)
+    >>> bool(np.allclose(np.mean(z, 0), 0.0, atol=1e-5)), bool(np.allclose(np.std(z, 0), 1.0))
+    (True, True)
+
+    #### References
+
+    [1] Diederik P. Kingma, Prafulla Dhariwal. Glow: Generative Flow with Invertible 1x1
+        Convolutions. NeurIPS 2018. https://arxiv.org/abs/1807.03039
+    """
+
+    _cache = cache_util.BijectorCacheWithGreedyAttrs(
+        forward_name="_augmented_forward", inverse_name="_augmented_inverse"
+    )
+
+    def __init__(
+        self,
+        event_shape: Sequence[int],
+        dtype: tf.DType | str = tf.float32,
+        parameters_layer: ActNormParameters | None = None,
+        validate_args: bool = False,
+        name: str | None = None,
+    ):
+        parameters = dict(locals())
+        self._event_shape = tuple(int(d) for d in event_shape)
+        if not self._event_shape or min(self._event_shape) < 1:
+            raise ValueError(f"`event_shape` must be non-empty and positive; got {event_shape}.")
+        self._flow_dtype = tf.as_dtype(dtype)
+        if parameters_layer is None:
+            parameters_layer = ActNormParameters(self._event_shape[-1], dtype=self._flow_dtype.name)
+        parameters["parameters_layer"] = parameters_layer  # distinct instances, distinct caches
+        self._params = parameters_layer
+        self._positions = int(np.prod(self._event_shape[:-1], dtype=np.int64))
+        super().__init__(
+            forward_min_event_ndims=len(self._event_shape),
+            is_constant_jacobian=True,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name or unique_name("act_norm"),
+        )
+        self._track_layers([parameters_layer])
+
+    @classmethod
+    def _parameter_properties(cls, dtype):
+        return {}
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return self._event_shape
+
+    def _variable(self, weight):
+        return tf.convert_to_tensor(weight)
+
+    def _initialize_from(self, x):
+        """Sets bias and log-scale from ``x`` unless done already; returns a control input."""
+        p = self._params
+        axes = list(range(x.shape.rank - 1))
+
+        def init():
+            mean, var = tf.nn.moments(x, axes)
+            log_std = 0.5 * tf.math.log(var + 1e-6)
+            with tf.control_dependencies(
+                [
+                    p.bias.assign(tf.cast(-mean, p.bias.dtype)),
+                    p.log_scale.assign(tf.cast(-log_std, p.log_scale.dtype)),
+                ]
+            ):
+                return tf.identity(p.initialized.assign(tf.ones([], p.initialized.dtype)))
+
+        return tf.cond(self._variable(p.initialized) > 0, lambda: tf.ones([], x.dtype), init)
+
+    def _log_det(self, x):
+        log_scale = tf.cast(self._variable(self._params.log_scale), x.dtype)
+        batch = tf.shape(x)[: tf.rank(x) - len(self._event_shape)]
+        return tf.broadcast_to(tf.reduce_sum(log_scale) * self._positions, batch)
+
+    def _augmented_inverse(self, x):
+        x = self._check_input(x, "x", self._event_shape)
+        with tf.control_dependencies([self._initialize_from(x)]):
+            bias = tf.cast(self._variable(self._params.bias), x.dtype)
+            log_scale = tf.cast(self._variable(self._params.log_scale), x.dtype)
+        z = (x + bias) * tf.exp(log_scale)
+        ildj = self._log_det(x)
+        return z, {"ildj": ildj, "fldj": -ildj}
+
+    def _augmented_forward(self, z):
+        z = self._check_input(z, "z", self._event_shape)
+        bias = tf.cast(self._variable(self._params.bias), z.dtype)
+        log_scale = tf.cast(self._variable(self._params.log_scale), z.dtype)
+        fldj = -self._log_det(z)
+        return z * tf.exp(-log_scale) - bias, {"fldj": fldj, "ildj": -fldj}
+
+    def _inverse(self, x):
+        return self._augmented_inverse(x)[0]
+
+    def _forward(self, z):
+        return self._augmented_forward(z)[0]
+
+    def _inverse_log_det_jacobian(self, x):
+        return self._log_det(self._check_input(x, "x", self._event_shape))
+
+    def _forward_log_det_jacobian(self, z):
+        return -self._log_det(self._check_input(z, "z", self._event_shape))
