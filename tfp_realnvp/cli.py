@@ -66,8 +66,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive(int), default=60)
     train.add_argument("--batch-size", type=_positive(int), default=256)
     train.add_argument("--learning-rate", type=_positive(float), default=2e-3)
-    train.add_argument("--couplings", type=_positive(int), default=8)
-    train.add_argument("--hidden", type=_hidden, default=[64, 64], help="e.g. 64,64")
+    train.add_argument(
+        "--couplings",
+        type=_positive(int),
+        default=None,
+        help="couplings (vectors, default 8) or couplings per stage (images, default 3)",
+    )
+    train.add_argument(
+        "--hidden",
+        type=_hidden,
+        default=None,
+        help="MLP widths, e.g. 64,64 (default); for images the conv channels (default 64)",
+    )
+    train.add_argument(
+        "--architecture",
+        choices=["realnvp", "glow", "vector"],
+        default="realnvp",
+        help="for images: multi-scale RealNVP (default), Glow, or a RealNVP on flat pixels",
+    )
     train.add_argument("--validation-split", type=_positive(float), default=0.1)
     train.add_argument("--test-split", type=_positive(float), default=0.1)
     train.add_argument("--patience", type=_positive(int), default=10, help="early stopping")
@@ -146,13 +162,21 @@ def cmd_train(args) -> int:
     out = args.out or Path("runs") / Path(args.data).stem
     _check_run_dir(out, args.force)
     data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
+    multiscale = data.ndim == 4 and args.architecture != "vector"
+    if args.couplings is None:
+        args.couplings = 3 if multiscale else 8
+    if args.hidden is None:
+        args.hidden = [64] if multiscale else [64, 64]
     if args.validation_split + args.test_split >= 0.9:
         raise UsageError("--validation-split plus --test-split must leave some training data")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         start = time.time()
-        metrics = train_run(data, args, tmp)
+        try:
+            metrics = train_run(data, args, tmp)
+        except ValueError as e:  # data the model cannot take, found before training
+            raise UsageError(str(e)) from None
         metrics["wall_time_s"] = round(time.time() - start, 2)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         _publish(tmp, out)
