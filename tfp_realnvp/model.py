@@ -87,6 +87,9 @@ class FlowModel(keras.Model):
         self.flow_dtype = tf.as_dtype(self._dist.dtype)
         self.num_dims = int(np.prod(self.event_shape_))
         self.flow_layers = _flow_layers(bijector)
+        # Compiled log_prob / forward for eager callers, made on first use; kept out of
+        # Keras' and TF's attribute tracking.
+        object.__setattr__(self, "_compiled_fns", {})
         self.nll_tracker = keras.metrics.Mean(name="loss")
         self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
         self.built = True
@@ -131,15 +134,61 @@ class FlowModel(keras.Model):
             raise TypeError(f"`{arg}` must be numeric; got an array of {array.dtype}.")
         return tf.convert_to_tensor(array.astype(self.flow_dtype.as_numpy_dtype))
 
+    def _log_prob(self, x, context=None):
+        return self._dist.log_prob(x, bijector_kwargs=self._bijector_kwargs(context))
+
+    def _forward(self, z, context=None):
+        return self._flow.forward(z, **self._bijector_kwargs(context))
+
+    def _compiled(self, kind: str):
+        """An XLA-compiled ``_log_prob`` or ``_forward`` over any batch size (traced once)."""
+        fn = self._compiled_fns.get(kind)
+        if fn is None:
+            specs = [tf.TensorSpec([None, *self.event_shape_], self.flow_dtype)]
+            if self.is_conditional:
+                specs.append(tf.TensorSpec([None, *self.context_shape_], self.flow_dtype))
+            fn = tf.function(getattr(self, f"_{kind}"), input_signature=specs, jit_compile=True)
+            self._compiled_fns[kind] = fn
+        return fn
+
+    def _eager_call(self, kind: str, t: tf.Tensor, context):
+        """Runs ``_log_prob`` or ``_forward``, compiled when called eagerly on ``[N, *event]``.
+
+        Anything else (graph mode, other batch ranks, bad input) takes the plain path, which
+        also reports the errors.
+        """
+        plain = getattr(self, f"_{kind}")
+        if not tf.executing_eagerly() or tuple(t.shape) != (t.shape[0], *self.event_shape_):
+            return plain(t, context)
+        if (context is not None) != self.is_conditional:
+            return plain(t, context)  # says what is missing or unexpected
+        args = [t]
+        if context is not None:
+            context = self._as_tensor(context, "context")
+            rank = len(self.context_shape_)
+            batch = tuple(context.shape[: context.shape.rank - rank])
+            if tuple(context.shape[context.shape.rank - rank :]) != self.context_shape_:
+                return plain(t, context)
+            if batch not in ((), (1,), (t.shape[0],)):
+                raise ValueError(
+                    f"`context` has batch shape {batch}; expected (), (1,) or ({t.shape[0]},)."
+                )
+            args.append(tf.broadcast_to(context, (t.shape[0], *self.context_shape_)))
+        return self._compiled(kind)(*args)
+
     def log_prob(self, x, context=None) -> tf.Tensor:
-        """``log p(x)`` (or ``log p(x | context)``) per example, in nats."""
-        kwargs = self._bijector_kwargs(context)
-        return self._dist.log_prob(self._as_tensor(x, "x"), bijector_kwargs=kwargs)
+        """``log p(x)`` (or ``log p(x | context)``) per example, in nats.
+
+        Called eagerly on a batch ``[N, *event_shape]``, it runs an XLA-compiled function that
+        is traced once for all ``N``.
+        """
+        return self._eager_call("log_prob", self._as_tensor(x, "x"), context)
 
     def sample(self, n: int, seed=None, context=None) -> tf.Tensor:
         """``n`` samples: base noise pushed through the flow's ``forward``.
 
-        ``seed`` is an int or a shape-[2] stateless seed; ``None`` draws fresh noise.
+        ``seed`` is an int or a shape-[2] stateless seed; ``None`` draws fresh noise. The noise
+        is drawn outside XLA (whose CPU random numbers are slow); ``forward`` runs compiled.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"`n` must be a non-negative integer; got {n!r}.")
@@ -149,7 +198,7 @@ class FlowModel(keras.Model):
         else:
             seed = tf.constant([0, seed] if np.ndim(seed) == 0 else seed, tf.int32)
             z = tf.random.stateless_normal(shape, seed, dtype=self.flow_dtype)
-        return self._flow.forward(z, **self._bijector_kwargs(context))
+        return self._eager_call("forward", z, context)
 
     # The Keras side.
     def _unpack(self, data):
@@ -167,7 +216,7 @@ class FlowModel(keras.Model):
                 "this FlowModel is unconditional and learns p(x) without targets; fit it on x "
                 "alone (got an (x, y) pair)."
             )
-        x = tf.cast(x, self.flow_dtype) if x.dtype.is_floating else x
+        x = tf.cast(x, self.flow_dtype)
         if context is not None and context.dtype.is_floating:
             context = tf.cast(context, self.flow_dtype)
         return x, context, weight
@@ -199,15 +248,29 @@ class FlowModel(keras.Model):
         self._refuse_dropped_weights(y, sample_weight)
         return super().evaluate(x, y, *args, sample_weight=sample_weight, **kwargs)
 
+    def compile(self, optimizer="adam", *args, jit_compile="auto", **kwargs):
+        """`keras.Model.compile`, with ``jit_compile="auto"`` meaning XLA on, except under a
+        multi-replica distribution strategy (where TF's XLA path fails on CPU). XLA runs these
+        flows' train steps about 1.2-1.4x faster on CPU (benchmarks/README.md)."""
+        if jit_compile == "auto":
+            jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
+        return super().compile(optimizer, *args, jit_compile=jit_compile, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for models that override compile(); ours only changes a default.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def call(self, inputs, training=None):
         x, context, _ = self._unpack(inputs)
-        return self.log_prob(x, context)
+        return self._log_prob(x, context)
 
     def _loss(self, data):
         x, context, weight = self._unpack(data)
         if self.dequantize:
             x = x + tf.random.uniform(tf.shape(x), dtype=x.dtype)
-        nll = -self.log_prob(x, context)
+        nll = -self._log_prob(x, context)
         if weight is None:
             loss = tf.reduce_mean(nll)
         else:
