@@ -21,6 +21,7 @@ import time
 CONFIGS = {
     # name: (library, how the train step runs)
     "ours-fit": ("ours", "fit"),  # FlowModel.compile() defaults + model.fit
+    "ours-fit-spe8": ("ours", "fit8"),  # the same with compile(steps_per_execution=8)
     "ours-step": ("ours", "xla"),  # hand-written train step, jit_compile=True
     "tfp-function": ("tfp", "function"),
     "tfp-xla": ("tfp", "xla"),
@@ -88,8 +89,8 @@ def _worker(config: str, dims: int, steps: int) -> dict:
         return loss
 
     result = {"config": config, "dims": dims, "params": num_params}
-    if mode == "fit":
-        model.compile(optimizer=optimizer)
+    if mode.startswith("fit"):
+        model.compile(optimizer=optimizer, steps_per_execution=8 if mode == "fit8" else 1)
         ds = tf.data.Dataset.from_tensor_slices(tf.concat(batches, 0)).batch(BATCH).repeat()
         t0 = time.perf_counter()
         model.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)
@@ -138,7 +139,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dims", type=int, nargs="+", default=[64, 2])
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--out", default=None, help="write all raw results as JSON")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -194,7 +195,7 @@ def report(raw: list[dict]) -> None:
                 f"{m['sample_per_s']:.0f} | {m['first_call_s']:.2f} | {m['peak_rss_mb']:.0f} |"
             )
         if "tfp-xla" in rows and "tfp-function" in rows:
-            for ours in ("ours-fit", "ours-step"):
+            for ours in ("ours-fit", "ours-fit-spe8", "ours-step"):
                 if ours not in rows:
                     continue
                 o, x, f = rows[ours], rows["tfp-xla"], rows["tfp-function"]

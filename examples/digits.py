@@ -24,7 +24,12 @@ def main(quick: bool = False, glow: bool = False, out: str | None = "runs/digits
     images = make_dataset("digits")  # [1797, 8, 8, 1], grey levels 0..16
     train, val, test = split_three(images, 0.1, 0.1, seed=0)
     flow = trn.multiscale_real_nvp(
-        [8, 8, 1], hidden_channels=16 if quick else 64, num_blocks=1 if quick else 2, glow=glow
+        [8, 8, 1],
+        couplings_per_stage=1 if quick else 3,
+        final_couplings=1 if quick else 4,
+        hidden_channels=8 if quick else 64,
+        num_blocks=1 if quick else 2,
+        glow=glow,
     )
     model = trn.FlowModel(trn.preprocessed_image_flow(flow, num_levels=17), dequantize=True)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

@@ -31,7 +31,7 @@ print("samples", samples["samples"].numpy().tolist())
 def main(quick: bool = False, out: str | None = None) -> str:
     keras.utils.set_random_seed(0)
     data = make_dataset("moons", num_samples=1000 if quick else 10000)
-    model = trn.FlowModel(trn.real_nvp([2], num_couplings=6, hidden_units=[32, 32]))
+    model = trn.FlowModel(trn.real_nvp([2], num_couplings=2 if quick else 6, hidden_units=[32, 32]))
     model.compile(optimizer=keras.optimizers.Adam(2e-3))
     model.fit(data, epochs=1 if quick else 30, batch_size=256, verbose=0)
     path = Path(out or tempfile.mkdtemp()) / "flow_saved_model"

@@ -15,7 +15,8 @@ from tfp_realnvp.data import make_dataset
 def main(quick: bool = False) -> dict:
     keras.utils.set_random_seed(0)
     data = make_dataset("moons", num_samples=2000 if quick else 20000)
-    model = trn.FlowModel(trn.real_nvp([2], num_couplings=8, hidden_units=[64, 64]))
+    couplings = 2 if quick else 8
+    model = trn.FlowModel(trn.real_nvp([2], num_couplings=couplings, hidden_units=[64, 64]))
     model.compile(optimizer=keras.optimizers.Adam(2e-3))
     history = model.fit(
         data,

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tfp_realnvp import cli
 
 FAST = [
+    "--no-xla",
     "--num-samples",
     "400",
     "--epochs",

@@ -14,15 +14,22 @@ from tfp_realnvp.data import make_dataset
 def test_multiscale_flow_trains_on_digits_without_nan(glow):
     keras.utils.set_random_seed(0)
     images = make_dataset("digits")
-    flow = trn.multiscale_real_nvp([8, 8, 1], hidden_channels=16, num_blocks=1, glow=glow)
+    flow = trn.multiscale_real_nvp(
+        [8, 8, 1],
+        couplings_per_stage=2,
+        final_couplings=2,
+        hidden_channels=16,
+        num_blocks=1,
+        glow=glow,
+    )
     model = trn.FlowModel(trn.preprocessed_image_flow(flow, 17), dequantize=True)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     per_batch = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: per_batch.append(float(logs["loss"]))
     )
-    history = model.fit(images[:1024], epochs=2, batch_size=64, callbacks=[record], verbose=0)
-    assert len(per_batch) == 32 and np.all(np.isfinite(per_batch))
+    history = model.fit(images[:512], epochs=2, batch_size=64, callbacks=[record], verbose=0)
+    assert len(per_batch) == 16 and np.all(np.isfinite(per_batch))
     assert history.history["loss"][-1] < history.history["loss"][0]
     samples = model.sample(16, seed=0)
     assert np.all(np.isfinite(samples))

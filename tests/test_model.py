@@ -23,7 +23,9 @@ def _model(seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
     flow = trn.real_nvp([2], num_couplings=4, hidden_units=[16], **kwargs)
     model = trn.FlowModel(flow)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    # XLA compiles per batch shape, which costs more than it saves in these short runs
+    # (tests/test_performance_contract.py covers the XLA default).
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
     return model
 
 
@@ -68,7 +70,7 @@ def test_sample_is_seeded_and_shaped():
 def test_sample_weights_weight_the_loss_of_a_conditional_model():
     keras.utils.set_random_seed(0)
     model = trn.FlowModel(trn.real_nvp([2], 2, [8], context_shape=[1]))
-    model.compile(optimizer="adam")
+    model.compile(optimizer="adam", jit_compile=False)
     x, c = _data(64), np.ones([64, 1], "float32")
     w = np.zeros(64, "float32")
     w[:8] = 1.0
@@ -80,7 +82,7 @@ def test_sample_weights_keras_would_drop_are_refused():
     with pytest.raises(ValueError, match=r"Keras drops sample weights .* resampling"):
         _model().fit(_data(64), sample_weight=np.ones(64), verbose=0)
     conditional = trn.FlowModel(trn.real_nvp([2], 2, [8], context_shape=[1]))
-    conditional.compile(optimizer="adam")
+    conditional.compile(optimizer="adam", jit_compile=False)
     x, c = _data(64), np.ones([64, 1], "float32")
     with pytest.raises(ValueError, match=r"pass the context as y"):
         conditional.evaluate((x, c), sample_weight=np.ones(64), verbose=0)
@@ -96,7 +98,7 @@ def test_conditional_model_fits_and_samples():
     keras.utils.set_random_seed(0)
     flow = trn.real_nvp([2], num_couplings=4, hidden_units=[32], context_shape=[1])
     model = trn.FlowModel(flow)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
     rng = np.random.default_rng(0)
     c = rng.choice([-2.0, 2.0], size=(1024, 1)).astype("float32")
     x = (rng.normal(size=(1024, 2)) * 0.3 + c).astype("float32")  # mean follows the context

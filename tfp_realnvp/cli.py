@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--validation-split", type=_positive(float), default=0.1)
     train.add_argument("--test-split", type=_positive(float), default=0.1)
     train.add_argument("--patience", type=_positive(int), default=10, help="early stopping")
+    train.add_argument(
+        "--no-xla",
+        action="store_true",
+        help="skip XLA compilation (it pays off from a few hundred steps on)",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
 

@@ -90,6 +90,7 @@ class FlowModel(keras.Model):
         # Compiled log_prob / forward for eager callers, made on first use; kept out of
         # Keras' and TF's attribute tracking.
         object.__setattr__(self, "_compiled_fns", {})
+        object.__setattr__(self, "_eval_jit", True)
         self.nll_tracker = keras.metrics.Mean(name="loss")
         self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
         self.built = True
@@ -141,7 +142,8 @@ class FlowModel(keras.Model):
         return self._flow.forward(z, **self._bijector_kwargs(context))
 
     def _compiled(self, kind: str):
-        """An XLA-compiled ``_log_prob`` or ``_forward`` over any batch size (traced once)."""
+        """A compiled ``_log_prob`` or ``_forward`` over any batch size (traced once); with
+        XLA unless ``compile(jit_compile=False)`` said otherwise."""
         fn = self._compiled_fns.get(kind)
         if fn is None:
             specs = [tf.TensorSpec([None, *self.event_shape_], self.flow_dtype)]
@@ -179,8 +181,8 @@ class FlowModel(keras.Model):
     def log_prob(self, x, context=None) -> tf.Tensor:
         """``log p(x)`` (or ``log p(x | context)``) per example, in nats.
 
-        Called eagerly on a batch ``[N, *event_shape]``, it runs an XLA-compiled function that
-        is traced once for all ``N``.
+        Called eagerly on a batch ``[N, *event_shape]``, it runs a compiled function (XLA
+        unless ``compile(jit_compile=False)``) that is traced once for all ``N``.
         """
         return self._eager_call("log_prob", self._as_tensor(x, "x"), context)
 
@@ -251,9 +253,13 @@ class FlowModel(keras.Model):
     def compile(self, optimizer="adam", *args, jit_compile="auto", **kwargs):
         """`keras.Model.compile`, with ``jit_compile="auto"`` meaning XLA on, except under a
         multi-replica distribution strategy (where TF's XLA path fails on CPU). XLA runs these
-        flows' train steps about 1.2-1.4x faster on CPU (benchmarks/README.md)."""
+        flows' train steps about 1.2-1.6x faster on CPU (benchmarks/README.md), but compiles
+        anew for every batch shape; ``jit_compile=False`` turns it off for training and for the
+        compiled ``log_prob``/``sample`` alike."""
         if jit_compile == "auto":
             jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
+        object.__setattr__(self, "_eval_jit", bool(jit_compile))
+        self._compiled_fns.clear()
         return super().compile(optimizer, *args, jit_compile=jit_compile, **kwargs)
 
     def compile_from_config(self, config):

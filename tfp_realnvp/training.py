@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp import plots
@@ -90,7 +89,10 @@ def train_run(data: np.ndarray, args, out: Path) -> dict:
             )
         model = FlowModel(standardized_flow(train, args.couplings, args.hidden, args.seed))
         scored = {"train": train, "validation": val, "test": test}
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate),
+        jit_compile=False if getattr(args, "no_xla", False) else "auto",
+    )
     callbacks = [
         keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, args.patience // 2)),
         keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True),
@@ -119,15 +121,10 @@ def train_run(data: np.ndarray, args, out: Path) -> dict:
     return metrics
 
 
-def _compiled_log_prob(model: FlowModel):
-    spec = tf.TensorSpec([None, *model.event_shape_], model.flow_dtype)
-    return tf.function(model.log_prob, input_signature=[spec])
-
-
 def _batched_log_prob(model: FlowModel, x: np.ndarray, batch: int = 8192) -> np.ndarray:
-    fn = _compiled_log_prob(model)
+    # model.log_prob runs one compiled function, traced once for every batch size.
     return np.concatenate(
-        [fn(tf.constant(x[i : i + batch])).numpy() for i in range(0, len(x), batch)]
+        [model.log_prob(x[i : i + batch]).numpy() for i in range(0, len(x), batch)]
     )
 
 
@@ -143,5 +140,4 @@ def _pictures(model, history, data, event_shape, images, out: Path, seed: int) -
         plots.plot_images_side_by_side(real, fake, out / "samples.png")
     elif event_shape == (2,):
         plots.plot_samples_2d(data[:n], samples, out / "samples.png")
-        fn = _compiled_log_prob(model)
-        plots.plot_density_2d(lambda p: fn(tf.constant(p)).numpy(), data, out / "density.png")
+        plots.plot_density_2d(lambda p: model.log_prob(p).numpy(), data, out / "density.png")

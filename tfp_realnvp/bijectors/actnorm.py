@@ -111,14 +111,6 @@ class ActNorm(KerasBijector):
         )
         self._track_layers([parameters_layer])
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
-
-    @property
-    def event_shape(self) -> tuple[int, ...]:
-        return self._event_shape
-
     def _variable(self, weight):
         return tf.convert_to_tensor(weight)
 

@@ -35,6 +35,15 @@ class KerasBijector(tfp.bijectors.Bijector):
     its layer.
     """
 
+    @classmethod
+    def _parameter_properties(cls, dtype):
+        return {}  # no batched tensor parameters: the weights live in Keras layers
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        """The event shape this bijector acts on."""
+        return self._event_shape
+
     def _track_layers(self, layers: Sequence) -> None:
         self._layers = tuple(layers)
         raw = [

@@ -149,19 +149,11 @@ class AffineCoupling(KerasBijector):
         layers = [conditioner] + ([self._learned_scale] if self._learned_scale else [])
         self._track_layers(layers)
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
-
     # Public read-only views.
     @property
     def mask(self) -> np.ndarray:
         """Boolean mask over the event; ``True`` marks the units passed through."""
         return self._mask.copy()
-
-    @property
-    def event_shape(self) -> tuple[int, ...]:
-        return self._event_shape
 
     @property
     def context_shape(self) -> tuple[int, ...] | None:

@@ -147,14 +147,6 @@ class LULinear(KerasBijector):
         )
         self._track_layers([weights])
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
-
-    @property
-    def event_shape(self) -> tuple[int, ...]:
-        return self._event_shape
-
     def _apply(self, v, arg, inverse):
         v = self._check_input(v, arg, self._event_shape)
         w, w_inv, _ = self._weights.factors()

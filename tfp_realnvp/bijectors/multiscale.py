@@ -22,7 +22,20 @@ def _image_shape(event_shape, name: str) -> tuple[int, int, int]:
     return shape
 
 
-class Squeeze(tfb.Bijector):
+class _ImageBijector(tfb.Bijector):
+    """Shared plumbing of the stateless image bijectors below."""
+
+    @classmethod
+    def _parameter_properties(cls, dtype):
+        return {}
+
+    @property
+    def event_shape(self) -> tuple[int, int, int]:
+        """The data-side event shape ``[H, W, C]``."""
+        return self._event_shape
+
+
+class Squeeze(_ImageBijector):
     """Space-to-depth by 2x2 blocks, as a volume-preserving bijector on ``[H, W, C]`` events.
 
     - inverse (data -> latent): ``[H, W, C] -> [H/2, W/2, 4C]`` (`tf.nn.space_to_depth`);
@@ -47,7 +60,7 @@ class Squeeze(tfb.Bijector):
 
     def __init__(self, event_shape: Sequence[int], validate_args: bool = False, name=None):
         parameters = dict(locals())
-        h, w, c = self._data_shape = _image_shape(event_shape, "event_shape")
+        h, w, c = self._event_shape = _image_shape(event_shape, "event_shape")
         if h % 2 or w % 2:
             raise ValueError(
                 f"Squeeze needs an even height and width; got event_shape {(h, w, c)}."
@@ -62,14 +75,6 @@ class Squeeze(tfb.Bijector):
             name=name or unique_name("squeeze"),
         )
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
-
-    @property
-    def event_shape(self) -> tuple[int, int, int]:
-        return self._data_shape
-
     def _apply(self, t, fn, shape_in, shape_out, arg):
         if tuple(t.shape[-3:]) != shape_in:
             raise ValueError(
@@ -80,10 +85,10 @@ class Squeeze(tfb.Bijector):
         return tf.reshape(out, tf.concat([batch, shape_out], 0))
 
     def _inverse(self, x):
-        return self._apply(x, tf.nn.space_to_depth, self._data_shape, self._latent_shape, "x")
+        return self._apply(x, tf.nn.space_to_depth, self._event_shape, self._latent_shape, "x")
 
     def _forward(self, z):
-        return self._apply(z, tf.nn.depth_to_space, self._latent_shape, self._data_shape, "z")
+        return self._apply(z, tf.nn.depth_to_space, self._latent_shape, self._event_shape, "z")
 
     def _inverse_log_det_jacobian(self, x):
         return tf.zeros([], x.dtype)
@@ -92,19 +97,19 @@ class Squeeze(tfb.Bijector):
         return tf.zeros([], z.dtype)
 
     def _forward_event_shape(self, input_shape):
-        return tf.TensorShape(self._data_shape)
+        return tf.TensorShape(self._event_shape)
 
     def _inverse_event_shape(self, output_shape):
         return tf.TensorShape(self._latent_shape)
 
     def _forward_event_shape_tensor(self, input_shape):
-        return tf.constant(self._data_shape, tf.int32)
+        return tf.constant(self._event_shape, tf.int32)
 
     def _inverse_event_shape_tensor(self, output_shape):
         return tf.constant(self._latent_shape, tf.int32)
 
 
-class FactorOut(tfb.Bijector):
+class FactorOut(_ImageBijector):
     """Sends the last channels of an ``[H, W, C]`` event straight to the base distribution and
     the first ``num_kept`` channels through ``bijector`` (RealNVP's "factor out").
 
@@ -130,7 +135,7 @@ class FactorOut(tfb.Bijector):
         name=None,
     ):
         parameters = dict(locals())
-        h, w, c = self._shape = _image_shape(event_shape, "event_shape")
+        h, w, c = self._event_shape = _image_shape(event_shape, "event_shape")
         num_kept = c // 2 if num_kept is None else int(num_kept)
         if not 0 < num_kept < c:
             raise ValueError(f"`num_kept` must be between 1 and {c - 1}; got {num_kept}.")
@@ -143,10 +148,6 @@ class FactorOut(tfb.Bijector):
             name=name or unique_name("factor_out"),
         )
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
-
     @property
     def bijector(self) -> tfb.Bijector:
         return self._bijector
@@ -154,10 +155,6 @@ class FactorOut(tfb.Bijector):
     @property
     def bijectors(self) -> tuple:
         return (self._bijector,)
-
-    @property
-    def event_shape(self) -> tuple[int, int, int]:
-        return self._shape
 
     @property
     def num_kept(self) -> int:
