@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,6 +10,7 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras, register
 from tfp_realnvp.flows import _find_attr, conditional_kwargs, flow_distribution
+from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.serialization import bijector_from_config, bijector_to_config
 
 __all__ = ["FlowModel"]
@@ -204,8 +204,9 @@ class FlowModel(keras.Model):
 
     # The Keras side.
     def _unpack(self, data):
-        """``x``, ``(x,)``, ``(x, context)`` or ``(x, context, sample_weight)``; for an
-        unconditional model ``(x, None, sample_weight)`` (as Keras packs ``sample_weight=``)."""
+        """Splits a Keras batch: ``x``, ``(x,)``, ``(x, context)`` or
+        ``(x, context, sample_weight)``, where ``fit((x, context))`` arrives as
+        ``((x, context),)``."""
         if isinstance(data, (tuple, list)) and len(data) == 1:
             data = data[0]
         if not isinstance(data, (tuple, list)):
@@ -282,16 +283,16 @@ class FlowModel(keras.Model):
         else:
             weight = tf.cast(tf.reshape(weight, tf.shape(nll)), nll.dtype)
             loss = tf.reduce_sum(nll * weight) / tf.maximum(tf.reduce_sum(weight), 1e-12)
-        return tf.cast(loss, tf.float32), weight
+        return tf.cast(loss, tf.float32)
 
-    def _update_metrics(self, loss, weight):
+    def _update_metrics(self, loss):
         self.nll_tracker.update_state(loss)
-        self.bpd_tracker.update_state(loss / (self.num_dims * math.log(2.0)))
+        self.bpd_tracker.update_state(bits_per_dim(loss, self.num_dims))
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
         with tf.GradientTape() as tape:
-            loss, weight = self._loss(data)
+            loss = self._loss(data)
             total = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses] or [0.0])
             # Gradients are summed over replicas, so each replica contributes its share.
             total = total / tf.distribute.get_strategy().num_replicas_in_sync
@@ -301,7 +302,7 @@ class FlowModel(keras.Model):
         if hasattr(self.optimizer, "get_unscaled_gradients"):  # tf-keras mixed precision
             grads = self.optimizer.get_unscaled_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return self._update_metrics(loss, weight)
+        return self._update_metrics(loss)
 
     def _scale_loss(self, loss):
         if hasattr(self.optimizer, "scale_loss"):  # Keras 3
@@ -311,8 +312,7 @@ class FlowModel(keras.Model):
         return loss
 
     def test_step(self, data):
-        loss, weight = self._loss(data)
-        return self._update_metrics(loss, weight)
+        return self._update_metrics(self._loss(data))
 
     @property
     def metrics(self):
