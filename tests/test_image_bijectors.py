@@ -141,3 +141,11 @@ def test_multiscale_latent_has_the_image_shape_and_starts_as_identity():
         "FactorOut",
         "_Invert",
     ]
+
+
+@pytest.mark.parametrize("make", [lambda s: ActNorm(s), lambda s: trn.LULinear(s)])
+def test_event_shape_is_checked(make):
+    with pytest.raises(ValueError, match=r"`event_shape` must be non-empty and positive; got"):
+        make([])
+    with pytest.raises(ValueError, match=r"`event_shape` must be non-empty and positive; got"):
+        make([4, 0])

@@ -44,6 +44,12 @@ class KerasBijector(tfp.bijectors.Bijector):
         """The event shape this bijector acts on."""
         return self._event_shape
 
+    def _set_event_shape_and_dtype(self, event_shape: Sequence[int], dtype) -> None:
+        self._event_shape = tuple(int(d) for d in event_shape)
+        if not self._event_shape or min(self._event_shape) < 1:
+            raise ValueError(f"`event_shape` must be non-empty and positive; got {event_shape}.")
+        self._flow_dtype = tf.as_dtype(dtype)
+
     def _track_layers(self, layers: Sequence) -> None:
         self._layers = tuple(layers)
         raw = [

@@ -122,10 +122,7 @@ class LULinear(KerasBijector):
         name: str | None = None,
     ):
         parameters = dict(locals())
-        self._event_shape = tuple(int(d) for d in event_shape)
-        if not self._event_shape or min(self._event_shape) < 1:
-            raise ValueError(f"`event_shape` must be non-empty and positive; got {event_shape}.")
-        self._flow_dtype = tf.as_dtype(dtype)
+        self._set_event_shape_and_dtype(event_shape, dtype)
         channels = self._event_shape[-1]
         if weights is None:
             perm = np.random.default_rng(seed).permutation(channels)
