@@ -36,6 +36,20 @@ def _unit_interval(rng, shape):
     return rng.uniform(0.01, 0.99, size=shape)
 
 
+def _tiny_multiscale(shape, **kwargs):
+    """Two scales with one coupling (or Glow step) per stage and 4-channel conditioners."""
+    return multiscale_real_nvp(
+        shape,
+        2,
+        couplings_per_stage=1,
+        final_couplings=1,
+        hidden_channels=4,
+        num_blocks=1,
+        dtype=F64,
+        **kwargs,
+    )
+
+
 def _mlp(units, outputs=2):
     return ResidualMLP(units, [8, 8], num_outputs=outputs, dtype="float64")
 
@@ -106,33 +120,11 @@ CASES = {
     ),
     "dequantize": ([3], None, lambda: Dequantize(17)),
     "logit": ([3], None, lambda: Logit(0.05)),
-    "multiscale-realnvp": (
-        [4, 4, 2],
-        None,
-        lambda: multiscale_real_nvp(
-            [4, 4, 2],
-            2,
-            couplings_per_stage=1,
-            final_couplings=1,
-            hidden_channels=4,
-            num_blocks=1,
-            dtype=F64,
-        ),
-    ),
+    "multiscale-realnvp": ([4, 4, 2], None, lambda: _tiny_multiscale([4, 4, 2])),
     "multiscale-glow-conditional": (
         [4, 4, 1],
         [2],
-        lambda: multiscale_real_nvp(
-            [4, 4, 1],
-            2,
-            couplings_per_stage=1,
-            final_couplings=1,
-            hidden_channels=4,
-            num_blocks=1,
-            glow=True,
-            context_shape=[2],
-            dtype=F64,
-        ),
+        lambda: _tiny_multiscale([4, 4, 1], glow=True, context_shape=[2]),
     ),
     "real-nvp-image": (
         [4, 4, 2],

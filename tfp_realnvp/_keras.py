@@ -45,10 +45,6 @@ def tf_variables(layer) -> tuple[tf.Variable, ...]:
     return tuple(out)
 
 
-def is_keras_layer(obj) -> bool:
-    return isinstance(obj, keras.layers.Layer)
-
-
 def aggregation(name: str):
     """A variable aggregation as each Keras takes it: Keras 3 a string, tf-keras the enum."""
     if LEGACY_KERAS:

@@ -54,7 +54,7 @@ class LUWeights(keras.layers.Layer):
         return tf.reduce_sum(tf.convert_to_tensor(self.log_diag))
 
     def factors(self):
-        """Returns ``(W, W^{-1}, log|det W|)`` in the variables' dtype."""
+        """Returns ``(W, W^{-1})`` in the variables' dtype."""
         lower = tf.convert_to_tensor(self.lower)
         upper = tf.convert_to_tensor(self.upper)
         log_diag = tf.convert_to_tensor(self.log_diag)
@@ -67,7 +67,7 @@ class LUWeights(keras.layers.Layer):
         w_inv = tf.linalg.triangular_solve(
             u_mat, tf.linalg.triangular_solve(l_mat, tf.transpose(p), lower=True), lower=False
         )
-        return w, w_inv, self.log_det()
+        return w, w_inv
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels, "permutation": self.permutation}
@@ -146,7 +146,7 @@ class LULinear(KerasBijector):
 
     def _apply(self, v, arg, inverse):
         v = self._check_input(v, arg, self._event_shape)
-        w, w_inv, _ = self._weights.factors()
+        w, w_inv = self._weights.factors()
         m = tf.cast(w_inv if inverse else w, v.dtype)
         return tf.tensordot(v, m, axes=[[-1], [1]])  # out[..., i] = sum_j m[i, j] v[..., j]
 
