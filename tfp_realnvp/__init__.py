@@ -1,54 +1,63 @@
 """tfp_realnvp: RealNVP normalizing flows as TensorFlow Probability bijectors.
 
 ``forward`` maps latent noise to data (sampling); ``inverse`` maps data to noise (density).
+
+The public names load on first use (PEP 562), so ``import tfp_realnvp`` and the command line's
+argument checks do not pay TensorFlow's start-up; ``tfp_realnvp.real_nvp`` and
+``from tfp_realnvp import real_nvp`` import what they need.
 """
 
-from tfp_realnvp.bijectors import (
-    ActNorm,
-    AffineCoupling,
-    Dequantize,
-    FactorOut,
-    Logit,
-    LULinear,
-    Squeeze,
-    alternating_mask,
-    channel_mask,
-    checkerboard_mask,
-    half_mask,
-    random_permutation,
-    reverse_permutation,
-)
-from tfp_realnvp.export import export_saved_model
-from tfp_realnvp.flows import conditional_kwargs, flow_distribution, real_nvp
-from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
-from tfp_realnvp.metrics import bits_per_dim
-from tfp_realnvp.model import FlowModel
-from tfp_realnvp.networks import ResidualConvNet, ResidualMLP
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ActNorm",
-    "AffineCoupling",
-    "Dequantize",
-    "FactorOut",
-    "Logit",
-    "Squeeze",
-    "bits_per_dim",
-    "multiscale_real_nvp",
-    "preprocessed_image_flow",
-    "FlowModel",
-    "LULinear",
-    "ResidualConvNet",
-    "ResidualMLP",
-    "alternating_mask",
-    "channel_mask",
-    "checkerboard_mask",
-    "conditional_kwargs",
-    "export_saved_model",
-    "flow_distribution",
-    "half_mask",
-    "random_permutation",
-    "real_nvp",
-    "reverse_permutation",
-]
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "ActNorm": "tfp_realnvp.bijectors",
+    "AffineCoupling": "tfp_realnvp.bijectors",
+    "Dequantize": "tfp_realnvp.bijectors",
+    "FactorOut": "tfp_realnvp.bijectors",
+    "Logit": "tfp_realnvp.bijectors",
+    "LULinear": "tfp_realnvp.bijectors",
+    "Squeeze": "tfp_realnvp.bijectors",
+    "alternating_mask": "tfp_realnvp.bijectors",
+    "channel_mask": "tfp_realnvp.bijectors",
+    "checkerboard_mask": "tfp_realnvp.bijectors",
+    "half_mask": "tfp_realnvp.bijectors",
+    "random_permutation": "tfp_realnvp.bijectors",
+    "reverse_permutation": "tfp_realnvp.bijectors",
+    "export_saved_model": "tfp_realnvp.export",
+    "conditional_kwargs": "tfp_realnvp.flows",
+    "flow_distribution": "tfp_realnvp.flows",
+    "real_nvp": "tfp_realnvp.flows",
+    "multiscale_real_nvp": "tfp_realnvp.image_flows",
+    "preprocessed_image_flow": "tfp_realnvp.image_flows",
+    "bits_per_dim": "tfp_realnvp.metrics",
+    "FlowModel": "tfp_realnvp.model",
+    "ResidualConvNet": "tfp_realnvp.networks",
+    "ResidualMLP": "tfp_realnvp.networks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+_SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
+_SUBMODULES |= {"networks", "plots", "serialization", "testing", "training"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # tfp_realnvp.data, tfp_realnvp.testing, ...
+        return importlib.import_module(f"tfp_realnvp.{name}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tfp_realnvp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
