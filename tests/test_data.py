@@ -166,8 +166,10 @@ CSV_ERRORS = {
     "no header": ("1,2\n3,4\nx,y\n", r"non-numeric cell 'x' at row 3, column 1$"),
     "mixed header": ("x,2\n1,2\n", r"non-numeric cell 'x' at row 1, column 1$"),
     "empty cell": ("1,2\n3,\n", r"empty cell at row 2, column 2$"),
-    "ragged": ("1,2\n3,4,5\n", r"ragged rows: row 2 has 3 columns, expected 2$"),
-    "ragged header": ("a,b\n1,2,3\n", r"ragged rows: row 2 has 3 columns, expected 2$"),
+    "ragged": ("1,2\n3,4,5\n", r"ragged rows: row 2 has 3 comma-separated columns, expected 2$"),
+    "ragged header": ("a,b\n1,2,3\n", r"row 2 has 3 comma-separated columns, expected 2$"),
+    "decimal commas": ("1,5;2,5\n", r"row 1, column 2 \(read as comma-separated; decimal commas"),
+    "semicolons, decimal commas": ("1;2\n1,5;2\n", r"'1,5' at row 2, column 1 \(read as semi"),
     "nan": ("1,2\n3,4\n5,nan\n", r"NaN at row 3, column 2$"),
     "inf": ("1,2\n-inf,4\n", r"inf at row 2, column 1$"),
     "overflow": ("1,2\n1e39,4\n", r"1e\+39 \(> float32\) at row 2, column 1$"),
@@ -201,10 +203,24 @@ def test_unsupported_extension(tmp_path):
         load_array(_write(tmp_path, "a.txt", "1,2\n"))
 
 
-def test_directory_is_unreadable(tmp_path):
+def test_directory_is_named_as_such(tmp_path):
     (tmp_path / "d.csv").mkdir()
-    with pytest.raises(DataError, match=r"d\.csv: cannot read file"):
+    with pytest.raises(DataError, match=r"d\.csv is a directory; expected a \.csv or \.npy file$"):
         load_array(tmp_path / "d.csv")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# written by np.savetxt\n1,2\n3,4\n",
+        "x;y\n1;2\n3;4\n",
+        "1\t2\n# a comment\n3\t4\n",
+        "\n  # indented comment\n1.0e0, 2\n3,4\n",
+    ],
+    ids=["comment", "semicolons", "tabs", "spaces"],
+)
+def test_csv_dialects(tmp_path, text):
+    np.testing.assert_array_equal(load_array(_write(tmp_path, "a.csv", text)), [[1, 2], [3, 4]])
 
 
 def test_npy_not_npy(tmp_path):

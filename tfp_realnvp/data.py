@@ -17,7 +17,6 @@ names the file and the problem, so the command line can print it instead of a tr
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -119,27 +118,41 @@ def make_dataset(name: str, num_samples: int = 4096, seed: int = 0) -> np.ndarra
     return _TOY[name](np.random.default_rng(seed), int(num_samples)).astype(np.float32)
 
 
+def _delimiter(lines: list[str]) -> str:
+    # The first data line decides: commas, else semicolons, else tabs (else a single column).
+    for line in lines:
+        if line.strip() and not line.lstrip().startswith("#"):
+            return next((d for d in ",;\t" if d in line), ",")
+    return ","
+
+
 def _read_csv(path: Path) -> np.ndarray:
-    text = path.read_text(encoding="utf-8-sig")
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    delimiter = _delimiter(lines)
+    named = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter]
     rows: list[list[float]] = []
     width = None
-    reader = csv.reader(io.StringIO(text))
-    for cells in reader:
-        line = reader.line_num  # 1-based, as an editor shows it
-        if not any(cell.strip() for cell in cells):
-            continue  # blank lines, typically a trailing newline
+    for line, cells in enumerate(csv.reader(lines, delimiter=delimiter), start=1):
+        # 1-based line numbers, as an editor shows them (quoted newlines are not numbers)
+        if not any(cell.strip() for cell in cells) or cells[0].lstrip().startswith("#"):
+            continue  # blank lines and '# comment' lines
         if width is not None and len(cells) != width:
             raise DataError(
-                f"{path}: ragged rows: row {line} has {len(cells)} columns, expected {width}"
+                f"{path}: ragged rows: row {line} has {len(cells)} {named}-separated columns, "
+                f"expected {width}"
             )
         numeric = [_is_number(cell) for cell in cells]
         if width is None and not any(numeric):
             width = len(cells)  # a header row of names
             continue
         if not all(numeric):
-            cell = cells[numeric.index(False)].strip()
+            col = numeric.index(False)
+            cell = cells[col].strip()
             what = f"non-numeric cell {cell!r}" if cell else "empty cell"
-            raise DataError(f"{path}: {what} at row {line}, column {numeric.index(False) + 1}")
+            hint = ""
+            if any(d in cell for d in ";\t") or (delimiter != "," and "," in cell):
+                hint = f" (read as {named}-separated; decimal commas are not supported)"
+            raise DataError(f"{path}: {what} at row {line}, column {col + 1}{hint}")
         rows.append([float(cell) for cell in cells])
         width = len(cells)
     if not rows:
@@ -184,8 +197,10 @@ def _read_npy(path: Path) -> np.ndarray:
 def load_array(path: str | os.PathLike) -> np.ndarray:
     """Reads a user's ``.csv`` or ``.npy`` file as float32 ``[N, D]`` (or ``[N, H, W, C]``: npy).
 
-    A CSV holds comma-separated numbers, one sample a row, with at most one header row of names.
-    Rows and columns in messages count from 1, as an editor shows them.
+    A CSV holds numbers separated by commas (or semicolons or tabs, as its first data line
+    shows), one sample a row, with at most one header row of names; blank lines and lines
+    starting with ``#`` are skipped. Rows and columns in messages count from 1, as an editor
+    shows them.
 
     Raises:
       DataError: naming the file and the problem: missing or unreadable file, unsupported
@@ -195,6 +210,8 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; expected a .csv or .npy file")
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".npy"):
         raise DataError(
