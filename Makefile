@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-export TF_CPP_MIN_LOG_LEVEL ?= 3
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: install demo test test-keras3 test-tfkeras lint format clean

@@ -1,15 +1,18 @@
 """The tfp-realnvp command line: the main job, its outputs, and its refusals."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import cli
+from tfp_realnvp import cli, rundir
 
 FAST = [
     "--no-xla",
@@ -21,9 +24,14 @@ FAST = [
     "2",
     "--hidden",
     "8",
-    "--verbose",
-    "0",
+    "--quiet",
 ]
+SCRIPT = Path(sys.executable).with_name("tfp-realnvp")
+
+
+def _plain_env() -> dict:
+    """The environment of a user's shell: none of the test suite's TensorFlow settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
 
 
 @pytest.fixture(scope="module")
@@ -34,35 +42,21 @@ def run_dir(tmp_path_factory):
 
 
 def _snapshot(path: Path) -> dict:
-    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-def _fails(argv, capsys, message):
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("tfp-realnvp: error: ") and err.count("\n") == 1, err
-    assert message in err, err
-
-
-def test_train_writes_a_complete_run_directory(run_dir):
-    names = {p.name for p in run_dir.iterdir()}
-    assert names == {
-        "saved_model",
-        "model.keras",
-        "metrics.json",
-        "loss.png",
-        "samples.png",
-        "density.png",
+    """Every file and directory under ``path`` (hidden ones too), with file contents."""
+    return {
+        p.relative_to(path): p.read_bytes() if p.is_file() else None
+        for p in sorted(path.rglob("*"))
     }
+
+
+def test_train_writes_a_complete_marked_run_directory(run_dir):
+    written = {"saved_model", "model.keras", "metrics.json", "loss.png", "samples.png"}
+    written.add("density.png")
+    assert {p.name for p in run_dir.iterdir()} == written | {rundir.MARKER}
+    marker = rundir.read_marker(run_dir)
+    assert set(marker["files"]) == written and marker["event_shape"] == [2]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    for key in (
-        "train_nll",
-        "validation_nll",
-        "test_nll",
-        "test_bits_per_dim",
-        "epochs",
-        "wall_time_s",
-    ):
+    for key in ("train_nll", "validation_nll", "test_nll", "test_bits_per_dim", "wall_time_s"):
         assert np.isfinite(metrics[key]), key
     assert metrics["epochs"] == 2 and metrics["num_examples"]["test"] == 40
     np.testing.assert_allclose(
@@ -72,7 +66,20 @@ def test_train_writes_a_complete_run_directory(run_dir):
         assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_sample_and_log_prob_from_the_exported_model(run_dir, tmp_path, capsys):
+def test_outputs_follow_the_umask(tmp_path, run_dir):
+    old = os.umask(0o002)
+    try:
+        assert cli.main(["train", "--out", str(tmp_path / "run"), *FAST]) == 0
+        out = tmp_path / "s.npy"
+        assert cli.main(["sample", "--model", str(run_dir), "-n", "2", "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o775
+    assert (tmp_path / "run" / "metrics.json").stat().st_mode & 0o777 == 0o664
+    assert out.stat().st_mode & 0o777 == 0o664
+
+
+def test_sample_and_log_prob_from_the_exported_model(run_dir, tmp_path):
     assert (
         cli.main(["sample", "--model", str(run_dir), "-n", "7", "--out", str(tmp_path / "s.npy")])
         == 0
@@ -83,124 +90,271 @@ def test_sample_and_log_prob_from_the_exported_model(run_dir, tmp_path, capsys):
         cli.main(["sample", "--model", str(run_dir), "-n", "3", "--out", str(tmp_path / "s.csv")])
         == 0
     )
-    assert np.loadtxt(tmp_path / "s.csv", delimiter=",").shape == (3, 2)
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "s.csv", delimiter=","), samples[:3], 1e-6)
 
     np.savetxt(tmp_path / "pts.csv", samples, delimiter=",")
-    argv = [
-        "log-prob",
-        "--model",
-        str(run_dir),
-        "--data",
-        str(tmp_path / "pts.csv"),
-        "--out",
-        str(tmp_path / "lp.npy"),
-    ]
-    assert cli.main(argv) == 0
+    argv = ["log-prob", "--model", str(run_dir), "--data", str(tmp_path / "pts.csv")]
+    assert cli.main([*argv, "--out", str(tmp_path / "lp.npy")]) == 0
     served = tf.saved_model.load(str(run_dir / "saved_model")).signatures["log_prob"]
     want = served(x=tf.constant(samples.astype("float32")))["log_prob"].numpy()
     np.testing.assert_allclose(np.load(tmp_path / "lp.npy"), want, rtol=1e-6)
 
 
-def test_non_empty_output_directory_is_refused_and_untouched(run_dir, capsys):
-    before = _snapshot(run_dir)
-    _fails(["train", "--out", str(run_dir), *FAST], capsys, "is not empty; pass --force")
-    assert _snapshot(run_dir) == before
+def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_BLOCK_VALUES", 10)  # 5 rows of 2 values a block
+    for name in ("s.npy", "s.csv"):
+        argv = ["sample", "--model", str(run_dir), "-n", "12", "--out", str(tmp_path / name)]
+        assert cli.main(argv) == 0
+    blocks = np.load(tmp_path / "s.npy")
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "s.csv", delimiter=","), blocks, 1e-6)
+    served = tf.saved_model.load(str(run_dir / "saved_model")).signatures["sample"]
+    for i, rows in enumerate((slice(0, 5), slice(5, 10), slice(10, 12))):
+        count = tf.constant(rows.stop - rows.start)
+        want = served(count=count, seed=tf.constant([i, 0]))["samples"].numpy()
+        np.testing.assert_allclose(blocks[rows], want, rtol=1e-6)
+    assert len(set(map(tuple, blocks.round(6)))) == 12  # no block repeats another's noise
 
 
-def test_force_replaces_a_run_whole(tmp_path):
+def test_force_replaces_a_previous_run_whole(tmp_path, capsys):
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
-    assert cli.main(["train", "--out", str(out), "--force", *FAST]) == 0
-    assert not (out / "old.txt").exists() and (out / "metrics.json").exists()
+    assert cli.main(["train", "--out", str(out), *FAST]) == 0
+    first = (out / "model.keras").read_bytes()
+    assert cli.main(["train", "--out", str(out), "--force", "--seed", "3", *FAST]) == 0
+    assert (out / "model.keras").read_bytes() != first
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
-def test_a_failed_training_leaves_the_directory_as_it_was(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "keep.txt").write_text("keep")
+def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monkeypatch):
+    out = tmp_path / "runs" / "new"
 
-    def boom(data, args, tmp):
+    def stopped(data, config, tmp):
         (tmp / "metrics.json").write_text("{half")
-        raise KeyboardInterrupt
+        raise rundir.Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr("tfp_realnvp.training.train_run", stopped)
+    assert cli.main(["train", "--out", str(out), *FAST]) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []  # not even the runs/ it had to create
+
+    def boom(data, config, tmp):
+        raise RuntimeError("a bug")
 
     monkeypatch.setattr("tfp_realnvp.training.train_run", boom)
-    with pytest.raises(KeyboardInterrupt):
-        cli.main(["train", "--out", str(out), "--force", *FAST])
-    assert _snapshot(out) == {Path("keep.txt"): b"keep"}
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    with pytest.raises(RuntimeError, match="a bug"):  # a bug still shows its traceback
+        cli.main(["train", "--out", str(out), *FAST])
+    assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    "content, message",
-    [
-        (None, "file not found"),
-        ("1,2\n3,abc\n", "row 2, column 2"),
-        ("1,2\nnan,4\n", "row 2"),
-        ("", "empty"),
-    ],
-)
-def test_bad_training_data_is_one_line_and_writes_nothing(tmp_path, capsys, content, message):
-    data = tmp_path / "d.csv"
-    if content is not None:
-        data.write_text(content)
+def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, capsys):
+    def diverged(data, config, tmp):
+        (tmp / "model.keras").write_text("weights")
+        model = {"kind": "vector", "support": None}
+        history = {"loss": [3.0, float("nan")]}
+        return {"test_nll": float("inf"), "test_bits_per_dim": float("inf"), "epochs": 2,
+                "history": history, "model": model}  # fmt: skip
+
+    monkeypatch.setattr("tfp_realnvp.training.train_run", diverged)
     out = tmp_path / "run"
-    _fails(["train", "--data", str(data), "--out", str(out), *FAST], capsys, message)
-    assert not out.exists()
+    assert cli.main(["train", "--out", str(out), *FAST]) == 0
 
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
 
-def test_log_prob_with_wrong_dimensionality(run_dir, tmp_path, capsys):
-    np.savetxt(tmp_path / "three.csv", np.ones([4, 3]), delimiter=",")
-    out = tmp_path / "lp.npy"
-    argv = [
-        "log-prob",
-        "--model",
-        str(run_dir),
-        "--data",
-        str(tmp_path / "three.csv"),
-        "--out",
-        str(out),
+    metrics = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
+    assert metrics["test_nll"] is None and metrics["history"]["loss"] == [3.0, None]
+    assert metrics["non_finite"] == [
+        "test_nll (inf)",
+        "test_bits_per_dim (inf)",
+        "history.loss (nan)",
     ]
-    _fails(argv, capsys, "the model expects (2,)")
-    assert not out.exists()
+    captured = capsys.readouterr()
+    assert "warning: not finite, written as null in metrics.json: test_nll (inf)" in captured.err
+    assert "test NLL not finite" in captured.out
 
 
-def test_output_file_refusals(run_dir, tmp_path, capsys):
-    existing = tmp_path / "s.npy"
-    existing.write_bytes(b"mine")
-    _fails(
-        ["sample", "--model", str(run_dir), "-n", "2", "--out", str(existing)],
-        capsys,
-        "exists; pass --force",
+def test_whole_number_columns_are_dequantised(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    counts = np.column_stack([rng.poisson(3.0, 400), rng.normal(size=400), rng.poisson(9, 400)])
+    np.savetxt(tmp_path / "counts.csv", counts, delimiter=",", fmt="%g")
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "counts.csv"), "--out", str(out), *FAST]
+    assert cli.main(argv) == 0
+    assert "note: columns 1, 3 of" in capsys.readouterr().err
+    assert rundir.read_marker(out)["dequantized_columns"] == [1, 3]
+    metrics = json.loads((out / "metrics.json").read_text())
+    # Dequantised counts have a density (no spikes): NLL near the entropy of the counts,
+    # 2.0 + 2.6 nats, plus the normal column's 1.4; well above it only while untrained.
+    assert 5.0 < metrics["validation_nll"] < 12.0
+
+
+def test_log_prob_outside_an_image_models_support_is_minus_inf(run_dir, tmp_path, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "saved_model").symlink_to(run_dir / "saved_model")
+    (model / rundir.MARKER).write_text(
+        json.dumps({**rundir.read_marker(run_dir), "support": [-1, 1]})
     )
-    assert existing.read_bytes() == b"mine"
-    _fails(
-        ["sample", "--model", str(run_dir), "-n", "2", "--out", str(tmp_path / "s.txt")],
-        capsys,
-        "unsupported file type '.txt'",
-    )
-    _fails(
-        ["sample", "--model", str(tmp_path), "-n", "2", "--out", str(tmp_path / "x.npy")],
-        capsys,
-        "no exported model",
-    )
+    np.savetxt(tmp_path / "x.csv", [[0.5, 0.5], [-2, 0.0], [0.1, 0.9]], delimiter=",")
+    argv = ["log-prob", "--model", str(model), "--data", str(tmp_path / "x.csv")]
+    assert cli.main([*argv, "--out", str(tmp_path / "lp.npy")]) == 0
+    log_prob = np.load(tmp_path / "lp.npy")
+    assert log_prob[1] == -np.inf and np.all(np.isfinite(log_prob[[0, 2]]))
+    err = capsys.readouterr().err
+    assert "warning: 1 of 3 rows (the first is row 2) have values outside the model's" in err
 
 
-def test_argument_errors_exit_2(capsys):
-    with pytest.raises(SystemExit) as e:
-        cli.main(["train", "--epochs", "0"])
-    assert e.value.code == 2
-    assert "must be positive" in capsys.readouterr().err
+# Refusals: each runs in a fresh process as a user's shell would, answers in one line on
+# stderr with exit status 2 before TensorFlow is imported, and changes no file.
+
+DRIVER = (
+    "import sys\n"
+    "from tfp_realnvp.cli import main\n"
+    "try:\n"
+    "    code = main(sys.argv[1:])\n"
+    "except SystemExit as e:\n"
+    "    code = e.code\n"
+    "sys.exit(99 if 'tensorflow' in sys.modules else code)\n"
+)
+
+
+def _fake_run(path: Path, event_shape=(2,)) -> None:
+    (path / "saved_model").mkdir(parents=True)
+    (path / "saved_model" / "saved_model.pb").write_bytes(b"")
+    rundir.write_marker(path, {"event_shape": list(event_shape)})
+
+
+def _setup(tmp: Path) -> None:
+    (tmp / "victim" / "sub").mkdir(parents=True)
+    (tmp / "victim" / "my_only_copy.csv").write_text("1,2\n3,4\n")
+    (tmp / "victim" / "sub" / "notes.txt").write_text("mine")
+    (tmp / "file").write_text("a file")
+    (tmp / "dir.csv").mkdir()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3))
+    np.savetxt(tmp / "three.csv", x, delimiter=",")
+    x[17, 1] = 1e30
+    np.savetxt(tmp / "far.csv", x, delimiter=",")
+    x[:, 1] = 0.5
+    np.savetxt(tmp / "constant.csv", x, delimiter=",")
+    np.savetxt(tmp / "one.csv", x[:, :1], delimiter=",")
+    (tmp / "semicolons.csv").write_text("x;y\n1,5;2,5\n")
+    (tmp / "comment.csv").write_text("1,2\n# note\n3\n")
+    np.save(tmp / "images.npy", np.full((20, 4, 4, 1), -1.0))
+    _fake_run(tmp / "run")
+    (tmp / "run.csv").write_text("1,2\n")
+    (tmp / "s.npy").write_bytes(b"mine")
+    _fake_run(tmp / "extra")
+    (tmp / "extra" / "notes.txt").write_text("mine")
+
+
+REFUSALS = {
+    "missing data": ("train --data missing.csv --out r", "missing.csv: file not found"),
+    "zero epochs": ("train --epochs 0", "argument --epochs: must be positive, got 0"),
+    "fraction": ("train --test-split 1.5", "must be a fraction between 0 and 1, got 1.5"),
+    "no split left": (
+        "train --validation-split 0.5 --test-split 0.45 --out r",
+        "must leave some training data",
+    ),
+    "input inside --out": (
+        "train --data victim/my_only_copy.csv --out victim --force",
+        "--out victim would replace --data victim/my_only_copy.csv, an input of this command",
+    ),
+    "current directory": ("train --out . --force", "--out . is the current directory"),
+    "parent directory": ("train --out .. --force", "or one of its parents"),
+    "not ours": ("train --out victim/sub --force", "--out victim/sub holds files that are not"),
+    "ours plus a user's file": ("train --out extra --force", "also holds files the run did not"),
+    "previous run": ("train --out run", "--out run holds a previous run; pass --force"),
+    "--out is a file": ("train --out file --force", "--out file exists and is a file"),
+    "--out below a file": ("train --out file/run", "--out file/run: "),
+    "unwritable --out": ("train --out /proc/sys/run", "cannot write in /proc/sys"),
+    "directory as data": ("train --data dir.csv --out r", "dir.csv is a directory; expected"),
+    "one column": ("train --data one.csv --out r", "one column: RealNVP couplings split"),
+    "constant column": ("train --data constant.csv --out r", "column 2 is constant (0.5 in"),
+    "far outlier": ("train --data far.csv --out r", "row 18, column 2 is 1e+30, "),
+    "decimal commas": ("train --data semicolons.csv --out r", "read as semicolon-separated"),
+    "short row": ("train --data comment.csv --out r", "row 3 has 1 comma-separated columns"),
+    "glow on vectors": ("train --data three.csv --architecture glow --out r", "is for images"),
+    "negative grey levels": ("train --data images.npy --out r", "whole grey levels 0, 1"),
+    "no model": ("sample --model victim -n 2 --out x.npy", "--model victim: no exported model"),
+    "too many samples": ("sample --model run -n 3000000000 --out x.npy", "at most 2147483647"),
+    "output exists": ("sample --model run -n 2 --out s.npy", "--out s.npy exists; pass --force"),
+    "output type": ("sample --model run -n 2 --out s.txt", "unsupported file type '.txt'"),
+    "output in /proc": ("sample --model run -n 2 --out /proc/x.npy", "cannot write in /proc"),
+    "output is input": (
+        "log-prob --model run --data run.csv --out run.csv --force",
+        "--out run.csv would replace --data run.csv, an input of this command",
+    ),
+    "wrong width": (
+        "log-prob --model run --data three.csv --out lp.npy",
+        "each row has shape (3,) (3 values); the model expects (2,)",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("refusals") / "work"
+    tmp.mkdir()
+    _setup(tmp)
+    return tmp
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
+    argv, message = REFUSALS[case]
+    before = _snapshot(workspace.parent)
+    run = subprocess.run(
+        [sys.executable, "-c", DRIVER, *argv.split()],
+        cwd=workspace,
+        env=_plain_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, (run.returncode, run.stderr)  # 99: TensorFlow was imported
+    assert run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("tfp-realnvp"), run.stderr
+    assert message in run.stderr, run.stderr
+    assert _snapshot(workspace.parent) == before
+
+
+def test_help_is_immediate_and_quiet():
+    run = subprocess.run(
+        [str(SCRIPT), "train", "--help"], env=_plain_env(), capture_output=True, text=True
+    )
+    assert run.returncode == 0 and run.stderr == "" and "--force" in run.stdout
 
 
 @pytest.mark.slow
-def test_console_script_trains_digits(tmp_path):
-    script = Path(sys.executable).with_name("tfp-realnvp")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_training_cleanly(tmp_path, signum):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [str(SCRIPT), "train", "--out", str(out), "--epochs", "500", "--patience", "500"],
+        env=_plain_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while not list(tmp_path.glob(".run.tmp-*")) and time.time() < deadline:
+            time.sleep(0.1)  # the staging directory appears once the checks have passed
+        time.sleep(2.0)  # building the flow or training by now
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert err == f"tfp-realnvp: stopped by {signum.name}; no output was written\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_console_script_trains_digits_quietly(tmp_path):
     out = tmp_path / "digits"
     run = subprocess.run(
         [
-            str(script),
+            str(SCRIPT),
             "train",
             "--data",
             "digits",
@@ -212,15 +366,18 @@ def test_console_script_trains_digits(tmp_path):
             "2",
             "--hidden",
             "32",
-            "--verbose",
-            "0",
+            "--quiet",
         ],
         capture_output=True,
         text=True,
         timeout=600,
+        env=_plain_env(),
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr == ""  # no TensorFlow start-up notices in a plain shell
     assert f"results in {out}" in run.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["event_shape"] == [8, 8, 1] and np.isfinite(metrics["test_bits_per_dim"])
+    assert metrics["event_shape"] == [8, 8, 1] and "non_finite" not in metrics
+    assert np.all(np.isfinite(metrics["history"]["val_loss"]))  # early stopping can use it
     assert (out / "samples.png").exists()
+    assert rundir.read_marker(out)["support"] == [0, 17]  # grey levels 0..16 on [0, 17)

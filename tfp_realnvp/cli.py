@@ -1,48 +1,74 @@
 """The ``tfp-realnvp`` command line: ``train``, ``sample`` and ``log-prob``.
 
-Bad input (missing or malformed files, wrong shapes, an output that exists) ends with a
-one-line ``tfp-realnvp: error: ...`` and exit status 2, before anything is written. Outputs
-are written atomically: a run's directory appears whole or not at all.
+Every argument, input file and output location is checked before TensorFlow is imported, so a
+refusal takes a fraction of a second and prints exactly one line, ``tfp-realnvp: error: ...``,
+with exit status 2, having changed nothing. Outputs are written atomically (a run directory
+appears whole or not at all) and replace only what `tfp_realnvp.rundir` proves is ours. SIGINT
+and SIGTERM stop cleanly with one line and exit status 130 / 143, removing staged files.
+TensorFlow's start-up log stays off the terminal unless ``--verbose`` or the user's own
+``TF_CPP_MIN_LOG_LEVEL`` asks for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tfp_realnvp import rundir
 from tfp_realnvp.data import DATASETS, DataError, load_array, load_data
+from tfp_realnvp.rundir import Interrupted, OutputError
+from tfp_realnvp.screening import describe_columns, screen_images, screen_vectors
 
 EXIT_USAGE = 2
+MAX_SAMPLES = 2**31 - 1
+_BLOCK_VALUES = 2**22  # values per block of rows sampled or scored at once
+_CSV_BYTES_PER_VALUE = 16  # "%.8g" plus a separator, at most
 
 
 class UsageError(Exception):
     """Bad input: reported in one line, exit status 2."""
 
 
-def _positive(kind):
+def _number(kind, minimum, maximum=None):
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not value >= minimum or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(
+                f"must be {'positive' if minimum > 0 else f'at least {minimum}'}, got {text}"
+            )
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {text}")
         return value
 
     return parse
 
 
+_positive_int = _number(int, 1)
+_positive_float = _number(float, 1e-300)
+
+
+def _fraction(text):
+    value = _number(float, 1e-300)(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text}")
+    return value
+
+
 def _hidden(text):
     try:
-        units = [int(t) for t in text.split(",")]
+        units = tuple(int(t) for t in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected widths like 64,64, got {text!r}") from None
     if not units or min(units) < 1:
@@ -50,25 +76,35 @@ def _hidden(text):
     return units
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line, not argparse's usage block: the usage is one ``--help`` away."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tfp-realnvp", description="Train RealNVP flows; sample and score with them."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    logs = argparse.ArgumentParser(add_help=False)
+    logs.add_argument("--verbose", action="store_true", help="show TensorFlow's own log too")
 
-    train = sub.add_parser("train", help="train a flow and write a run directory")
+    train = sub.add_parser("train", parents=[logs], help="train a flow and write a run directory")
     train.add_argument(
         "--data", default="moons", help=f"a bundled dataset ({', '.join(DATASETS)}) or a .csv/.npy"
     )
     train.add_argument("--out", type=Path, default=None, help="run directory (default runs/DATA)")
-    train.add_argument("--force", action="store_true", help="replace a non-empty --out")
-    train.add_argument("--num-samples", type=_positive(int), default=20000, help="toy data size")
-    train.add_argument("--epochs", type=_positive(int), default=60)
-    train.add_argument("--batch-size", type=_positive(int), default=256)
-    train.add_argument("--learning-rate", type=_positive(float), default=2e-3)
+    train.add_argument(
+        "--force", action="store_true", help="replace --out if it holds a previous run"
+    )
+    train.add_argument("--num-samples", type=_positive_int, default=20000, help="toy data size")
+    train.add_argument("--epochs", type=_positive_int, default=60)
+    train.add_argument("--batch-size", type=_positive_int, default=256)
+    train.add_argument("--learning-rate", type=_positive_float, default=2e-3)
     train.add_argument(
         "--couplings",
-        type=_positive(int),
+        type=_positive_int,
         default=None,
         help="couplings (vectors, default 8) or couplings per stage (images, default 3)",
     )
@@ -84,25 +120,34 @@ def build_parser() -> argparse.ArgumentParser:
         default="realnvp",
         help="for images: multi-scale RealNVP (default), Glow, or a RealNVP on flat pixels",
     )
-    train.add_argument("--validation-split", type=_positive(float), default=0.1)
-    train.add_argument("--test-split", type=_positive(float), default=0.1)
-    train.add_argument("--patience", type=_positive(int), default=10, help="early stopping")
+    train.add_argument("--validation-split", type=_fraction, default=0.1)
+    train.add_argument("--test-split", type=_fraction, default=0.1)
+    train.add_argument("--patience", type=_positive_int, default=10, help="early stopping")
+    train.add_argument(
+        "--no-dequantize",
+        action="store_true",
+        help="treat columns of whole numbers as continuous (default: add uniform noise)",
+    )
     train.add_argument(
         "--no-xla",
         action="store_true",
         help="skip XLA compilation (it pays off from a few hundred steps on)",
     )
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    train.add_argument("--quiet", action="store_true", help="no progress output")
 
-    sample = sub.add_parser("sample", help="draw samples from an exported flow")
+    sample = sub.add_parser("sample", parents=[logs], help="draw samples from an exported flow")
     sample.add_argument("--model", type=Path, required=True, help="a run directory")
-    sample.add_argument("-n", type=_positive(int), required=True, help="number of samples")
+    sample.add_argument(
+        "-n", type=_number(int, 1, MAX_SAMPLES), required=True, help="number of samples"
+    )
     sample.add_argument("--out", type=Path, required=True, help="output .npy or .csv")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--force", action="store_true", help="replace an existing --out")
 
-    score = sub.add_parser("log-prob", help="log-densities of data under an exported flow")
+    score = sub.add_parser(
+        "log-prob", parents=[logs], help="log-densities of data under an exported flow"
+    )
     score.add_argument("--model", type=Path, required=True, help="a run directory")
     score.add_argument("--data", type=Path, required=True, help="input .csv or .npy")
     score.add_argument("--out", type=Path, required=True, help="output .npy or .csv")
@@ -110,121 +155,206 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Output helpers ---------------------------------------------------------------------------
+def _import(module: str, verbose: bool):
+    """Imports ``module`` (which imports TensorFlow) once the command has passed every check.
 
-
-def _check_output_file(path: Path, force: bool) -> None:
-    if path.suffix not in (".npy", ".csv"):
-        raise UsageError(f"--out {path}: unsupported file type {path.suffix!r}; use .npy or .csv")
-    if path.is_dir():
-        raise UsageError(f"--out {path} is a directory; give a file name")
-    if path.exists() and not force:
-        raise UsageError(f"--out {path} exists; pass --force to replace it")
-    if not path.parent.is_dir():
-        raise UsageError(f"--out {path}: directory {path.parent} does not exist")
-
-
-def write_array(path: Path, array: np.ndarray) -> None:
-    """Writes ``array`` (rows flattened for CSV) atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    TensorFlow's C++ start-up notices (absl, oneDNN, CUDA) go to file descriptor 2 at import
+    and ignore a ``TF_CPP_MIN_LOG_LEVEL`` set from Python, so unless ``--verbose`` or the user's
+    own ``TF_CPP_MIN_LOG_LEVEL`` asks for them they are sent to /dev/null while it loads.
+    """
+    quiet = not verbose and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    if not quiet:
+        return importlib.import_module(module)
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # read by TensorFlow's later logging
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
     try:
-        with os.fdopen(fd, "wb") as f:
-            if path.suffix == ".npy":
-                np.save(f, array)
-            else:
-                np.savetxt(f, array.reshape(len(array), -1), delimiter=",", fmt="%.8g")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        loaded = importlib.import_module(module)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return loaded
 
 
-def _check_run_dir(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"--out {out} is not empty; pass --force to replace it")
+def _note(text: str) -> None:
+    print(f"tfp-realnvp: note: {text}", file=sys.stderr)
 
 
-def _publish(tmp: Path, out: Path) -> None:
-    """Moves the finished run directory ``tmp`` to ``out``, replacing it whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+# train ------------------------------------------------------------------------------------
 
 
-# Commands ---------------------------------------------------------------------------------
+def _train_config(args, training, dequantize_columns: tuple[int, ...]):
+    return training.TrainConfig(
+        data_name=args.data,
+        architecture=args.architecture,
+        couplings=args.couplings,
+        hidden=args.hidden,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        validation_split=args.validation_split,
+        test_split=args.test_split,
+        patience=args.patience,
+        xla=not args.no_xla,
+        seed=args.seed,
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+        dequantize_columns=dequantize_columns,
+    )
+
+
+def _screen(args, data: np.ndarray) -> tuple[tuple[int, ...], list[str]]:
+    """Checks the data before TensorFlow starts; returns the columns to dequantise and notes
+    for the user."""
+    if len(data) < 10:
+        raise UsageError(f"{args.data}: {len(data)} examples; training needs at least 10")
+    if data.ndim == 4:
+        levels = screen_images(data, args.data)
+        if args.architecture == "vector":
+            return (), [f"images of {levels} grey levels, flattened, dequantised onto [k, k + 1)"]
+        return (), []
+    if args.architecture != "realnvp":
+        raise UsageError(
+            f"--architecture {args.architecture} is for images; {args.data} holds vectors"
+        )
+    report = screen_vectors(data, args.data, dequantize=not args.no_dequantize)
+    if not report.integer_columns:
+        return (), []
+    return report.integer_columns, [
+        f"{describe_columns(report.integer_columns)} of {args.data} hold only whole numbers; "
+        "training adds uniform noise on [-0.5, 0.5) to them (dequantisation), so log-probs "
+        "of whole numbers estimate log-probabilities (--no-dequantize turns this off)"
+    ]
+
+
+def _json_safe(value, key: str, replaced: list[str]):
+    """``value`` with every non-finite float replaced by None; their keys go to ``replaced``."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v, f"{key}.{k}" if key else k, replaced) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v, key, replaced) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        if f"{key} ({value})" not in replaced:
+            replaced.append(f"{key} ({value})")
+        return None
+    return value
 
 
 def cmd_train(args) -> int:
-    from tfp_realnvp.training import train_run
-
+    data_path = Path(args.data) if args.data not in DATASETS else None
     out = args.out or Path("runs") / Path(args.data).stem
-    _check_run_dir(out, args.force)
-    data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
-    multiscale = data.ndim == 4 and args.architecture != "vector"
-    if args.couplings is None:
-        args.couplings = 3 if multiscale else 8
-    if args.hidden is None:
-        args.hidden = [64] if multiscale else [64, 64]
+    rundir.check_run_dir(out, args.force, [("--data", data_path)] if data_path else [])
     if args.validation_split + args.test_split >= 0.9:
         raise UsageError("--validation-split plus --test-split must leave some training data")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
+    dequantize_columns, notes = _screen(args, data)
+    for note in notes:
+        _note(note)
+
+    training = _import("tfp_realnvp.training", args.verbose)
+    config = _train_config(args, training, dequantize_columns)
+    with rundir.staging_dir(out) as tmp:
         start = time.time()
-        try:
-            metrics = train_run(data, args, tmp)
-        except ValueError as e:  # data the model cannot take, found before training
-            raise UsageError(str(e)) from None
+        metrics = training.train_run(data, config, tmp)
         metrics["wall_time_s"] = round(time.time() - start, 2)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        _publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        replaced: list[str] = []
+        metrics = _json_safe(metrics, "", replaced)
+        if replaced:
+            metrics["non_finite"] = replaced  # written as null, listed here
+            print(
+                "tfp-realnvp: warning: not finite, written as null in metrics.json: "
+                + ", ".join(replaced),
+                file=sys.stderr,
+            )
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+        rundir.write_marker(
+            tmp, {"data": args.data, **metrics["model"], "event_shape": list(data.shape[1:])}
+        )
+        rundir.publish(tmp, out)
+
+    def show(key):
+        value = metrics[key]
+        return "not finite" if value is None else f"{value:.4f}"
+
     print(
-        f"test NLL {metrics['test_nll']:.4f} nats ({metrics['test_bits_per_dim']:.4f} bits/dim) "
+        f"test NLL {show('test_nll')} nats ({show('test_bits_per_dim')} bits/dim) "
         f"after {metrics['epochs']} epochs in {metrics['wall_time_s']:.1f} s"
     )
-    print(f"results in {out}/: " + ", ".join(sorted(p.name for p in out.iterdir())))
+    print(
+        f"results in {out}/: "
+        + ", ".join(sorted(p.name for p in out.iterdir() if p.name != rundir.MARKER))
+    )
     return 0
 
 
-def _load_served(model_dir: Path):
-    saved = model_dir / "saved_model"
-    if not (saved / "saved_model.pb").is_file():
-        raise UsageError(f"--model {model_dir}: no exported model at {saved} (run train first)")
-    import tensorflow as tf
+# sample and log-prob ----------------------------------------------------------------------
 
-    return tf, tf.saved_model.load(str(saved))
+
+def _served_run(model_dir: Path) -> dict:
+    """The run's marker, after checking that ``model_dir`` holds an exported model."""
+    if not (model_dir / "saved_model" / "saved_model.pb").is_file():
+        raise UsageError(
+            f"--model {model_dir}: no exported model at {model_dir / 'saved_model'} "
+            "(give a directory written by tfp-realnvp train)"
+        )
+    marker = rundir.read_marker(model_dir)
+    if marker is None or "event_shape" not in marker:
+        raise UsageError(
+            f"--model {model_dir}: not a tfp-realnvp run (no {rundir.MARKER}); retrain it, "
+            "or load its saved_model/ with tf.saved_model.load"
+        )
+    return marker
+
+
+def _load_signature(model_dir: Path, name: str, verbose: bool):
+    tf = _import("tensorflow", verbose)
+    served = tf.saved_model.load(str(model_dir / "saved_model"))
+    fn = served.signatures[name]
+    if "context" in fn.structured_input_signature[1]:
+        raise UsageError(f"--model {model_dir} is conditional; the CLI serves unconditional flows")
+    return tf, served, fn
+
+
+def _check_disk(path: Path, rows: int, event: tuple[int, ...]) -> None:
+    values = rows * int(np.prod(event))
+    need = values * (4 if path.suffix.lower() == ".npy" else _CSV_BYTES_PER_VALUE)
+    free = shutil.disk_usage(path.resolve().parent).free
+    if need > free:
+        raise UsageError(
+            f"--out {path}: {rows} rows of {int(np.prod(event))} values need about "
+            f"{need / 1e9:.1f} GB; {free / 1e9:.1f} GB are free there"
+        )
+
+
+def _blocks(total: int, event: tuple[int, ...]):
+    step = max(1, _BLOCK_VALUES // max(1, int(np.prod(event))))
+    for start in range(0, total, step):
+        yield start // step, start, min(total, start + step)
 
 
 def cmd_sample(args) -> int:
-    _check_output_file(args.out, args.force)
-    tf, served = _load_served(args.model)
-    if "context" in served.signatures["sample"].structured_input_signature[1]:
-        raise UsageError(
-            f"--model {args.model} is conditional; the CLI samples unconditional flows"
-        )
-    seed = tf.constant([0, args.seed], tf.int32)
-    samples = served.signatures["sample"](count=tf.constant(args.n, tf.int32), seed=seed)
-    write_array(args.out, samples["samples"].numpy())
+    marker = _served_run(args.model)
+    event = tuple(marker["event_shape"])
+    rundir.check_output_file(args.out, args.force)
+    _check_disk(args.out, args.n, event)
+    tf, _served, fn = _load_signature(args.model, "sample", args.verbose)
+    with rundir.array_writer(args.out, (args.n, *event)) as write:
+        for i, start, stop in _blocks(args.n, event):
+            seed = tf.constant([i, args.seed], tf.int32)
+            write(fn(count=tf.constant(stop - start, tf.int32), seed=seed)["samples"].numpy())
     print(f"wrote {args.n} samples to {args.out}")
     return 0
 
 
 def cmd_log_prob(args) -> int:
-    _check_output_file(args.out, args.force)
+    marker = _served_run(args.model)
+    event = tuple(marker["event_shape"])
+    rundir.check_output_file(args.out, args.force, [("--data", args.data)])
     data = load_array(args.data)
-    tf, served = _load_served(args.model)
-    spec = served.signatures["log_prob"].structured_input_signature[1]["x"]
-    event = tuple(spec.shape[1:])
     if data.shape[1:] != event:
         if int(np.prod(data.shape[1:])) != int(np.prod(event)):
             raise UsageError(
@@ -232,8 +362,25 @@ def cmd_log_prob(args) -> int:
                 f"({int(np.prod(data.shape[1:]))} values); the model expects {event}"
             )
         data = data.reshape((len(data), *event))
-    log_prob = served.signatures["log_prob"](x=tf.constant(data, spec.dtype))["log_prob"]
-    write_array(args.out, log_prob.numpy())
+    outside = np.zeros(len(data), bool)
+    if marker.get("support"):  # image flows: grey levels dequantised onto [0, K)
+        low, high = marker["support"]
+        flat = data.reshape(len(data), -1)
+        outside = ((flat < low) | (flat >= high)).any(axis=1)
+        data[outside] = low  # scored, then set to -inf: a flow is undefined there
+    _check_disk(args.out, len(data), ())
+    tf, _, fn = _load_signature(args.model, "log_prob", args.verbose)
+    with rundir.array_writer(args.out, (len(data),)) as write:
+        for _, start, stop in _blocks(len(data), event):
+            log_prob = fn(x=tf.constant(data[start:stop]))["log_prob"].numpy()
+            write(np.where(outside[start:stop], -np.inf, log_prob))
+    if outside.any():
+        print(
+            f"tfp-realnvp: warning: {int(outside.sum())} of {len(data)} rows (the first is "
+            f"row {int(np.flatnonzero(outside)[0]) + 1}) have values outside the model's "
+            f"support [{low}, {high}); their log-prob is -inf",
+            file=sys.stderr,
+        )
     print(f"wrote {len(data)} log-probabilities to {args.out}")
     return 0
 
@@ -244,11 +391,25 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "log-prob": cmd_log_prob}
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = rundir.install_signal_handlers()
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, DataError, FileExistsError) as e:
+    except (UsageError, DataError, OutputError) as e:
         print(f"tfp-realnvp: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # the disk filled up, a file vanished: no traceback for those
+        print(f"tfp-realnvp: error: {e}", file=sys.stderr)
+        return 1
+    except BaseException as e:
+        # The signal may reach us wrapped by TensorFlow or pybind11 as another exception.
+        signum = rundir.received_signal() or getattr(e, "signum", None)
+        if signum is None:
+            raise
+        name = Interrupted(signum)
+        print(f"tfp-realnvp: stopped by {name}; no output was written", file=sys.stderr)
+        return 128 + signum
+    finally:
+        rundir.restore_signal_handlers(previous)
 
 
 if __name__ == "__main__":

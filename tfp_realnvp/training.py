@@ -1,10 +1,17 @@
-"""One training run of the command line: data -> FlowModel -> run directory."""
+"""One training run of the command line: data -> FlowModel -> run directory.
+
+The library does not know the command line: `TrainConfig` is the run's typed description, which
+the command line fills in from its arguments after checking them.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp import plots
@@ -17,7 +24,43 @@ from tfp_realnvp.model import FlowModel
 
 tfb = tfp.bijectors
 
-__all__ = ["split_three", "standardized_flow", "train_run"]
+__all__ = ["TrainConfig", "split_three", "standardized_flow", "train_run"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train one flow on an array.
+
+    Attributes:
+      data_name: names the data in the metrics.
+      architecture: for images ``[N, H, W, C]``: ``"realnvp"`` (multi-scale), ``"glow"``, or
+        ``"vector"`` (a RealNVP on the flattened, dequantised pixels). Vectors get a RealNVP.
+      couplings: couplings (vectors, default 8) or couplings per stage (images, default 3).
+      hidden: MLP widths (vectors, default ``(64, 64)``); for images one entry, the conv
+        channels (default 64).
+      dequantize_columns: 0-based columns of whole numbers that get fresh uniform noise on
+        ``[-0.5, 0.5)`` in every training batch (vectors only; see `tfp_realnvp.screening`).
+      xla: compile the training step with XLA.
+      verbose: Keras' progress output (0 none, 1 bar, 2 a line per epoch).
+    """
+
+    data_name: str = "data"
+    architecture: Literal["realnvp", "glow", "vector"] = "realnvp"
+    couplings: int | None = None
+    hidden: tuple[int, ...] | None = None
+    epochs: int = 60
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    validation_split: float = 0.1
+    test_split: float = 0.1
+    patience: int = 10
+    xla: bool = True
+    seed: int = 0
+    verbose: int = 1
+    dequantize_columns: tuple[int, ...] = ()
+
+    def is_multiscale(self, data: np.ndarray) -> bool:
+        return data.ndim == 4 and self.architecture != "vector"
 
 
 def split_three(data: np.ndarray, validation: float, test: float, seed: int):
@@ -34,28 +77,22 @@ def split_three(data: np.ndarray, validation: float, test: float, seed: int):
 def standardized_flow(train: np.ndarray, couplings: int, hidden, seed: int) -> tfb.Chain:
     """A RealNVP on vectors behind a fixed per-dimension standardisation, so the model's
     density is in the data's own units."""
-    flat = train.reshape(len(train), -1)
+    flat = train.reshape(len(train), -1).astype(np.float64)
     mean = flat.mean(0).astype(np.float32)
     std = np.maximum(flat.std(0), 1e-3).astype(np.float32)
     flow = real_nvp([flat.shape[1]], couplings, hidden, seed=seed)
     return tfb.Chain([tfb.Shift(mean), tfb.Scale(std), flow], name="standardized_flow")
 
 
-def image_model(data: np.ndarray, args) -> FlowModel:
-    """RealNVP's multi-scale flow (or Glow's, with ``args.architecture == "glow"``) on
-    dequantised grey levels, behind `Dequantize` and `Logit`."""
-    levels = int(data.max()) + 1
-    if data.min() < 0 or not np.all(data == np.round(data)) or levels < 2:
-        raise ValueError(
-            "image data must hold integer grey levels 0, 1, ..., K-1 (K >= 2); got values in "
-            f"[{data.min()}, {data.max()}]"
-        )
+def image_model(image_shape, levels: int, config: TrainConfig) -> FlowModel:
+    """RealNVP's multi-scale flow (or Glow's) on dequantised grey levels ``0 .. levels-1``,
+    behind `Dequantize` and `Logit`."""
     flow = multiscale_real_nvp(
-        data.shape[1:],
+        image_shape,
         num_scales=2,
-        couplings_per_stage=args.couplings,
-        hidden_channels=args.hidden[0],
-        glow=args.architecture == "glow",
+        couplings_per_stage=config.couplings or 3,
+        hidden_channels=(config.hidden or (64,))[0],
+        glow=config.architecture == "glow",
     )
     return FlowModel(preprocessed_image_flow(flow, levels), dequantize=True)
 
@@ -65,59 +102,109 @@ def dequantized(data: np.ndarray, seed: int) -> np.ndarray:
     return (data + np.random.default_rng(seed).uniform(size=data.shape)).astype(np.float32)
 
 
-def train_run(data: np.ndarray, args, out: Path) -> dict:
-    """Trains on ``data`` per the CLI ``args`` and writes everything into ``out``.
+def _jitter_mask(num_dims: int, columns: tuple[int, ...]) -> np.ndarray:
+    mask = np.zeros(num_dims, np.float32)
+    mask[list(columns)] = 1.0
+    return mask
+
+
+def _jittered(x: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
+    """``x`` plus one fixed draw of Uniform[-0.5, 0.5) noise on the columns in ``mask``."""
+    noise = np.random.default_rng(seed).uniform(-0.5, 0.5, size=x.shape)
+    return (x + mask * noise).astype(np.float32)
+
+
+def _training_batches(train: np.ndarray, mask: np.ndarray, config: TrainConfig):
+    """Shuffled batches of ``train`` with fresh Uniform[-0.5, 0.5) noise on masked columns."""
+    mask_t = tf.constant(mask)
+
+    def jitter(batch):
+        return batch + mask_t * (tf.random.uniform(tf.shape(batch)) - 0.5)
+
+    return (
+        tf.data.Dataset.from_tensor_slices(train)
+        .shuffle(len(train), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        .map(jitter)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
+    """Trains on ``data`` as ``config`` says and writes the model and pictures into ``out``.
 
     Vectors get a standardised RealNVP; images ``[N, H, W, C]`` of integer grey levels the
-    multi-scale flow (``--architecture vector`` flattens them for a standardised RealNVP on
+    multi-scale flow (``architecture="vector"`` flattens them for a standardised RealNVP on
     dequantised pixels instead). Reported NLLs are in nats per example of the data's own units
-    (grey levels for images).
+    (grey levels for images); dequantised parts are scored with one fixed noise draw.
+
+    Returns:
+      the run's metrics, with ``"model"`` describing what the served model accepts.
     """
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(config.seed)
     images = data.ndim == 4
     event_shape = data.shape[1:]
-    train, val, test = split_three(data, args.validation_split, args.test_split, args.seed)
-    if images and args.architecture != "vector":
-        model = image_model(train, args)  # adds fresh dequantisation noise to every batch
-        parts = {"train": train, "validation": val, "test": test}
-        scored = {k: dequantized(v, args.seed + i) for i, (k, v) in enumerate(parts.items())}
+    train, val, test = split_three(data, config.validation_split, config.test_split, config.seed)
+    parts = {"train": train, "validation": val, "test": test}
+    support = None
+    if config.is_multiscale(data):
+        support = [0, int(data.max()) + 1]  # grey levels 0 .. K-1, dequantised onto [0, K)
+        model = image_model(event_shape, support[1], config)  # fresh noise in every batch
+        scored = {k: dequantized(v, config.seed + i) for i, (k, v) in enumerate(parts.items())}
+        # FlowModel(dequantize=True) adds the noise to validation batches too: give it levels.
+        fit_data, validation = train, val
+        fit_kwargs = {"batch_size": config.batch_size}
     else:
         if images:  # flat pixels, dequantised once
-            train, val, test = (
-                dequantized(part, args.seed + i).reshape(len(part), -1)
-                for i, part in enumerate((train, val, test))
-            )
-        model = FlowModel(standardized_flow(train, args.couplings, args.hidden, args.seed))
-        scored = {"train": train, "validation": val, "test": test}
+            parts = {
+                k: dequantized(v, config.seed + i).reshape(len(v), -1)
+                for i, (k, v) in enumerate(parts.items())
+            }
+        mask = _jitter_mask(parts["train"].shape[1], config.dequantize_columns)
+        scored = {k: _jittered(v, mask, config.seed + i) for i, (k, v) in enumerate(parts.items())}
+        flow = standardized_flow(
+            scored["train"], config.couplings or 8, config.hidden or (64, 64), config.seed
+        )
+        model = FlowModel(flow)
+        fit_data, validation = _training_batches(parts["train"], mask, config), scored["validation"]
+        fit_kwargs = {"shuffle": False}  # the dataset shuffles
     model.compile(
-        optimizer=keras.optimizers.Adam(args.learning_rate),
-        jit_compile=False if getattr(args, "no_xla", False) else "auto",
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        jit_compile="auto" if config.xla else False,
     )
     callbacks = [
-        keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, args.patience // 2)),
-        keras.callbacks.EarlyStopping(patience=args.patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.patience // 2)),
+        keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
     ]
     history = model.fit(
-        train,
-        validation_data=val,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
+        fit_data,
+        validation_data=validation,
+        epochs=config.epochs,
         callbacks=callbacks,
-        verbose=args.verbose,
+        verbose=config.verbose,
+        **fit_kwargs,
     )
     num_dims = int(np.prod(event_shape))
-    metrics = {"data": args.data, "event_shape": list(event_shape), "num_dims": num_dims}
+    metrics: dict = {"data": config.data_name, "event_shape": list(event_shape)}
+    metrics["num_dims"] = num_dims
     for name, part in scored.items():
-        nll = float(-np.mean(_batched_log_prob(model, part)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            nll = float(-np.mean(_batched_log_prob(model, part).astype(np.float64)))
         metrics[f"{name}_nll"] = nll
         metrics[f"{name}_bits_per_dim"] = bits_per_dim(nll, num_dims)
     metrics["epochs"] = len(history.history["loss"])
-    metrics["num_examples"] = {"train": len(train), "validation": len(val), "test": len(test)}
+    metrics["num_examples"] = {k: len(v) for k, v in parts.items()}
     metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    metrics["model"] = {
+        "kind": "image" if support else "vector",
+        "architecture": config.architecture if images else "realnvp",
+        "support": support,
+        "dequantized_columns": [c + 1 for c in config.dequantize_columns],
+    }
 
     export_saved_model(model, out / "saved_model")
     model.save(str(out / "model.keras"))
-    _pictures(model, history.history, scored["test"], event_shape, images, out, args.seed)
+    _pictures(model, history.history, scored["test"], event_shape, images, out, config.seed)
     return metrics
 
 

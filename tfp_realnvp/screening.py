@@ -1,0 +1,114 @@
+"""Checks on training data before a flow sees it: what the data are, and what a flow cannot fit.
+
+A flow is a density on real numbers. Three kinds of column defeat it silently, so the command
+line looks for them first (in numpy, before TensorFlow starts):
+
+- whole numbers only (counts, grey levels): their "density" is a set of spikes, and a flow
+  chases them without end. They are dequantised: training adds uniform noise on
+  ``[-0.5, 0.5)``, so the flow models a density whose mass on ``[k - 0.5, k + 0.5)`` is the
+  probability of ``k`` (Theis et al. 2016, https://arxiv.org/abs/1511.01844);
+- a constant column of other values: it has no density at all; refused;
+- values so far from the rest (more than ``MAX_ROBUST_Z`` median absolute deviations) that
+  after standardisation the other rows fall below float32's resolution; refused with the row.
+
+>>> import numpy as np
+>>> report = screen_vectors(np.array([[0.5, 1.0], [1.5, 2.0], [2.5, 4.0]]), "x.csv")
+>>> report.integer_columns, describe_columns(report.integer_columns)
+((1,), 'column 2')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfp_realnvp.data import DataError
+
+__all__ = ["MAX_ROBUST_Z", "Screening", "describe_columns", "screen_images", "screen_vectors"]
+
+# float32 resolves about 1 part in 1.7e7; past 1e6 scales the bulk of a standardised column
+# collapses onto a few float32 values next to the outlier.
+MAX_ROBUST_Z = 1e6
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What `screen_vectors` found: 0-based columns holding only whole numbers."""
+
+    integer_columns: tuple[int, ...]
+
+
+def describe_columns(columns: tuple[int, ...] | list[int]) -> str:
+    """1-based column numbers with runs shortened: ``(0, 1, 2, 5)`` -> ``'columns 1-3, 6'``."""
+    runs: list[list[int]] = []
+    for c in columns:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    text = ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs)
+    return ("column " if len(columns) == 1 else "columns ") + text
+
+
+def screen_vectors(x: np.ndarray, source: str, dequantize: bool = True) -> Screening:
+    """Checks ``[N, D]`` training data.
+
+    Args:
+      x: the data.
+      source: names the data in messages.
+      dequantize: whole-number columns will be dequantised (else they count as continuous).
+
+    Returns:
+      `Screening` with the whole-number columns.
+
+    Raises:
+      DataError: fewer than 2 columns, a constant column that is not dequantised, or a value
+        more than `MAX_ROBUST_Z` robust standard deviations from its column's median.
+    """
+    if x.shape[1] < 2:
+        raise DataError(
+            f"{source}: one column: RealNVP couplings split the dimensions in two, so they "
+            "need at least 2; for a 1-D density use a kernel density estimate (scikit-learn's "
+            "KernelDensity) or a Gaussian mixture (sklearn.mixture.GaussianMixture)"
+        )
+    x = x.astype(np.float64)  # squares of large float32 values overflow
+    integer = np.all(x == np.round(x), axis=0)
+    deq = integer & dequantize
+    constant = ~deq & (np.ptp(x, axis=0) == 0)
+    if constant.any():
+        cols = tuple(np.flatnonzero(constant))
+        one = len(cols) == 1
+        value = f" ({x[0, cols[0]]:g} in every row)" if one else ""
+        raise DataError(
+            f"{source}: {describe_columns(cols)} {'is' if one else 'are'} constant{value}: a "
+            f"constant has no density; drop {'it' if one else 'them'}"
+        )
+    median = np.median(x, axis=0)
+    scale = 1.4826 * np.median(np.abs(x - median), axis=0)  # a normal's standard deviation
+    scale = np.where(scale > 0, scale, x.std(axis=0))
+    scale = np.where(deq, np.maximum(scale, 1.0), scale)  # the noise spreads whole numbers
+    z = np.abs(x - median) / scale
+    if z.max() > MAX_ROBUST_Z:
+        row, col = np.unravel_index(np.argmax(z), z.shape)
+        raise DataError(
+            f"{source}: row {row + 1}, column {col + 1} is {x[row, col]:g}, {z[row, col]:.2g} "
+            f"robust standard deviations from the column's median {median[col]:g}; a float32 "
+            "flow cannot fit it with the other rows: remove the row or rescale the column"
+        )
+    return Screening(tuple(int(c) for c in np.flatnonzero(deq)))
+
+
+def screen_images(x: np.ndarray, source: str) -> int:
+    """Checks ``[N, H, W, C]`` images of grey levels and returns their number ``K``.
+
+    Raises:
+      DataError: unless every value is a whole number in ``0 .. K-1`` with ``K >= 2``.
+    """
+    if x.min() < 0 or not np.all(x == np.round(x)) or x.max() < 1:
+        raise DataError(
+            f"{source}: images must hold whole grey levels 0, 1, ..., K-1 (K >= 2); got values "
+            f"in [{x.min():g}, {x.max():g}]"
+            + ("" if np.all(x == np.round(x)) else " that are not all whole numbers")
+        )
+    return int(x.max()) + 1
