@@ -1,28 +1,64 @@
-"""The README's quick start runs as written and learns the data's covariance."""
+"""Every Python block of the README runs as written, in order, in one namespace."""
 
+import os
 import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _quick_start() -> str:
+def _blocks() -> list[tuple[str, str]]:
+    """(section heading, code) of each ```python block, in order."""
     text = README.read_text(encoding="utf-8")
-    section = text.split("## Quick start", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    out, heading = [], ""
+    for match in re.finditer(r"^(#+ [^\n]*)$|^```python\n(.*?)^```$", text, re.S | re.M):
+        if match.group(1):
+            heading = match.group(1)
+        else:
+            out.append((heading, match.group(2)))
+    return out
 
 
-def test_quick_start_is_short_and_runs(capsys):
-    code = _quick_start()
-    assert len(code.strip().splitlines()) <= 16
+@pytest.fixture(scope="module")
+def namespace(tmp_path_factory):
+    """The namespace after running every block, from a scratch directory."""
+    cwd = Path.cwd()
+    scratch = tmp_path_factory.mktemp("readme")
     namespace: dict = {}
-    exec(compile(code, str(README), "exec"), namespace)
-    assert "NLL" in capsys.readouterr().out
+    os.chdir(scratch)
+    try:
+        for heading, code in _blocks():
+            exec(compile(code, f"{README} ({heading})", "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    namespace["scratch"] = scratch
+    return namespace
+
+
+def test_the_readme_has_its_examples():
+    headings = [heading for heading, _ in _blocks()]
+    assert headings[:2] == ["## Quick start", "## Keras"] and len(headings) >= 5
+
+
+def test_quick_start_is_short(namespace):
+    assert len(_blocks()[0][1].strip().splitlines()) <= 24  # 16 before its step was compiled
+
+
+def test_quick_start_learns_the_covariance(namespace):
     # The data are Gaussian with covariance A^T A; the fitted flow's samples should match it.
     a = np.array([[1.0, 0.9], [0.0, 0.4]])
     np.testing.assert_allclose(np.cov(namespace["samples"].numpy().T), a.T @ a, atol=0.25)
     # The best achievable NLL is the Gaussian's entropy; a fresh flow starts ~1 nat above it.
     entropy = np.log(2 * np.pi * np.e) + 0.5 * np.log(np.linalg.det(a.T @ a))
     assert float(namespace["loss"]) < entropy + 0.1
+
+
+def test_keras_block_trains_saves_and_exports(namespace):
+    scratch = namespace["scratch"]
+    history = namespace["history"].history
+    assert history["val_loss"][-1] < history["val_loss"][0] - 0.5
+    assert (scratch / "flow.keras").is_file()
+    assert (scratch / "served" / "saved_model.pb").is_file()
