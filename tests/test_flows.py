@@ -6,7 +6,14 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp import AffineCoupling, LULinear, conditional_kwargs, flow_distribution, real_nvp
+from tfp_realnvp import (
+    AffineCoupling,
+    LULinear,
+    conditional_kwargs,
+    flow_distribution,
+    real_nvp,
+    testing,
+)
 from tfp_realnvp._keras import keras
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -154,3 +161,31 @@ def test_flow_distribution_needs_event_shape_for_foreign_bijectors():
     with pytest.raises(ValueError, match="`event_shape` is needed"):
         flow_distribution(tfb.Exp())
     assert flow_distribution(tfb.Exp(), event_shape=[3]).event_shape == [3]
+
+
+@pytest.mark.parametrize("kind", ["sequential", "named", "coroutine"])
+def test_flow_distribution_drops_into_joint_distributions(kind):
+    flow = real_nvp([2], num_couplings=2, hidden_units=[8])
+    testing.perturb_variables(flow)
+    prior = flow_distribution(flow)
+
+    def likelihood(z):
+        return tfd.Independent(tfd.Normal(z, 1.0), 1)
+
+    if kind == "sequential":
+        joint = tfd.JointDistributionSequential([prior, likelihood])
+    elif kind == "named":
+        joint = tfd.JointDistributionNamed({"z": prior, "x": likelihood})
+    else:
+
+        def model():
+            z = yield tfd.JointDistributionCoroutine.Root(prior)
+            yield likelihood(z)
+
+        joint = tfd.JointDistributionCoroutine(model)
+    draw = joint.sample(5, seed=(1, 2))
+    z, x = (draw["z"], draw["x"]) if kind == "named" else draw
+    want = prior.log_prob(tf.identity(z)) + likelihood(z).log_prob(x)
+    np.testing.assert_allclose(joint.log_prob(draw), want, rtol=1e-5)
+    refs = {v.ref() for v in joint.trainable_variables}
+    assert refs >= {v.ref() for v in prior.trainable_variables} and len(refs) > 0

@@ -165,7 +165,8 @@ def flow_distribution(
       bijector: a flow (``forward`` maps noise to data), e.g. from `real_nvp`.
       event_shape: the base's event shape; found from the flow's couplings when omitted.
       dtype: the base's dtype; found from the flow's couplings when omitted (else float32).
-      name: defaults to a unique ``flow_distribution_<n>``.
+      name: the distribution's name; by default TFP's, which leaves JointDistributions free to
+        name the component after the argument that refers to it.
 
     Returns:
       A `tfd.TransformedDistribution` whose ``trainable_variables`` are the flow's.
@@ -183,9 +184,9 @@ def flow_distribution(
         dtype = _find_attr(bijector, "_flow_dtype") or tf.float32
     dtype = tf.as_dtype(dtype)
     base = tfd.Sample(tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)), sample_shape=event_shape)
-    return tfd.TransformedDistribution(
-        base, bijector, name=name or unique_name("flow_distribution")
-    )
+    # No default name: JointDistributionSequential takes an explicit name for the component's
+    # own and then refuses the lambda argument names that refer to it.
+    return tfd.TransformedDistribution(base, bijector, **({"name": name} if name else {}))
 
 
 def conditional_kwargs(bijector: tfb.Bijector, context) -> dict:

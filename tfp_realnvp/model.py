@@ -149,7 +149,9 @@ class FlowModel(keras.Model):
             specs = [tf.TensorSpec([None, *self.event_shape_], self.flow_dtype)]
             if self.is_conditional:
                 specs.append(tf.TensorSpec([None, *self.context_shape_], self.flow_dtype))
-            fn = tf.function(getattr(self, f"_{kind}"), input_signature=specs, jit_compile=True)
+            fn = tf.function(
+                getattr(self, f"_{kind}"), input_signature=specs, jit_compile=self._eval_jit
+            )
             self._compiled_fns[kind] = fn
         return fn
 
