@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfp_realnvp._keras import keras, register
 
-__all__ = ["SCALES", "LearnedTanhScale", "check_scale", "log_scale"]
+__all__ = ["SCALES", "LearnedTanhScale", "check_scale", "conditioner_outputs", "log_scale"]
 
 SCALES = ("soft_clamp", "tanh", "sigmoid", "exp", "none")
 
@@ -35,6 +35,12 @@ def check_scale(scale: str | None, clamp: float) -> str:
     if scale == "soft_clamp" and not (isinstance(clamp, (int, float)) and clamp > 0):
         raise ValueError(f"`clamp` must be a positive number; got {clamp!r}.")
     return scale
+
+
+def conditioner_outputs(scale: str) -> int:
+    """How many tensors a coupling's conditioner returns for ``scale``: the shift alone for
+    ``"none"`` (additive), ``(shift, s)`` otherwise."""
+    return 1 if scale == "none" else 2
 
 
 def log_scale(raw: tf.Tensor, scale: str, clamp: float, learned=None) -> tf.Tensor:
