@@ -14,6 +14,7 @@ from tfp_realnvp import (
     multiscale_real_nvp,
     real_nvp,
     testing,
+    walk,
 )
 from tfp_realnvp._keras import keras
 
@@ -180,7 +181,7 @@ def test_flow_distribution_needs_event_shape_for_foreign_bijectors():
 )
 def test_builders_make_shift_only_conditioners_for_additive_couplings(make):
     flow = make()  # used to fail: a (shift, log_scale) conditioner for a shift-only coupling
-    couplings = [b for b in _walk(flow) if isinstance(b, AffineCoupling)]
+    couplings = [b for b in walk(flow) if isinstance(b, AffineCoupling)]
     assert couplings and {c.scale for c in couplings} == {"none"}
     testing.perturb_variables(flow, seed=1)
     event_shape = flow_distribution(flow).event_shape
@@ -189,11 +190,3 @@ def test_builders_make_shift_only_conditioners_for_additive_couplings(make):
     assert not np.allclose(z, x)  # the perturbed shifts act
     np.testing.assert_allclose(flow.forward(tf.identity(z)), x, atol=1e-12)
     np.testing.assert_array_equal(flow.inverse_log_det_jacobian(x, len(event_shape)), 0.0)
-
-
-def _walk(bijector):
-    yield bijector
-    for b in getattr(bijector, "bijectors", ()):
-        yield from _walk(b)
-    if isinstance(getattr(bijector, "bijector", None), tfb.Bijector):
-        yield from _walk(bijector.bijector)

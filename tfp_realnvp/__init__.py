@@ -19,8 +19,9 @@ from tfp_realnvp.bijectors import (
     reverse_permutation,
 )
 from tfp_realnvp.export import export_saved_model
-from tfp_realnvp.flows import conditional_kwargs, flow_distribution, real_nvp
+from tfp_realnvp.flows import conditional_kwargs, flow_distribution, real_nvp, walk
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
+from tfp_realnvp.initialization import initialize
 from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.model import FlowModel
 from tfp_realnvp.networks import ResidualConvNet, ResidualMLP
@@ -48,7 +49,9 @@ __all__ = [
     "export_saved_model",
     "flow_distribution",
     "half_mask",
+    "initialize",
     "random_permutation",
     "real_nvp",
     "reverse_permutation",
+    "walk",
 ]

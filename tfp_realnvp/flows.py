@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +20,7 @@ from tfp_realnvp.bijectors.masks import (
 from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
 from tfp_realnvp.networks import ResidualConvNet, ResidualMLP
 
-__all__ = ["conditional_kwargs", "flow_distribution", "real_nvp"]
+__all__ = ["conditional_kwargs", "flow_distribution", "real_nvp", "walk"]
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -225,6 +225,26 @@ def conditional_kwargs(bijector: tfb.Bijector, context) -> dict:
             out[b.name] = sub
         return out
     return {"context": context} if getattr(bijector, "is_conditional", False) else {}
+
+
+def walk(bijector: tfb.Bijector) -> Iterator[tfb.Bijector]:
+    """``bijector`` and every bijector nested in it, depth first, each before its parts: the
+    parts of a `tfb.Chain` (or any TFP composition) in list order, the flow inside `FactorOut`
+    and the bijector inside `tfb.Invert`.
+
+    #### Examples
+
+    >>> flow = real_nvp([2], num_couplings=2, hidden_units=[4], permutation="reverse")
+    >>> parts = list(walk(flow))
+    >>> parts[0] is flow, [type(b).__name__ for b in parts[1:]]
+    (True, ['AffineCoupling', 'Permute', 'AffineCoupling'])
+    """
+    yield bijector
+    parts = getattr(bijector, "bijectors", None)
+    if parts is None and isinstance(getattr(bijector, "bijector", None), tfb.Bijector):
+        parts = (bijector.bijector,)
+    for part in parts or ():
+        yield from walk(part)
 
 
 def _event_shape(event_shape) -> tuple[int, ...]:
