@@ -15,6 +15,7 @@ from tfp_realnvp import (
     Squeeze,
     channel_mask,
     checkerboard_mask,
+    conditional_kwargs,
     initialize,
     multiscale_real_nvp,
     random_permutation,
@@ -22,6 +23,7 @@ from tfp_realnvp import (
     reverse_permutation,
     testing,
 )
+from tfp_realnvp._keras import keras
 
 F64 = tf.float64
 
@@ -131,9 +133,15 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_conformance(case):
     event_shape, context_shape, make = CASES[case]
+    keras.utils.set_random_seed(0)  # the conditioners' initial weights, so no run is luckier
     bijector = make()
     x = tf.random.stateless_uniform([8, *event_shape], seed=[1, 2], dtype=F64)
     context = None if context_shape is None else tf.zeros([8, *context_shape], F64)
+    kw = {} if context is None else conditional_kwargs(bijector, context)
+    z = tf.random.stateless_normal(
+        [8, *bijector.inverse_event_shape(event_shape)], [3, 4], dtype=F64
+    )
+    testing.check_call_order(bijector, x, z, len(event_shape), **kw)  # fresh: nothing moves
     initialize(bijector, x, context)  # ActNorm: data-dependent, and only when asked
     testing.perturb_variables(bijector, seed=0, stddev=0.3)
     sampler = _unit_interval if case == "logit" else None  # the logit's domain is [0, 1]

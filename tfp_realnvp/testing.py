@@ -10,6 +10,11 @@ Run the Jacobian checks in float64: a float32 bijector only agrees to ~1e-4.
 TFP's bijector cache answers ``forward(inverse(x))`` with the cached ``x`` itself, so every
 round trip here passes ``tf.identity`` copies and really evaluates both directions.
 
+A bijector is a function: `check_call_order` runs first and fails a bijector whose calls change
+a variable, or whose results depend on which of ``forward``, ``inverse`` and the log-dets was
+called first (data-dependent initialisation belongs in an explicit call such as
+`tfp_realnvp.initialize`).
+
 #### Examples
 
 >>> import tensorflow as tf
@@ -32,6 +37,7 @@ from tfp_realnvp.flows import conditional_kwargs
 __all__ = [
     "assert_conformant",
     "check_batch_shapes",
+    "check_call_order",
     "check_compiled_agreement",
     "check_context_used",
     "check_gradients",
@@ -73,6 +79,67 @@ def _assert_close(name, got, want, atol, rtol):
     if not np.allclose(got, want, atol=atol, rtol=rtol):
         err = np.max(np.abs(got - want))
         raise AssertionError(f"{name}: max abs error {err:.3g} > atol={atol} (rtol={rtol})")
+
+
+def _variable_state(bijector) -> dict:
+    return {v.ref(): (v, v.numpy().copy()) for v in bijector.variables}
+
+
+def _restore(state: dict) -> None:
+    for v, value in state.values():
+        v.assign(value)
+
+
+def _check_state(bijector, state: dict, what: str) -> None:
+    now = {v.ref(): v for v in bijector.variables}
+    created = [v.name for ref, v in now.items() if ref not in state]
+    if created:
+        raise AssertionError(f"{what} created variables {created}")
+    for v, value in state.values():
+        current = v.numpy()
+        if not np.array_equal(current, value):
+            err = np.max(np.abs(current - value))
+            raise AssertionError(f"{what} changed variable {v.name!r} (max change {err:.3g})")
+
+
+def check_call_order(bijector, x, z, event_rank: int, atol=1e-8, **kwargs) -> None:
+    """``forward``, ``inverse``, ``forward_log_det_jacobian`` and ``inverse_log_det_jacobian``
+    (at latent ``z`` and data ``x``, fresh copies each time) give the same results whichever
+    of them is called first, and no call changes or creates a variable.
+
+    Each call goes first once, the others following in a fixed order. Every variable is
+    compared with its value before the calls after each call, and restored (also when this
+    check fails) before the next order and at the end. State kept outside variables is not
+    restored, so it shows as results that differ between orders. Runs eagerly.
+    """
+    calls = {
+        "forward": lambda: bijector.forward(tf.identity(z), **kwargs),
+        "inverse": lambda: bijector.inverse(tf.identity(x), **kwargs),
+        "fldj": lambda: _ldj(
+            bijector.forward_log_det_jacobian, tf.identity(z), event_rank, **kwargs
+        ),
+        "ildj": lambda: _ldj(
+            bijector.inverse_log_det_jacobian, tf.identity(x), event_rank, **kwargs
+        ),
+    }
+    names = list(calls)
+    state = _variable_state(bijector)
+    first: dict[str, tuple] = {}  # call -> (its result, the order it came from)
+    try:
+        for k in range(len(names)):
+            order = names[k:] + names[:k]
+            _restore(state)
+            for i, name in enumerate(order):
+                out = calls[name]()
+                where = f"{name} (call {i + 1} of {' -> '.join(order)})"
+                _check_state(bijector, state, f"calling {where}")
+                if name not in first:
+                    first[name] = out, " -> ".join(order)
+                    continue
+                want, want_order = first[name]
+                _assert_close(f"{where} vs {name} in {want_order}", out, want, atol, 1e-6)
+    finally:
+        _restore(state)
 
 
 def check_round_trip(bijector, x, z=None, atol=1e-8, rtol=1e-6, **kwargs) -> None:
@@ -266,6 +333,7 @@ def assert_conformant(
     x = _sample((batch_size, *event_shape), dtype, seed, sampler)
     z = _sample((batch_size, *latent), dtype, seed + 7)
     kw = _kwargs(bijector, context_shape, (batch_size,), dtype, seed)
+    check_call_order(bijector, x, z, rank, atol=atol, **kw)
     check_round_trip(bijector, x, z, atol=atol, **kw)
     if dtype == tf.float64:
         check_log_det_jacobian(bijector, z, rank, atol=atol, **kw)
