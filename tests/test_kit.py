@@ -1,5 +1,6 @@
 """The conformance kit fails on broken bijectors (so passing it means something)."""
 
+import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -133,3 +134,25 @@ def test_kit_catches_a_call_that_creates_a_variable():
     created = r"calling inverse .* created variables \['[^']*lazy_shift"
     with pytest.raises(AssertionError, match=created):
         testing.assert_conformant(CreatesVariableLazily(), [3])
+
+
+def test_edge_points_reach_both_edges_of_bounded_and_unbounded_domains():
+    unit = testing.edge_points([2, 3], 0.0, 1.0).numpy()
+    assert unit.shape == (7, 2, 3) and unit.min() == 0.0 and unit.max() == 1.0
+    assert np.any((unit > 0.0) & (unit < 1e-6)) and np.any((unit < 1.0) & (unit > 1 - 1e-6))
+    wide = testing.edge_points([4], magnitude=50.0).numpy()
+    assert wide.min() == -50.0 and wide.max() == 50.0
+    with pytest.raises(ValueError, match="need `low` < `high`"):
+        testing.edge_points([4], 1.0, 1.0)
+
+
+def test_kit_catches_overflow_and_lost_round_trips_near_the_edges():
+    z = testing.edge_points([3], magnitude=1000.0)
+    x = testing.edge_points([3], 1e-3, np.inf, magnitude=1000.0)
+    with pytest.raises(AssertionError, match=r"forward\(z\): \d+ of 21 values are not finite"):
+        testing.check_bijective_and_finite(tfb.Exp(), x, z, 1)
+    y = testing.edge_points([3], -1.0, 1.0)
+    with pytest.raises(AssertionError, match=r"inverse\(forward\(z\)\)"):  # tanh(1000) == 1
+        testing.check_bijective_and_finite(tfb.Tanh(), y * 0.5, z, 1)
+    scale = tfb.Scale(tf.constant(3.0, tf.float64))
+    testing.check_bijective_and_finite(scale, z, z, 1)

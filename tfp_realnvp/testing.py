@@ -37,6 +37,7 @@ from tfp_realnvp.flows import conditional_kwargs
 __all__ = [
     "assert_conformant",
     "check_batch_shapes",
+    "check_bijective_and_finite",
     "check_call_order",
     "check_compiled_agreement",
     "check_context_used",
@@ -44,6 +45,7 @@ __all__ = [
     "check_log_det_consistency",
     "check_log_det_jacobian",
     "check_round_trip",
+    "edge_points",
     "perturb_variables",
 ]
 
@@ -197,12 +199,86 @@ def check_log_det_jacobian(bijector, x, event_rank: int, atol=1e-8, **kwargs) ->
     _assert_close("ildj (after inverse) vs autodiff", cached, want_inv, atol, 0)
 
 
-def check_log_det_consistency(bijector, x, event_rank: int, atol=1e-8, **kwargs) -> None:
-    """``ildj(x) == -fldj(inverse(x))``, each computed directly."""
-    z = bijector.inverse(tf.identity(x), **kwargs)
-    ildj = _ldj(bijector.inverse_log_det_jacobian, tf.identity(x), event_rank, **kwargs)
-    fldj = _ldj(bijector.forward_log_det_jacobian, tf.identity(z), event_rank, **kwargs)
-    _assert_close("ildj(x) vs -fldj(inverse(x))", ildj, -fldj, atol, 1e-6)
+def check_log_det_consistency(
+    bijector, x, event_rank: int, atol=1e-8, *, z=None, rtol=1e-6, **kwargs
+) -> None:
+    """``ildj(x) == -fldj(inverse(x))`` at data ``x`` and, given latent ``z``,
+    ``fldj(z) == -ildj(forward(z))``, each log-det computed directly."""
+    pairs = [
+        (
+            "ildj(x) vs -fldj(inverse(x))",
+            x,
+            bijector.inverse,
+            bijector.inverse_log_det_jacobian,
+            bijector.forward_log_det_jacobian,
+        )
+    ]
+    if z is not None:
+        pairs.append(
+            (
+                "fldj(z) vs -ildj(forward(z))",
+                z,
+                bijector.forward,
+                bijector.forward_log_det_jacobian,
+                bijector.inverse_log_det_jacobian,
+            )
+        )
+    for name, t, move, ldj, back_ldj in pairs:
+        moved = move(tf.identity(t), **kwargs)
+        here = _ldj(ldj, tf.identity(t), event_rank, **kwargs)
+        there = _ldj(back_ldj, tf.identity(moved), event_rank, **kwargs)
+        _assert_close(name, here, -there, atol, rtol)
+
+
+def edge_points(
+    event_shape: Sequence[int],
+    low: float = -np.inf,
+    high: float = np.inf,
+    magnitude: float = 100.0,
+    dtype=tf.float64,
+    seed: int = 0,
+) -> tf.Tensor:
+    """A batch of points at and near the edges of the domain ``[low, high]`` (per unit), for
+    `check_bijective_and_finite`: an infinite bound stands in as ``-magnitude`` or
+    ``magnitude``, a finite one is used as it is and approached to within 1e-9 of the range.
+
+    The rows (events) are: every unit at the lower edge, every unit at the upper edge, the
+    two alternating, each unit at a random edge, every unit just inside each edge, and
+    uniform draws between the edges.
+    """
+    lo = -magnitude if np.isneginf(low) else float(low)
+    hi = magnitude if np.isposinf(high) else float(high)
+    if not lo < hi:
+        raise ValueError(f"need `low` < `high`; got low={low}, high={high}.")
+    size = int(np.prod(event_shape))
+    inside = 1e-9 * (hi - lo)
+    rng = np.random.default_rng(seed)
+    rows = [
+        np.full(size, lo),
+        np.full(size, hi),
+        np.where(np.arange(size) % 2 == 0, lo, hi),
+        np.where(rng.random(size) < 0.5, lo, hi),
+        np.full(size, lo + inside),
+        np.full(size, hi - inside),
+        rng.uniform(lo, hi, size),
+    ]
+    return tf.constant(np.stack(rows).reshape(len(rows), *event_shape), dtype)
+
+
+def check_bijective_and_finite(
+    bijector, x, z, event_rank: int, atol=1e-8, rtol=1e-6, **kwargs
+) -> None:
+    """The checks of TFP's ``assert_bijective_and_finite``, with TFP's cache defeated: at data
+    ``x`` and latent ``z`` (points near the edges of the domains: `edge_points`),
+    ``inverse(x)``, ``forward(z)`` and both log-dets are finite, both round trips return
+    their input, and the two directions' log-dets agree (`check_log_det_consistency`)."""
+    outputs = _all_outputs(bijector, tf.identity(x), tf.identity(z), event_rank, kwargs)
+    for name, t in zip(("inverse(x)", "ildj(x)", "forward(z)", "fldj(z)"), outputs, strict=True):
+        bad = ~np.isfinite(np.asarray(t))
+        if bad.any():
+            raise AssertionError(f"{name}: {int(bad.sum())} of {bad.size} values are not finite")
+    check_round_trip(bijector, x, z, atol=atol, rtol=rtol, **kwargs)
+    check_log_det_consistency(bijector, x, event_rank, atol, z=z, rtol=rtol, **kwargs)
 
 
 def check_batch_shapes(
@@ -337,7 +413,7 @@ def assert_conformant(
     check_round_trip(bijector, x, z, atol=atol, **kw)
     if dtype == tf.float64:
         check_log_det_jacobian(bijector, z, rank, atol=atol, **kw)
-    check_log_det_consistency(bijector, x, rank, atol=atol, **kw)
+    check_log_det_consistency(bijector, x, rank, atol=atol, z=z, **kw)
     check_batch_shapes(
         bijector, event_shape, dtype, context_shape=context_shape, seed=seed, sampler=sampler
     )
