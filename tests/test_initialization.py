@@ -66,7 +66,7 @@ def _batches(x, size):
 FIT_INPUTS = {
     "arrays": lambda x: (x, {"batch_size": 16}),
     "dataset": lambda x: (tf.data.Dataset.from_tensor_slices(x).batch(16), {}),
-    "generator": lambda x: (_batches(x, 16), {}),
+    "generator": lambda x: (_batches(x, 16), {"steps_per_epoch": 4}),
 }
 
 
@@ -120,3 +120,5 @@ def test_first_batch_of_each_kind_of_fit_input():
     np.testing.assert_array_equal(np.concatenate([b[0] for b in again]), x)  # nothing lost
     with pytest.raises(ValueError, match="exhausted iterator"):
         first_batch(iter([]))
+    with pytest.raises(TypeError, match=r"of type object .* call model.initialize\(batch\)"):
+        first_batch(object())

@@ -135,7 +135,15 @@ def first_batch(x, y=None, batch_size: int | None = None):
         return first, _put_back(first, x)
     n = 32 if batch_size is None else int(batch_size)
     data = (x,) if y is None else (x, y)
-    return tf.nest.map_structure(lambda a: a[:n], data), x
+    try:
+        return tf.nest.map_structure(lambda a: a[:n], data), x
+    except (TypeError, IndexError, KeyError) as err:
+        raise TypeError(
+            f"cannot take a first batch from `x` of type {type(x).__name__} (expected arrays, "
+            "a tf.data.Dataset, a keras.utils.Sequence or a generator) to initialise the "
+            "flow's ActNorms; call model.initialize(batch) before fit, or pass "
+            "initialize=False."
+        ) from err
 
 
 def _put_back(first, rest: Iterator):
