@@ -8,6 +8,7 @@ are pure functions of their inputs and the variables, whichever is called first.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -16,6 +17,9 @@ import tensorflow_probability as tfp
 from tfp_realnvp._keras import keras
 from tfp_realnvp.bijectors.data_init import initializing
 from tfp_realnvp.flows import _find_attr, conditional_kwargs, walk
+
+if TYPE_CHECKING:
+    from tfp_realnvp.model import FlowModel
 
 __all__ = ["first_batch", "initialize", "uninitialized"]
 
@@ -28,7 +32,11 @@ def uninitialized(flow: tfb.Bijector) -> list[tfb.Bijector]:
     return [b for b in walk(flow) if getattr(b, "is_initialized", True) is False]
 
 
-def initialize(flow, x, context=None) -> list[str]:
+def initialize(
+    flow: tfb.Bijector | FlowModel,
+    x: tf.Tensor | np.ndarray,
+    context: tf.Tensor | np.ndarray | None = None,
+) -> list[str]:
     """Initialises every bijector of ``flow`` that starts from data (`ActNorm`) and is not
     initialised yet, from the batch ``x``; returns their names in data -> latent order.
 
@@ -113,7 +121,7 @@ def _as_tensor(value, dtype) -> tf.Tensor:
     return tf.constant(np.asarray(value), dtype)
 
 
-def first_batch(x, y=None, batch_size: int | None = None):
+def first_batch(x, y=None, batch_size: int | None = None) -> tuple:
     """The batch ``keras.Model.fit(x, y, batch_size=...)`` starts from, and the ``x`` to hand
     on to ``fit``.
 

@@ -244,7 +244,9 @@ class FlowModel(keras.Model):
             f"targets (y); {hint}."
         )
 
-    def initialize(self, x, context=None) -> list[str]:
+    def initialize(
+        self, x: tf.Tensor | np.ndarray, context: tf.Tensor | np.ndarray | None = None
+    ) -> list[str]:
         """`tfp_realnvp.initialize` on this model's flow, with ``x`` (and ``context``) taken as
         a training batch: cast to the model's dtype, and dequantised with fresh noise when
         ``dequantize=True``. Returns the names of the bijectors it initialised."""

@@ -23,6 +23,8 @@ called first (data-dependent initialisation belongs in an explicit call such as
 >>> flow = trn.real_nvp([3], num_couplings=2, hidden_units=[8], dtype=tf.float64)
 >>> testing.perturb_variables(flow, seed=0)
 >>> testing.assert_conformant(flow, event_shape=[3])
+>>> x, z = testing.edge_points([3]), testing.edge_points([3], seed=1)  # entries up to ±100
+>>> testing.check_bijective_and_finite(flow, x, z, event_rank=1)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_realnvp.flows import conditional_kwargs
 
@@ -48,6 +51,8 @@ __all__ = [
     "edge_points",
     "perturb_variables",
 ]
+
+tfb = tfp.bijectors
 
 
 def perturb_variables(bijector, seed: int = 0, stddev: float = 0.2) -> None:
@@ -104,7 +109,14 @@ def _check_state(bijector, state: dict, what: str) -> None:
             raise AssertionError(f"{what} changed variable {v.name!r} (max change {err:.3g})")
 
 
-def check_call_order(bijector, x, z, event_rank: int, atol=1e-8, **kwargs) -> None:
+def check_call_order(
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    z: tf.Tensor,
+    event_rank: int,
+    atol: float = 1e-8,
+    **kwargs,
+) -> None:
     """``forward``, ``inverse``, ``forward_log_det_jacobian`` and ``inverse_log_det_jacobian``
     (at latent ``z`` and data ``x``, fresh copies each time) give the same results whichever
     of them is called first, and no call changes or creates a variable.
@@ -176,7 +188,13 @@ def _autodiff_log_det(fn: Callable, x, event_rank: int) -> tf.Tensor:
 
 
 def check_log_det_jacobian(
-    bijector, x, event_rank: int, atol=1e-8, *, inverse: bool = True, **kwargs
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    event_rank: int,
+    atol: float = 1e-8,
+    *,
+    inverse: bool = True,
+    **kwargs,
 ) -> None:
     """fldj at latent ``x`` and (unless ``inverse=False``, as in TFP's own check) ildj at
     ``forward(x)`` against the autodiff Jacobian, through both of TFP's paths: the log-det
@@ -204,29 +222,21 @@ def check_log_det_jacobian(
 
 
 def check_log_det_consistency(
-    bijector, x, event_rank: int, atol=1e-8, *, z=None, rtol=1e-6, **kwargs
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    event_rank: int,
+    atol: float = 1e-8,
+    *,
+    z: tf.Tensor | None = None,
+    rtol: float = 1e-6,
+    **kwargs,
 ) -> None:
     """``ildj(x) == -fldj(inverse(x))`` at data ``x`` and, given latent ``z``,
     ``fldj(z) == -ildj(forward(z))``, each log-det computed directly."""
-    pairs = [
-        (
-            "ildj(x) vs -fldj(inverse(x))",
-            x,
-            bijector.inverse,
-            bijector.inverse_log_det_jacobian,
-            bijector.forward_log_det_jacobian,
-        )
-    ]
+    fldj, ildj = bijector.forward_log_det_jacobian, bijector.inverse_log_det_jacobian
+    pairs = [("ildj(x) vs -fldj(inverse(x))", x, bijector.inverse, ildj, fldj)]
     if z is not None:
-        pairs.append(
-            (
-                "fldj(z) vs -ildj(forward(z))",
-                z,
-                bijector.forward,
-                bijector.forward_log_det_jacobian,
-                bijector.inverse_log_det_jacobian,
-            )
-        )
+        pairs.append(("fldj(z) vs -ildj(forward(z))", z, bijector.forward, fldj, ildj))
     for name, t, move, ldj, back_ldj in pairs:
         moved = move(tf.identity(t), **kwargs)
         here = _ldj(ldj, tf.identity(t), event_rank, **kwargs)
@@ -239,7 +249,7 @@ def edge_points(
     low: float = -np.inf,
     high: float = np.inf,
     magnitude: float = 100.0,
-    dtype=tf.float64,
+    dtype: tf.DType = tf.float64,
     seed: int = 0,
 ) -> tf.Tensor:
     """A batch of points at and near the edges of the domain ``[low, high]`` (per unit), for
@@ -270,7 +280,13 @@ def edge_points(
 
 
 def check_bijective_and_finite(
-    bijector, x, z, event_rank: int, atol=1e-8, rtol=1e-6, **kwargs
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    z: tf.Tensor,
+    event_rank: int,
+    atol: float = 1e-8,
+    rtol: float = 1e-6,
+    **kwargs,
 ) -> None:
     """The checks of TFP's ``assert_bijective_and_finite``, with TFP's cache defeated: at data
     ``x`` and latent ``z`` (points near the edges of the domains: `edge_points`),
