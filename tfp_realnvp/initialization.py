@@ -58,6 +58,7 @@ def initialize(
       The names of the bijectors this call initialised (empty if none needed it).
 
     Raises:
+      TypeError: for a ``flow`` that is neither a bijector nor a `FlowModel`.
       RuntimeError: inside a `tf.function`: initialise eagerly, before training.
       ValueError: if a bijector that needs initialising is not on the data -> latent path
         (one inside a `tfb.Invert` meets the batch in its ``forward`` direction).
