@@ -11,8 +11,10 @@ from tfp_realnvp import (
     LULinear,
     conditional_kwargs,
     flow_distribution,
+    multiscale_real_nvp,
     real_nvp,
     testing,
+    walk,
 )
 from tfp_realnvp._keras import keras
 
@@ -53,6 +55,8 @@ def test_default_names_are_unique():
     [
         (dict(event_shape=[4], num_couplings=0), "`num_couplings` must be a positive integer"),
         (dict(event_shape=[4], permutation="shuffle"), "`permutation` must be one of"),
+        (dict(event_shape=[4], scale="affine"), "`scale` must be one of"),
+        (dict(event_shape=[4], clamp=0.0), "`clamp` must be a positive number; got 0.0"),
         (dict(event_shape=[4], mask="checkerboard"), "`mask` for vector events must be one of"),
         (dict(event_shape=[4, 4, 2], mask="half"), "`mask` for image events must be one of"),
         (dict(event_shape=[1]), "at least 2 units"),
@@ -189,3 +193,28 @@ def test_flow_distribution_drops_into_joint_distributions(kind):
     np.testing.assert_allclose(joint.log_prob(draw), want, rtol=1e-5)
     refs = {v.ref() for v in joint.trainable_variables}
     assert refs >= {v.ref() for v in prior.trainable_variables} and len(refs) > 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: real_nvp([6], 4, [16], scale="none", dtype=tf.float64),
+        lambda: real_nvp([6], 2, [8], scale=None, dtype=tf.float64),
+        lambda: real_nvp([6], 2, [8], additive=True, scale="exp", dtype=tf.float64),
+        lambda: multiscale_real_nvp(
+            [4, 4, 1], 2, 1, 4, 1, final_couplings=1, scale="none", dtype=tf.float64
+        ),
+    ],
+    ids=["scale-none", "scale-None", "additive", "multiscale-scale-none"],
+)
+def test_builders_make_shift_only_conditioners_for_additive_couplings(make):
+    flow = make()  # used to fail: a (shift, log_scale) conditioner for a shift-only coupling
+    couplings = [b for b in walk(flow) if isinstance(b, AffineCoupling)]
+    assert couplings and {c.scale for c in couplings} == {"none"}
+    testing.perturb_variables(flow, seed=1)
+    event_shape = flow_distribution(flow).event_shape
+    x = tf.random.stateless_normal([3, *event_shape], seed=[4, 5], dtype=tf.float64)
+    z = flow.inverse(x)
+    assert not np.allclose(z, x)  # the perturbed shifts act
+    np.testing.assert_allclose(flow.forward(tf.identity(z)), x, atol=1e-12)
+    np.testing.assert_array_equal(flow.inverse_log_det_jacobian(x, len(event_shape)), 0.0)

@@ -17,55 +17,78 @@ def _images(n=64, seed=0):
     return tf.constant(rng.normal([3.0, -1.0], [2.0, 0.5], size=(n, 4, 4, 2)), tf.float32)
 
 
-def test_actnorm_initialises_once_from_the_first_batch():
+def test_actnorm_is_the_identity_and_changed_by_no_call_until_initialized():
     norm = ActNorm([4, 4, 2])
     x = _images()
-    z = norm.inverse(x).numpy()
+    before = [v.numpy().copy() for v in norm.variables]
+    np.testing.assert_array_equal(norm.forward(tf.identity(x)), x)
+    np.testing.assert_array_equal(norm.inverse(tf.identity(x)), x)
+    np.testing.assert_array_equal(norm.forward_log_det_jacobian(x, 3), 0.0)
+    np.testing.assert_array_equal(norm.inverse_log_det_jacobian(x, 3), 0.0)
+    assert not norm.is_initialized
+    for want, v in zip(before, norm.variables, strict=True):
+        np.testing.assert_array_equal(v.numpy(), want)
+
+
+def test_actnorm_initialize_sets_moments_once():
+    norm = ActNorm([4, 4, 2])
+    x = _images()
+    assert norm.initialize(x) and norm.is_initialized
+    z = norm.inverse(tf.identity(x)).numpy()
     np.testing.assert_allclose(z.mean((0, 1, 2)), 0.0, atol=1e-5)
     np.testing.assert_allclose(z.std((0, 1, 2)), 1.0, rtol=1e-3)
-    params = [v.numpy().copy() for v in norm.trainable_variables]
-    norm.inverse(_images(seed=1) * 10.0)  # a different batch must not re-initialise
-    for before, v in zip(params, norm.trainable_variables, strict=True):
+    params = [v.numpy().copy() for v in norm.variables]
+    assert not norm.initialize(_images(seed=1) * 10.0)  # a second batch changes nothing
+    for before, v in zip(params, norm.variables, strict=True):
         np.testing.assert_array_equal(before, v.numpy())
     ildj = norm.inverse_log_det_jacobian(x, 3)
     want = 16 * -np.log(np.std(x.numpy(), (0, 1, 2))).sum()
     np.testing.assert_allclose(ildj, want, atol=1e-4)
 
 
-def test_actnorm_forward_never_initialises():
+def test_actnorm_initialize_errors():
     norm = ActNorm([3])
-    z = tf.constant([[1.0, 2.0, 3.0]])
-    np.testing.assert_array_equal(norm.forward(z), z)
-    assert float(norm._params.initialized) == 0.0
+    with pytest.raises(RuntimeError, match="`initialize` runs eagerly"):
+        tf.function(norm.initialize)(tf.ones([4, 3]))
+    with pytest.raises(ValueError, match=r"at least 2 values per channel.*got shape \(1, 3\)"):
+        norm.initialize(tf.ones([1, 3]))
+    with pytest.raises(TypeError, match="`x` has dtype float64, but this bijector computes in"):
+        norm.initialize(tf.ones([4, 3], tf.float64))
+    assert not norm.is_initialized
+    assert norm.initialize(np.arange(12.0).reshape(4, 3))  # NumPy input takes the dtype
 
 
-def test_actnorm_initialises_inside_tf_function_and_fit():
-    norm = ActNorm([3])
-    x = tf.random.normal([256, 3]) * 3.0 + 2.0
-    z = tf.function(norm.inverse)(x)
-    np.testing.assert_allclose(tf.reduce_mean(z, 0), 0.0, atol=1e-4)
-
-    keras.utils.set_random_seed(0)
-    flow = tfb.Chain([ActNorm([2]), trn.real_nvp([2], 2, [8])])
-    model = trn.FlowModel(flow, event_shape=[2])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    data = np.random.default_rng(0).normal(10.0, 5.0, size=(512, 2)).astype("float32")
-    model.fit(data, epochs=1, batch_size=512, verbose=0)
-    actnorm = flow.bijectors[0]
-    assert float(actnorm._params.initialized) == 1.0
-    # set from the batch (then one Adam step of 1e-3): bias ~ -mean
-    np.testing.assert_allclose(actnorm._params.bias.numpy(), -data.mean(0), rtol=1e-2)
+def test_fresh_glow_flow_is_one_function_whatever_is_called_first():
+    # Issue 15: the first `inverse` used to initialise every ActNorm, so a `forward` before it
+    # used other parameters than every call after it (round trip off by 0.93).
+    flow = trn.multiscale_real_nvp([8, 8, 2], glow=True, dtype=tf.float64)
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, size=(4, 8, 8, 2)))
+    y = flow.forward(tf.identity(x))
+    np.testing.assert_allclose(flow.inverse(tf.identity(y)), x, atol=1e-12)
+    np.testing.assert_allclose(
+        -flow.inverse_log_det_jacobian(tf.identity(y), 3),
+        flow.forward_log_det_jacobian(tf.identity(x), 3),
+        atol=1e-12,
+    )
 
 
 def test_actnorm_state_saved_and_restored(tmp_path):
-    model = trn.FlowModel(tfb.Chain([ActNorm([2]), trn.real_nvp([2], 1, [4])]), event_shape=[2])
+    def make():
+        return trn.FlowModel(tfb.Chain([ActNorm([2]), trn.real_nvp([2], 1, [4])]))
+
+    model = make()
     x = np.random.default_rng(0).normal(4.0, 3.0, size=(128, 2)).astype("float32")
-    model.log_prob(x)  # initialises
+    assert len(model.initialize(x)) == 1
     model.save(str(tmp_path / "m.keras"))
+    tf.train.Checkpoint(model=model).write(str(tmp_path / "ck"))
     loaded = keras.models.load_model(str(tmp_path / "m.keras"))
-    norm = loaded.bijector.bijectors[0]
-    assert float(norm._params.initialized) == 1.0
-    np.testing.assert_array_equal(loaded.log_prob(x[:5]), model.log_prob(x[:5]))
+    restored = make()
+    tf.train.Checkpoint(model=restored).read(str(tmp_path / "ck")).assert_existing_objects_matched()
+    uninitialized = tfp.distributions.MultivariateNormalDiag(tf.zeros(2)).log_prob(x[:5])
+    for other in (loaded, restored):
+        assert other.bijector.bijectors[0].is_initialized
+        np.testing.assert_array_equal(other.log_prob(x[:5]), model.log_prob(x[:5]))
+        assert not np.allclose(other.log_prob(x[:5]), uninitialized)  # the saved state counts
 
 
 def test_squeeze_moves_2x2_blocks_into_channels():

@@ -198,7 +198,7 @@ def test_keras_model_checkpoint_resume_continues_the_same_trajectory(tmp_path):
 STRATEGY_SCRIPT = textwrap.dedent(
     """
     import json, sys
-    import numpy as np, tensorflow as tf
+    import numpy as np, tensorflow as tf, tensorflow_probability as tfp
     tf.config.set_logical_device_configuration(
         tf.config.list_physical_devices("CPU")[0],
         [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -208,10 +208,13 @@ STRATEGY_SCRIPT = textwrap.dedent(
     def run(strategy):
         with strategy.scope():
             keras.utils.set_random_seed(0)
-            model = trn.FlowModel(trn.real_nvp([2], 3, [16]))
+            # ActNorm: initialised by fit from its first batch, before the replicated steps
+            flow = tfp.bijectors.Chain([trn.ActNorm([2]), trn.real_nvp([2], 3, [16])])
+            model = trn.FlowModel(flow)
             model.compile(optimizer=keras.optimizers.Adam(1e-2))
-        x = np.random.default_rng(0).normal(size=(256, 2)).astype("float32")
+        x = np.random.default_rng(0).normal(3.0, 2.0, size=(256, 2)).astype("float32")
         h = model.fit(x, epochs=3, batch_size=64, shuffle=False, verbose=0).history["loss"]
+        assert flow.bijectors[0].is_initialized
         return h, model.log_prob(x[:8]).numpy().tolist()
 
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

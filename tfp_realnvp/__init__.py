@@ -33,6 +33,8 @@ _EXPORTS = {
     "conditional_kwargs": "tfp_realnvp.flows",
     "flow_distribution": "tfp_realnvp.flows",
     "real_nvp": "tfp_realnvp.flows",
+    "walk": "tfp_realnvp.flows",
+    "initialize": "tfp_realnvp.initialization",
     "multiscale_real_nvp": "tfp_realnvp.image_flows",
     "preprocessed_image_flow": "tfp_realnvp.image_flows",
     "bits_per_dim": "tfp_realnvp.metrics",
@@ -45,7 +47,8 @@ __all__ = sorted(_EXPORTS)
 
 
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
-_SUBMODULES |= {"networks", "plots", "serialization", "testing", "training"}
+_SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
+_SUBMODULES |= {"testing", "training"}
 
 
 def __getattr__(name: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -17,9 +17,10 @@ from tfp_realnvp.bijectors.masks import (
     checkerboard_mask,
     half_mask,
 )
+from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
 from tfp_realnvp.networks import ResidualConvNet, ResidualMLP
 
-__all__ = ["conditional_kwargs", "flow_distribution", "real_nvp"]
+__all__ = ["conditional_kwargs", "flow_distribution", "real_nvp", "walk"]
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -62,7 +63,8 @@ def real_nvp(
       permutation: between couplings. ``"swap"`` (default) alternates which part is masked,
         at no cost; ``"reverse"`` and ``"random"`` insert `tfb.Permute` of the last axis;
         ``"lu"`` a learned `LULinear`; ``"none"`` keeps the same mask throughout.
-      scale: the coupling's scale parameterisation (see `AffineCoupling`).
+      scale: the coupling's scale parameterisation (see `AffineCoupling`); ``"none"`` (or
+        ``None``) makes additive couplings, as ``additive=True`` does.
       clamp: bound for ``scale="soft_clamp"``.
       additive: NICE's shift-only couplings (overrides ``scale``).
       activation: activation of the conditioners.
@@ -95,6 +97,7 @@ def real_nvp(
     permutation = "none" if permutation is None else permutation
     if permutation not in PERMUTATIONS:
         raise ValueError(f"`permutation` must be one of {PERMUTATIONS}; got {permutation!r}.")
+    scale = "none" if additive else check_scale(scale, clamp)
     dtype = tf.as_dtype(dtype)
     image = len(event_shape) == 3
     if len(event_shape) not in (1, 3):
@@ -116,7 +119,7 @@ def real_nvp(
         parity = i % 2 if permutation == "swap" else 0
         coupling_mask = _make_mask(mask, event_shape, parity)
         units = int((~coupling_mask).sum())
-        num_outputs = 1 if additive else 2
+        num_outputs = conditioner_outputs(scale)
         if image:
             conditioner = ResidualConvNet(
                 event_shape[-1],
@@ -138,7 +141,7 @@ def real_nvp(
             AffineCoupling(
                 conditioner,
                 coupling_mask,
-                scale="none" if additive else scale,
+                scale=scale,
                 clamp=clamp,
                 context_shape=context_shape,
                 dtype=dtype,
@@ -223,6 +226,26 @@ def conditional_kwargs(bijector: tfb.Bijector, context) -> dict:
             out[b.name] = sub
         return out
     return {"context": context} if getattr(bijector, "is_conditional", False) else {}
+
+
+def walk(bijector: tfb.Bijector) -> Iterator[tfb.Bijector]:
+    """``bijector`` and every bijector nested in it, depth first, each before its parts: the
+    parts of a `tfb.Chain` (or any TFP composition) in list order, the flow inside `FactorOut`
+    and the bijector inside `tfb.Invert`.
+
+    #### Examples
+
+    >>> flow = real_nvp([2], num_couplings=2, hidden_units=[4], permutation="reverse")
+    >>> parts = list(walk(flow))
+    >>> parts[0] is flow, [type(b).__name__ for b in parts[1:]]
+    (True, ['AffineCoupling', 'Permute', 'AffineCoupling'])
+    """
+    yield bijector
+    parts = getattr(bijector, "bijectors", None)
+    if parts is None and isinstance(getattr(bijector, "bijector", None), tfb.Bijector):
+        parts = (bijector.bijector,)
+    for part in parts or ():
+        yield from walk(part)
 
 
 def _event_shape(event_shape) -> tuple[int, ...]:

@@ -14,6 +14,7 @@ from tfp_realnvp.bijectors.linear import LULinear
 from tfp_realnvp.bijectors.masks import channel_mask, checkerboard_mask
 from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
 from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
+from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
 from tfp_realnvp.flows import _layer_dtype
 from tfp_realnvp.networks import ResidualConvNet
 
@@ -56,7 +57,7 @@ def multiscale_real_nvp(
       glow: use Glow's steps instead of RealNVP's stages.
       final_couplings: couplings (or steps) of the last scale.
       scale: the couplings' scale parameterisation (default ``"soft_clamp"``, or
-        ``"sigmoid"`` with ``glow=True``).
+        ``"sigmoid"`` with ``glow=True``); ``"none"`` makes additive couplings.
       context_shape: shape of one example's context, for a conditional flow.
       dtype: float32 or float64.
       name: defaults to a unique ``multiscale_real_nvp_<n>``.
@@ -98,14 +99,19 @@ def multiscale_real_nvp(
     if glow and shape[2] < 2 and num_scales == 1:
         raise ValueError("a one-scale Glow flow needs at least 2 channels.")
     dtype = tf.as_dtype(dtype)
+    scale = check_scale(scale or ("sigmoid" if glow else "soft_clamp"), 3.0)
 
     def coupling(mask, event_shape):
         return AffineCoupling(
             ResidualConvNet(
-                event_shape[-1], hidden_channels, num_blocks, dtype=_layer_dtype(dtype)
+                event_shape[-1],
+                hidden_channels,
+                num_blocks,
+                num_outputs=conditioner_outputs(scale),
+                dtype=_layer_dtype(dtype),
             ),
             mask,
-            scale=scale or ("sigmoid" if glow else "soft_clamp"),
+            scale=scale,
             context_shape=context_shape,
             dtype=dtype,
         )

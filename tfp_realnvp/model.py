@@ -10,6 +10,8 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras, register
 from tfp_realnvp.flows import _find_attr, conditional_kwargs, flow_distribution
+from tfp_realnvp.initialization import first_batch, uninitialized
+from tfp_realnvp.initialization import initialize as initialize_flow
 from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.serialization import bijector_from_config, bijector_to_config
 
@@ -39,6 +41,11 @@ class FlowModel(keras.Model):
     sample weights when there is no ``y``, so they work as ``fit(x, context, sample_weight=w)``
     and are refused (not silently ignored) otherwise. The loss is
     the NLL in nats per example; ``bits_per_dim`` is the same in bits per dimension.
+
+    Bijectors that start from data (`ActNorm`) are initialised by ``fit`` from its first
+    training batch (`tfp_realnvp.initialization.first_batch`), eagerly and before any
+    replicated step, unless they already are; ``fit(..., initialize=False)`` skips that, and
+    ``model.initialize(x)`` does it on a batch of your choice.
 
     The model shares its variables with ``model.distribution`` (a TFP
     `TransformedDistribution`) and ``model.bijector``. It saves in the Keras format
@@ -239,8 +246,34 @@ class FlowModel(keras.Model):
             f"targets (y); {hint}."
         )
 
-    def fit(self, x=None, y=None, *args, sample_weight=None, validation_data=None, **kwargs):
+    def initialize(
+        self, x: tf.Tensor | np.ndarray, context: tf.Tensor | np.ndarray | None = None
+    ) -> list[str]:
+        """`tfp_realnvp.initialize` on this model's flow, with ``x`` (and ``context``) taken as
+        a training batch: cast to the model's dtype, and dequantised with fresh noise when
+        ``dequantize=True``. Returns the names of the bijectors it initialised."""
+        return self._initialize_from((x,) if context is None else (x, context))
+
+    def _initialize_from(self, data) -> list[str]:
+        x, context, _ = self._unpack(tf.nest.map_structure(tf.convert_to_tensor, data))
+        return initialize_flow(self._flow, self._dequantized(x), context)
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        *args,
+        sample_weight=None,
+        validation_data=None,
+        initialize: bool = True,
+        **kwargs,
+    ):
+        """`keras.Model.fit`, after initialising the flow's data-dependent bijectors (`ActNorm`)
+        from the first training batch when ``initialize`` is true and any still wait for it."""
         self._refuse_dropped_weights(y, sample_weight)
+        if initialize and uninitialized(self._flow):
+            batch, x = first_batch(x, y, kwargs.get("batch_size", args[0] if args else None))
+            self._initialize_from(batch)
         if validation_data is not None and (
             isinstance(validation_data, np.ndarray) or tf.is_tensor(validation_data)
         ):
@@ -277,15 +310,18 @@ class FlowModel(keras.Model):
 
     def _loss(self, data):
         x, context, weight = self._unpack(data)
-        if self.dequantize:
-            x = x + tf.random.uniform(tf.shape(x), dtype=x.dtype)
-        nll = -self._log_prob(x, context)
+        nll = -self._log_prob(self._dequantized(x), context)
         if weight is None:
             loss = tf.reduce_mean(nll)
         else:
             weight = tf.cast(tf.reshape(weight, tf.shape(nll)), nll.dtype)
             loss = tf.reduce_sum(nll * weight) / tf.maximum(tf.reduce_sum(weight), 1e-12)
         return tf.cast(loss, tf.float32)
+
+    def _dequantized(self, x):
+        if not self.dequantize:
+            return x
+        return x + tf.random.uniform(tf.shape(x), dtype=x.dtype)
 
     def _update_metrics(self, loss):
         self.nll_tracker.update_state(loss)

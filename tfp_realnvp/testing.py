@@ -10,6 +10,11 @@ Run the Jacobian checks in float64: a float32 bijector only agrees to ~1e-4.
 TFP's bijector cache answers ``forward(inverse(x))`` with the cached ``x`` itself, so every
 round trip here passes ``tf.identity`` copies and really evaluates both directions.
 
+A bijector is a function: `check_call_order` runs first and fails a bijector whose calls change
+a variable, or whose results depend on which of ``forward``, ``inverse`` and the log-dets was
+called first (data-dependent initialisation belongs in an explicit call such as
+`tfp_realnvp.initialize`).
+
 #### Examples
 
 >>> import tensorflow as tf
@@ -18,6 +23,8 @@ round trip here passes ``tf.identity`` copies and really evaluates both directio
 >>> flow = trn.real_nvp([3], num_couplings=2, hidden_units=[8], dtype=tf.float64)
 >>> testing.perturb_variables(flow, seed=0)
 >>> testing.assert_conformant(flow, event_shape=[3])
+>>> x, z = testing.edge_points([3]), testing.edge_points([3], seed=1)  # entries up to ±100
+>>> testing.check_bijective_and_finite(flow, x, z, event_rank=1)
 """
 
 from __future__ import annotations
@@ -26,20 +33,26 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_realnvp.flows import conditional_kwargs
 
 __all__ = [
     "assert_conformant",
     "check_batch_shapes",
+    "check_bijective_and_finite",
+    "check_call_order",
     "check_compiled_agreement",
     "check_context_used",
     "check_gradients",
     "check_log_det_consistency",
     "check_log_det_jacobian",
     "check_round_trip",
+    "edge_points",
     "perturb_variables",
 ]
+
+tfb = tfp.bijectors
 
 
 def perturb_variables(bijector, seed: int = 0, stddev: float = 0.2) -> None:
@@ -75,6 +88,74 @@ def _assert_close(name, got, want, atol, rtol):
         raise AssertionError(f"{name}: max abs error {err:.3g} > atol={atol} (rtol={rtol})")
 
 
+def _variable_state(bijector) -> dict:
+    return {v.ref(): (v, v.numpy().copy()) for v in bijector.variables}
+
+
+def _restore(state: dict) -> None:
+    for v, value in state.values():
+        v.assign(value)
+
+
+def _check_state(bijector, state: dict, what: str) -> None:
+    now = {v.ref(): v for v in bijector.variables}
+    created = [v.name for ref, v in now.items() if ref not in state]
+    if created:
+        raise AssertionError(f"{what} created variables {created}")
+    for v, value in state.values():
+        current = v.numpy()
+        if not np.array_equal(current, value):
+            err = np.max(np.abs(current - value))
+            raise AssertionError(f"{what} changed variable {v.name!r} (max change {err:.3g})")
+
+
+def check_call_order(
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    z: tf.Tensor,
+    event_rank: int,
+    atol: float = 1e-8,
+    **kwargs,
+) -> None:
+    """``forward``, ``inverse``, ``forward_log_det_jacobian`` and ``inverse_log_det_jacobian``
+    (at latent ``z`` and data ``x``, fresh copies each time) give the same results whichever
+    of them is called first, and no call changes or creates a variable.
+
+    Each call goes first once, the others following in a fixed order. Every variable is
+    compared with its value before the calls after each call, and restored (also when this
+    check fails) before the next order and at the end. State kept outside variables is not
+    restored, so it shows as results that differ between orders. Runs eagerly.
+    """
+    calls = {
+        "forward": lambda: bijector.forward(tf.identity(z), **kwargs),
+        "inverse": lambda: bijector.inverse(tf.identity(x), **kwargs),
+        "fldj": lambda: _ldj(
+            bijector.forward_log_det_jacobian, tf.identity(z), event_rank, **kwargs
+        ),
+        "ildj": lambda: _ldj(
+            bijector.inverse_log_det_jacobian, tf.identity(x), event_rank, **kwargs
+        ),
+    }
+    names = list(calls)
+    state = _variable_state(bijector)
+    first: dict[str, tuple] = {}  # call -> (its result, the order it came from)
+    try:
+        for k in range(len(names)):
+            order = names[k:] + names[:k]
+            _restore(state)
+            for i, name in enumerate(order):
+                out = calls[name]()
+                where = f"{name} (call {i + 1} of {' -> '.join(order)})"
+                _check_state(bijector, state, f"calling {where}")
+                if name not in first:
+                    first[name] = out, " -> ".join(order)
+                    continue
+                want, want_order = first[name]
+                _assert_close(f"{where} vs {name} in {want_order}", out, want, atol, 1e-6)
+    finally:
+        _restore(state)
+
+
 def check_round_trip(bijector, x, z=None, atol=1e-8, rtol=1e-6, **kwargs) -> None:
     """``forward(inverse(x)) == x`` for data ``x`` and ``inverse(forward(z)) == z`` for latent
     ``z`` (default ``x``, for bijectors that keep the shape), cache defeated."""
@@ -106,10 +187,18 @@ def _autodiff_log_det(fn: Callable, x, event_rank: int) -> tf.Tensor:
     return tf.reshape(log_abs_det, shape[: x.shape.rank - event_rank])
 
 
-def check_log_det_jacobian(bijector, x, event_rank: int, atol=1e-8, **kwargs) -> None:
-    """fldj at latent ``x`` and ildj at ``forward(x)`` against the autodiff Jacobian, through
-    both of TFP's paths: the log-det computed directly, and the one cached by a ``forward`` or
-    ``inverse`` call."""
+def check_log_det_jacobian(
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    event_rank: int,
+    atol: float = 1e-8,
+    *,
+    inverse: bool = True,
+    **kwargs,
+) -> None:
+    """fldj at latent ``x`` and (unless ``inverse=False``, as in TFP's own check) ildj at
+    ``forward(x)`` against the autodiff Jacobian, through both of TFP's paths: the log-det
+    computed directly, and the one cached by a ``forward`` or ``inverse`` call."""
     if x.dtype != tf.float64:
         raise ValueError(f"run the Jacobian check in float64; `x` has dtype {x.dtype.name}.")
     want = _autodiff_log_det(lambda t: bijector.forward(t, **kwargs), x, event_rank)
@@ -119,6 +208,8 @@ def check_log_det_jacobian(bijector, x, event_rank: int, atol=1e-8, **kwargs) ->
     y = bijector.forward(x_c, **kwargs)
     cached = _ldj(bijector.forward_log_det_jacobian, x_c, event_rank, **kwargs)
     _assert_close("fldj (after forward) vs autodiff", cached, want, atol, 0)
+    if not inverse:
+        return
 
     y = tf.identity(y)
     want_inv = _autodiff_log_det(lambda t: bijector.inverse(t, **kwargs), y, event_rank)
@@ -130,12 +221,84 @@ def check_log_det_jacobian(bijector, x, event_rank: int, atol=1e-8, **kwargs) ->
     _assert_close("ildj (after inverse) vs autodiff", cached, want_inv, atol, 0)
 
 
-def check_log_det_consistency(bijector, x, event_rank: int, atol=1e-8, **kwargs) -> None:
-    """``ildj(x) == -fldj(inverse(x))``, each computed directly."""
-    z = bijector.inverse(tf.identity(x), **kwargs)
-    ildj = _ldj(bijector.inverse_log_det_jacobian, tf.identity(x), event_rank, **kwargs)
-    fldj = _ldj(bijector.forward_log_det_jacobian, tf.identity(z), event_rank, **kwargs)
-    _assert_close("ildj(x) vs -fldj(inverse(x))", ildj, -fldj, atol, 1e-6)
+def check_log_det_consistency(
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    event_rank: int,
+    atol: float = 1e-8,
+    *,
+    z: tf.Tensor | None = None,
+    rtol: float = 1e-6,
+    **kwargs,
+) -> None:
+    """``ildj(x) == -fldj(inverse(x))`` at data ``x`` and, given latent ``z``,
+    ``fldj(z) == -ildj(forward(z))``, each log-det computed directly."""
+    fldj, ildj = bijector.forward_log_det_jacobian, bijector.inverse_log_det_jacobian
+    pairs = [("ildj(x) vs -fldj(inverse(x))", x, bijector.inverse, ildj, fldj)]
+    if z is not None:
+        pairs.append(("fldj(z) vs -ildj(forward(z))", z, bijector.forward, fldj, ildj))
+    for name, t, move, ldj, back_ldj in pairs:
+        moved = move(tf.identity(t), **kwargs)
+        here = _ldj(ldj, tf.identity(t), event_rank, **kwargs)
+        there = _ldj(back_ldj, tf.identity(moved), event_rank, **kwargs)
+        _assert_close(name, here, -there, atol, rtol)
+
+
+def edge_points(
+    event_shape: Sequence[int],
+    low: float = -np.inf,
+    high: float = np.inf,
+    magnitude: float = 100.0,
+    dtype: tf.DType = tf.float64,
+    seed: int = 0,
+) -> tf.Tensor:
+    """A batch of points at and near the edges of the domain ``[low, high]`` (per unit), for
+    `check_bijective_and_finite`: an infinite bound stands in as ``-magnitude`` or
+    ``magnitude``, a finite one is used as it is and approached to within 1e-9 of the range.
+
+    The rows (events) are: every unit at the lower edge, every unit at the upper edge, the
+    two alternating, each unit at a random edge, every unit just inside each edge, and
+    uniform draws between the edges.
+    """
+    lo = -magnitude if np.isneginf(low) else float(low)
+    hi = magnitude if np.isposinf(high) else float(high)
+    if not lo < hi:
+        raise ValueError(f"need `low` < `high`; got low={low}, high={high}.")
+    size = int(np.prod(event_shape))
+    inside = 1e-9 * (hi - lo)
+    rng = np.random.default_rng(seed)
+    rows = [
+        np.full(size, lo),
+        np.full(size, hi),
+        np.where(np.arange(size) % 2 == 0, lo, hi),
+        np.where(rng.random(size) < 0.5, lo, hi),
+        np.full(size, lo + inside),
+        np.full(size, hi - inside),
+        rng.uniform(lo, hi, size),
+    ]
+    return tf.constant(np.stack(rows).reshape(len(rows), *event_shape), dtype)
+
+
+def check_bijective_and_finite(
+    bijector: tfb.Bijector,
+    x: tf.Tensor,
+    z: tf.Tensor,
+    event_rank: int,
+    atol: float = 1e-8,
+    rtol: float = 1e-6,
+    **kwargs,
+) -> None:
+    """The checks of TFP's ``assert_bijective_and_finite``, with TFP's cache defeated: at data
+    ``x`` and latent ``z`` (points near the edges of the domains: `edge_points`),
+    ``inverse(x)``, ``forward(z)`` and both log-dets are finite, both round trips return
+    their input, and the two directions' log-dets agree (`check_log_det_consistency`)."""
+    outputs = _all_outputs(bijector, tf.identity(x), tf.identity(z), event_rank, kwargs)
+    for name, t in zip(("inverse(x)", "ildj(x)", "forward(z)", "fldj(z)"), outputs, strict=True):
+        bad = ~np.isfinite(np.asarray(t))
+        if bad.any():
+            raise AssertionError(f"{name}: {int(bad.sum())} of {bad.size} values are not finite")
+    check_round_trip(bijector, x, z, atol=atol, rtol=rtol, **kwargs)
+    check_log_det_consistency(bijector, x, event_rank, atol, z=z, rtol=rtol, **kwargs)
 
 
 def check_batch_shapes(
@@ -266,10 +429,11 @@ def assert_conformant(
     x = _sample((batch_size, *event_shape), dtype, seed, sampler)
     z = _sample((batch_size, *latent), dtype, seed + 7)
     kw = _kwargs(bijector, context_shape, (batch_size,), dtype, seed)
+    check_call_order(bijector, x, z, rank, atol=atol, **kw)
     check_round_trip(bijector, x, z, atol=atol, **kw)
     if dtype == tf.float64:
         check_log_det_jacobian(bijector, z, rank, atol=atol, **kw)
-    check_log_det_consistency(bijector, x, rank, atol=atol, **kw)
+    check_log_det_consistency(bijector, x, rank, atol=atol, z=z, **kw)
     check_batch_shapes(
         bijector, event_shape, dtype, context_shape=context_shape, seed=seed, sampler=sampler
     )

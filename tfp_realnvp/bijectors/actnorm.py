@@ -1,4 +1,4 @@
-"""Glow's activation normalisation, initialised from the first batch of data."""
+"""Glow's activation normalisation, initialised from a batch of data when asked to."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from tensorflow_probability.python.internal import cache_util
 
 from tfp_realnvp._keras import aggregation, keras, register
 from tfp_realnvp.bijectors.base import KerasBijector, unique_name
+from tfp_realnvp.bijectors.data_init import initialization_record
 
 __all__ = ["ActNorm", "ActNormParameters"]
 
@@ -19,8 +20,9 @@ class ActNormParameters(keras.layers.Layer):
     """Per-channel ``bias`` and ``log_scale`` of `ActNorm`, and its ``initialized`` flag.
 
     The flag is a (non-trainable) weight, so the initialisation state is saved and restored
-    with the model. Under a distribution strategy each replica initialises from its own batch
-    and the values are averaged.
+    with the model (``.keras`` files, checkpoints). Initialisation runs eagerly, outside any
+    replica context, from one whole batch (`ActNorm.initialize`), so under a distribution
+    strategy every replica starts from the same values.
     """
 
     def __init__(self, channels: int, **kwargs):
@@ -43,7 +45,7 @@ class ActNormParameters(keras.layers.Layer):
 
 
 class ActNorm(KerasBijector):
-    """Per-channel affine normalisation (Glow), with data-dependent initialisation.
+    """Per-channel affine normalisation (Glow), with explicit data-dependent initialisation.
 
     On an event of shape ``[..., C]`` with ``n`` positions (``H * W`` for images):
 
@@ -52,11 +54,13 @@ class ActNorm(KerasBijector):
     - forward (latent -> data): ``x = z * exp(-log_scale) - bias``;
       ``forward_log_det_jacobian = -n * sum(log_scale)``.
 
-    The first ``inverse`` call on data (in eager mode, in a `tf.function`, inside
-    ``model.fit`` or a distribution strategy alike) sets ``bias = -mean`` and
-    ``log_scale = -log(std)`` per channel over that batch, so its output has zero mean and
-    unit variance, and records that it did; later calls never re-initialise. ``forward``
-    (sampling) never initialises.
+    It starts as the identity (``bias = log_scale = 0``) in both directions, and no call of
+    ``forward``, ``inverse`` or a log-det ever changes its parameters. ``initialize(x)`` sets
+    ``bias = -mean`` and ``log_scale = -log(std)`` per channel over the data-side batch
+    ``x``, so that ``inverse(x)`` has zero mean and unit variance, and records that it did
+    (once; later calls return ``False``). Inside a flow, `tfp_realnvp.initialize` does that for
+    every ActNorm from the activations that reach it, and `FlowModel.fit` calls it on its
+    first training batch. The state is saved with ``.keras`` files and checkpoints.
 
     Args:
       event_shape: the event's shape; the channels are its last axis.
@@ -70,9 +74,15 @@ class ActNorm(KerasBijector):
     >>> import numpy as np, tensorflow as tf
     >>> norm = ActNorm([3])
     >>> x = tf.constant(np.random.default_rng(0).normal(5.0, 2.0, size=(500, 3)), tf.float32)
-    >>> z = norm.inverse(x)
+    >>> bool(np.array_equal(norm.inverse(x), x))  # the identity until initialised
+    True
+    >>> norm.initialize(x), norm.is_initialized
+    (True, True)
+    >>> z = norm.inverse(tf.identity(x))
     >>> bool(np.allclose(np.mean(z, 0), 0.0, atol=1e-5)), bool(np.allclose(np.std(z, 0), 1.0))
     (True, True)
+    >>> norm.initialize(x + 1.0)  # initialises once
+    False
 
     #### References
 
@@ -111,23 +121,47 @@ class ActNorm(KerasBijector):
     def _variable(self, weight):
         return tf.convert_to_tensor(weight)
 
-    def _initialize_from(self, x):
-        """Sets bias and log-scale from ``x`` unless done already; returns a control input."""
+    @property
+    def is_initialized(self) -> bool:
+        """Whether `initialize` has set the parameters (read eagerly)."""
+        return bool(self._variable(self._params.initialized) > 0)
+
+    def initialize(self, x) -> bool:
+        """Sets ``bias = -mean(x)`` and ``log_scale = -log(std(x))`` per channel, over every
+        batch member and position of the data-side batch ``x``, unless already initialised.
+
+        Args:
+          x: data, of shape ``[N, *event_shape]``, with at least 2 values per channel.
+
+        Returns:
+          ``True`` if this call initialised the parameters, ``False`` if they already were.
+
+        Raises:
+          RuntimeError: when called inside a `tf.function` (initialise eagerly, before
+            compiling or training).
+          ValueError / TypeError: for a batch of the wrong shape, dtype or size.
+        """
+        if not tf.executing_eagerly():
+            raise RuntimeError(
+                f"{self.name}: `initialize` runs eagerly; call it before training or compiling, "
+                "not inside a tf.function."
+            )
+        x = tf.convert_to_tensor(x, dtype_hint=self._flow_dtype)
+        x = self._check_input(x, "x", self._event_shape)
+        count = int(np.prod(x.shape[:-1]))
+        if count < 2:
+            raise ValueError(
+                f"{self.name}: `x` must hold at least 2 values per channel to estimate a scale; "
+                f"got shape {tuple(x.shape)}."
+            )
+        if self.is_initialized:
+            return False
         p = self._params
-        axes = list(range(x.shape.rank - 1))
-
-        def init():
-            mean, var = tf.nn.moments(x, axes)
-            log_std = 0.5 * tf.math.log(var + 1e-6)
-            with tf.control_dependencies(
-                [
-                    p.bias.assign(tf.cast(-mean, p.bias.dtype)),
-                    p.log_scale.assign(tf.cast(-log_std, p.log_scale.dtype)),
-                ]
-            ):
-                return tf.identity(p.initialized.assign(tf.ones([], p.initialized.dtype)))
-
-        return tf.cond(self._variable(p.initialized) > 0, lambda: tf.ones([], x.dtype), init)
+        mean, var = tf.nn.moments(x, list(range(x.shape.rank - 1)))
+        p.bias.assign(tf.cast(-mean, p.bias.dtype))
+        p.log_scale.assign(tf.cast(-0.5 * tf.math.log(var + 1e-6), p.log_scale.dtype))
+        p.initialized.assign(tf.ones([], p.initialized.dtype))
+        return True
 
     def _log_det(self, x):
         log_scale = tf.cast(self._variable(self._params.log_scale), x.dtype)
@@ -136,9 +170,11 @@ class ActNorm(KerasBijector):
 
     def _augmented_inverse(self, x):
         x = self._check_input(x, "x", self._event_shape)
-        with tf.control_dependencies([self._initialize_from(x)]):
-            bias = tf.cast(self._variable(self._params.bias), x.dtype)
-            log_scale = tf.cast(self._variable(self._params.log_scale), x.dtype)
+        record = initialization_record()  # open only inside tfp_realnvp.initialize
+        if record is not None and self.initialize(x):
+            record.append(self.name)
+        bias = tf.cast(self._variable(self._params.bias), x.dtype)
+        log_scale = tf.cast(self._variable(self._params.log_scale), x.dtype)
         z = (x + bias) * tf.exp(log_scale)
         ildj = self._log_det(x)
         return z, {"ildj": ildj, "fldj": -ildj}

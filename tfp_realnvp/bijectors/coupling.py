@@ -10,7 +10,12 @@ from tensorflow_probability.python.internal import cache_util
 
 from tfp_realnvp.bijectors.base import KerasBijector, unique_name
 from tfp_realnvp.bijectors.masks import half_mask, validate_mask
-from tfp_realnvp.bijectors.scales import LearnedTanhScale, check_scale, log_scale
+from tfp_realnvp.bijectors.scales import (
+    LearnedTanhScale,
+    check_scale,
+    conditioner_outputs,
+    log_scale,
+)
 
 __all__ = ["AffineCoupling"]
 
@@ -327,7 +332,8 @@ class AffineCoupling(KerasBijector):
             got = tuple(out.shape) if tf.is_tensor(out) else got
             raise ValueError(
                 f"{self.name}: `conditioner` must return {expected} for a batch of 1 with this "
-                f"mask (scale={self._scale!r}); got {got}."
+                f"mask (scale={self._scale!r}); got {got}. (Our conditioners take "
+                f"num_outputs={conditioner_outputs(self._scale)} for this scale.)"
             )
 
 
