@@ -102,7 +102,7 @@ def test_squeeze_moves_2x2_blocks_into_channels():
     assert sq.inverse_event_shape([4, 4, 1]) == [2, 2, 4]
     with pytest.raises(ValueError, match="even height and width"):
         Squeeze([3, 4, 1])
-    with pytest.raises(ValueError, match=r"`x` must end in \(4, 4, 1\)"):
+    with pytest.raises(ValueError, match=r"`x` must end in the event shape \(4, 4, 1\)"):
         sq.inverse(tf.zeros([1, 4, 4, 2]))
 
 

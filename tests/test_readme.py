@@ -62,3 +62,15 @@ def test_keras_block_trains_saves_and_exports(namespace):
     assert history["val_loss"][-1] < history["val_loss"][0] - 0.5
     assert (scratch / "flow.keras").is_file()
     assert (scratch / "served" / "saved_model.pb").is_file()
+
+
+def test_the_user_defined_bijector_saves_and_exports(namespace):
+    import tensorflow as tf
+
+    scratch, heavy = namespace["scratch"], namespace["heavy"]
+    x = namespace["moons"][:50]
+    want = heavy.log_prob(x).numpy()
+    np.testing.assert_array_equal(namespace["reloaded"].log_prob(x), want)
+    assert namespace["reloaded"].bijector.bijectors[0].a == 2.0
+    served = tf.saved_model.load(str(scratch / "heavy_served")).signatures["log_prob"]
+    np.testing.assert_allclose(served(x=tf.constant(x))["log_prob"], want, rtol=1e-5)

@@ -30,10 +30,12 @@ _EXPORTS = {
     "random_permutation": "tfp_realnvp.bijectors",
     "reverse_permutation": "tfp_realnvp.bijectors",
     "export_saved_model": "tfp_realnvp.export",
-    "conditional_kwargs": "tfp_realnvp.flows",
+    "conditional_kwargs": "tfp_realnvp.traversal",
     "flow_distribution": "tfp_realnvp.flows",
     "real_nvp": "tfp_realnvp.flows",
-    "walk": "tfp_realnvp.flows",
+    "walk": "tfp_realnvp.traversal",
+    "FlowBijector": "tfp_realnvp.bijectors.base",
+    "register_bijector": "tfp_realnvp.bijectors.base",
     "initialize": "tfp_realnvp.initialization",
     "multiscale_real_nvp": "tfp_realnvp.image_flows",
     "preprocessed_image_flow": "tfp_realnvp.image_flows",
@@ -48,7 +50,7 @@ __all__ = sorted(_EXPORTS)
 
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
-_SUBMODULES |= {"testing", "training"}
+_SUBMODULES |= {"testing", "training", "traversal"}
 
 
 def __getattr__(name: str) -> Any:

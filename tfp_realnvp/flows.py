@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +19,7 @@ from tfp_realnvp.bijectors.masks import (
 )
 from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
 from tfp_realnvp.networks import ResidualConvNet, ResidualMLP
+from tfp_realnvp.traversal import conditional_kwargs, find, walk
 
 __all__ = ["conditional_kwargs", "flow_distribution", "real_nvp", "walk"]
 
@@ -174,7 +175,7 @@ def flow_distribution(
     Returns:
       A `tfd.TransformedDistribution` whose ``trainable_variables`` are the flow's.
     """
-    found = _find_attr(bijector, "event_shape")
+    found = find(bijector, "event_shape")
     if event_shape is None:
         if found is None:
             raise ValueError(
@@ -184,68 +185,12 @@ def flow_distribution(
         event_shape = found
     event_shape = _event_shape(event_shape)
     if dtype is None:
-        dtype = _find_attr(bijector, "_flow_dtype") or tf.float32
+        dtype = find(bijector, "flow_dtype") or tf.float32
     dtype = tf.as_dtype(dtype)
     base = tfd.Sample(tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)), sample_shape=event_shape)
     # No default name: JointDistributionSequential takes an explicit name for the component's
     # own and then refuses the lambda argument names that refer to it.
     return tfd.TransformedDistribution(base, bijector, **({"name": name} if name else {}))
-
-
-def conditional_kwargs(bijector: tfb.Bijector, context) -> dict:
-    """The keyword arguments that route ``context`` to every conditional coupling of
-    ``bijector``, nested by bijector name the way `tfb.Chain` expects.
-
-    Use them as ``flow.forward(z, **kw)``, or ``dist.log_prob(x, bijector_kwargs=kw)`` and
-    ``dist.sample(n, bijector_kwargs=kw)`` on a `tfd.TransformedDistribution`.
-
-    Raises:
-      ValueError: if two bijectors that need the context share a name inside one chain.
-
-    #### Examples
-
-    >>> import tensorflow as tf
-    >>> flow = real_nvp([2], num_couplings=2, hidden_units=[8], context_shape=[1])
-    >>> kw = conditional_kwargs(flow, tf.ones([5, 1]))
-    >>> flow.forward(tf.zeros([5, 2]), **kw).shape
-    TensorShape([5, 2])
-    """
-    if type(bijector).__name__ == "FactorOut":  # passes its kwargs on to the inner flow
-        return conditional_kwargs(bijector.bijector, context)
-    if isinstance(bijector, tfb.Composition):
-        out = {}
-        for b in bijector.bijectors:
-            sub = conditional_kwargs(b, context)
-            if not sub:
-                continue
-            if b.name in out:
-                raise ValueError(
-                    f"two bijectors in {bijector.name!r} are named {b.name!r}; tfb.Chain routes "
-                    "the context by name, so give them distinct names."
-                )
-            out[b.name] = sub
-        return out
-    return {"context": context} if getattr(bijector, "is_conditional", False) else {}
-
-
-def walk(bijector: tfb.Bijector) -> Iterator[tfb.Bijector]:
-    """``bijector`` and every bijector nested in it, depth first, each before its parts: the
-    parts of a `tfb.Chain` (or any TFP composition) in list order, the flow inside `FactorOut`
-    and the bijector inside `tfb.Invert`.
-
-    #### Examples
-
-    >>> flow = real_nvp([2], num_couplings=2, hidden_units=[4], permutation="reverse")
-    >>> parts = list(walk(flow))
-    >>> parts[0] is flow, [type(b).__name__ for b in parts[1:]]
-    (True, ['AffineCoupling', 'Permute', 'AffineCoupling'])
-    """
-    yield bijector
-    parts = getattr(bijector, "bijectors", None)
-    if parts is None and isinstance(getattr(bijector, "bijector", None), tfb.Bijector):
-        parts = (bijector.bijector,)
-    for part in parts or ():
-        yield from walk(part)
 
 
 def _event_shape(event_shape) -> tuple[int, ...]:
@@ -279,13 +224,3 @@ def _permutation(kind: str, event_shape, seed: int, dtype, validate_args: bool) 
 def _layer_dtype(dtype: tf.DType):
     """Keep the global (possibly mixed) Keras policy for float32 flows; force float64."""
     return None if dtype == tf.float32 else dtype.name
-
-
-def _find_attr(bijector, attr: str):
-    if hasattr(bijector, attr):
-        return getattr(bijector, attr)
-    for b in getattr(bijector, "bijectors", ()):
-        found = _find_attr(b, attr)
-        if found is not None:
-            return found
-    return None

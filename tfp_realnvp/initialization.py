@@ -16,7 +16,7 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras
 from tfp_realnvp.bijectors.data_init import initializing
-from tfp_realnvp.flows import _find_attr, conditional_kwargs, walk
+from tfp_realnvp.traversal import conditional_kwargs, find, walk
 
 if TYPE_CHECKING:
     from tfp_realnvp.model import FlowModel
@@ -99,7 +99,7 @@ def initialize(
 
 
 def _push_through(flow, x, context) -> list[str]:
-    dtype = _find_attr(flow, "_flow_dtype")
+    dtype = find(flow, "flow_dtype")
     kwargs = {} if context is None else conditional_kwargs(flow, _as_tensor(context, dtype))
     with initializing() as record:
         flow.inverse(tf.identity(_as_tensor(x, dtype)), **kwargs)

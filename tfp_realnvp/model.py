@@ -9,26 +9,17 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras, register
-from tfp_realnvp.flows import _find_attr, conditional_kwargs, flow_distribution
+from tfp_realnvp.flows import flow_distribution
 from tfp_realnvp.initialization import first_batch, uninitialized
 from tfp_realnvp.initialization import initialize as initialize_flow
 from tfp_realnvp.metrics import bits_per_dim
+from tfp_realnvp.screening import check_in_domain
 from tfp_realnvp.serialization import bijector_from_config, bijector_to_config
+from tfp_realnvp.traversal import conditional_kwargs, data_domain, find, walk
 
 __all__ = ["FlowModel"]
 
 tfb = tfp.bijectors
-
-
-def _flow_layers(bijector) -> list:
-    """Every Keras layer holding weights of ``bijector``, in a fixed order."""
-    if hasattr(bijector, "layers"):
-        return list(bijector.layers)
-    if hasattr(bijector, "bijectors"):  # Chain, FactorOut
-        return [layer for b in bijector.bijectors for layer in _flow_layers(b)]
-    if isinstance(getattr(bijector, "bijector", None), tfb.Bijector):  # Invert
-        return _flow_layers(bijector.bijector)
-    return []
 
 
 @register
@@ -89,11 +80,12 @@ class FlowModel(keras.Model):
         self._dist = flow_distribution(bijector, event_shape)
         self.event_shape_ = tuple(int(d) for d in self._dist.event_shape)
         if context_shape is None:
-            context_shape = _find_attr(bijector, "context_shape")
+            context_shape = find(bijector, "context_shape")
         self.context_shape_ = None if context_shape is None else tuple(context_shape)
         self.flow_dtype = tf.as_dtype(self._dist.dtype)
         self.num_dims = int(np.prod(self.event_shape_))
-        self.flow_layers = _flow_layers(bijector)
+        self.flow_layers = [layer for b in walk(bijector) for layer in getattr(b, "layers", ())]
+        self.data_domain = data_domain(bijector)
         # Compiled log_prob / forward for eager callers, made on first use; kept out of
         # Keras' and TF's attribute tracking.
         object.__setattr__(self, "_compiled_fns", {})
@@ -193,7 +185,10 @@ class FlowModel(keras.Model):
         Called eagerly on a batch ``[N, *event_shape]``, it runs a compiled function (XLA
         unless ``compile(jit_compile=False)``) that is traced once for all ``N``.
         """
-        return self._eager_call("log_prob", self._as_tensor(x, "x"), context)
+        x = self._as_tensor(x, "x")
+        if tf.executing_eagerly():
+            self._check_domain(x, "x", noise=False)
+        return self._eager_call("log_prob", x, context)
 
     def sample(self, n: int, seed=None, context=None) -> tf.Tensor:
         """``n`` samples: base noise pushed through the flow's ``forward``.
@@ -278,13 +273,47 @@ class FlowModel(keras.Model):
             isinstance(validation_data, np.ndarray) or tf.is_tensor(validation_data)
         ):
             validation_data = (validation_data,)  # tf-keras takes only tuples or datasets
+        x = self._check_domain(x, "x")
+        validation_data = self._check_domain(validation_data, "validation_data")
         return super().fit(
             x, y, *args, sample_weight=sample_weight, validation_data=validation_data, **kwargs
         )
 
     def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
         self._refuse_dropped_weights(y, sample_weight)
+        x = self._check_domain(x, "x")
         return super().evaluate(x, y, *args, sample_weight=sample_weight, **kwargs)
+
+    def _check_domain(self, data, arg: str, noise: bool | None = None):
+        """Refuses data outside the flow's `data_domain` (where it would give NaN) as it
+        enters: at once for arrays and eager tensors, as the batches come for a
+        `tf.data.Dataset`. Returns ``data`` (a dataset with the check attached)."""
+        if self.data_domain is None or data is None:
+            return data
+        low, high = self.data_domain
+        if self.dequantize if noise is None else noise:
+            high -= 1.0  # the noise adds up to 1
+        if isinstance(data, tf.data.Dataset):
+
+            def check(*batch):
+                x = batch[0][0] if isinstance(batch[0], (tuple, list)) else batch[0]
+                x = tf.cast(x, self.flow_dtype)
+                message = f"`{arg}` has values outside [{low:g}, {high:g}], the flow domain"
+                with tf.control_dependencies(
+                    [
+                        tf.debugging.assert_greater_equal(x, tf.cast(low, x.dtype), message),
+                        tf.debugging.assert_less_equal(x, tf.cast(high, x.dtype), message),
+                    ]
+                ):
+                    return tf.nest.map_structure(tf.identity, batch if len(batch) > 1 else batch[0])
+
+            return data.map(check)
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        if isinstance(x, (tuple, list)):  # fit((x, context))
+            x = x[0]
+        if isinstance(x, np.ndarray) or (tf.is_tensor(x) and tf.executing_eagerly()):
+            check_in_domain(np.asarray(x), low, high, f"`{arg}`")
+        return data
 
     def compile(self, optimizer="adam", *args, jit_compile="auto", **kwargs):
         """`keras.Model.compile`, with ``jit_compile="auto"`` meaning XLA on, except under a

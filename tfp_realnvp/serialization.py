@@ -1,151 +1,146 @@
 """Bijectors to and from JSON-able configs, so a `FlowModel` saves in the Keras file format.
 
+Our bijectors describe themselves (``get_config`` / ``from_config`` of `FlowBijector`, and
+`register_bijector` to be found by name); values that are bijectors or Keras layers (a
+coupling's conditioner) are saved recursively. This module itself describes only TFP's own
+bijectors, through their public API: `tfb.Chain`, `tfb.Invert`, and `tfb.Permute`, `tfb.Shift`
+and `tfb.Scale` with constant parameters.
+
 Weights are not part of a config: Keras saves them through the model's tracked layers and loads
 them into the layers that `bijector_from_config` rebuilds in the same order.
 
-Supported: `AffineCoupling` (with a Keras-serialisable conditioner), `LULinear`, `ActNorm`,
-`Squeeze`, `FactorOut`, `Dequantize`, `Logit`, and TFP's `Chain`, `Invert`, `Permute`, `Shift`,
-`Scale` with constant parameters.
+>>> import tfp_realnvp as trn
+>>> flow = trn.real_nvp([2], num_couplings=2, hidden_units=[4])
+>>> config = bijector_to_config(flow)
+>>> config["class_name"], [c["__bijector__"]["class_name"] for c in config["config"]["bijectors"]]
+('Chain', ['AffineCoupling', 'AffineCoupling'])
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras
-from tfp_realnvp.bijectors.actnorm import ActNorm
-from tfp_realnvp.bijectors.coupling import AffineCoupling
-from tfp_realnvp.bijectors.linear import LULinear, LUWeights
-from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
-from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
+from tfp_realnvp.bijectors.base import FlowBijector, registered_bijectors
+from tfp_realnvp.traversal import CHAIN_TYPES, INVERT_TYPES
 
 __all__ = ["bijector_from_config", "bijector_to_config"]
 
 tfb = tfp.bijectors
 
+_SUPPORTED = "our registered bijectors and TFP's Chain, Invert, Permute, Shift and Scale"
+_ADVICE = "Use checkpoints or tfp_realnvp.export_saved_model instead."
+
 
 def _constant(value, what: str, name: str) -> list:
     static = tf.get_static_value(value)
     if static is None or isinstance(value, tf.Variable):
-        raise ValueError(
-            f"cannot save bijector {name!r}: its {what} is not a constant. Save with "
-            "checkpoints or tfp_realnvp.export_saved_model instead."
-        )
+        raise ValueError(f"cannot save bijector {name!r}: its {what} is not a constant. {_ADVICE}")
     return np.asarray(static).tolist()
 
 
-def bijector_to_config(bijector) -> dict:
+def _tfp_config(bijector) -> tuple[str, dict] | None:
+    """TFP's own bijectors, by their public API."""
+    name = bijector.name
+    if isinstance(bijector, CHAIN_TYPES):
+        return "Chain", {"bijectors": list(bijector.bijectors)}
+    if isinstance(bijector, INVERT_TYPES):
+        return "Invert", {"bijector": bijector.bijector}
+    if isinstance(bijector, tfb.Permute):
+        return "Permute", {"permutation": _constant(bijector.permutation, "permutation", name)}
+    if isinstance(bijector, tfb.Shift):
+        return "Shift", {"shift": _constant(bijector.shift, "shift", name), "dtype": bijector.dtype}
+    if isinstance(bijector, tfb.Scale):
+        return "Scale", {"scale": _constant(bijector.scale, "scale", name), "dtype": bijector.dtype}
+    return None
+
+
+def _tfp_from_config(kind: str, config: dict, name: str):
+    if kind == "Chain":
+        return tfb.Chain(config["bijectors"], name=name)
+    if kind == "Invert":
+        return tfb.Invert(config["bijector"], name=name)
+    if kind == "Permute":
+        return tfb.Permute(np.asarray(config["permutation"]), name=name)
+    if kind == "Shift":
+        return tfb.Shift(tf.constant(config["shift"], config["dtype"]), name=name)
+    return tfb.Scale(tf.constant(config["scale"], config["dtype"]), name=name)
+
+
+def bijector_to_config(bijector: tfb.Bijector) -> dict:
     """A JSON-able description of ``bijector`` from which `bijector_from_config` rebuilds it.
 
     Raises:
-      ValueError: for a bijector (or conditioner) this module cannot describe.
+      ValueError: for a bijector (or a part of one) that cannot be described.
     """
     name = bijector.name
-    if isinstance(bijector, AffineCoupling):
-        conditioner = bijector.conditioner
-        if not isinstance(conditioner, keras.layers.Layer):
+    kind = type(bijector).__name__
+    if isinstance(bijector, FlowBijector):
+        if registered_bijectors().get(kind) is not type(bijector):
             raise ValueError(
-                f"cannot save coupling {name!r} in the Keras format: its conditioner is a "
-                f"{type(conditioner).__name__}, not a Keras layer. Use checkpoints or "
-                "tfp_realnvp.export_saved_model."
+                f"cannot save bijector {name!r} of type {kind}: the class is not registered; "
+                f"decorate it with tfp_realnvp.register_bijector. {_ADVICE}"
             )
-        config = {
-            "conditioner": keras.saving.serialize_keras_object(conditioner),
-            "mask": bijector.mask.tolist(),
-            "scale": bijector.scale,
-            "clamp": bijector._clamp,
-            "context_shape": None
-            if bijector.context_shape is None
-            else list(bijector.context_shape),
-            "dtype": bijector._flow_dtype.name,
-        }
-    elif isinstance(bijector, LULinear):
-        config = {
-            "event_shape": list(bijector.event_shape),
-            "dtype": bijector._flow_dtype.name,
-            "permutation": list(bijector._weights.permutation),
-        }
-    elif isinstance(bijector, ActNorm):
-        config = {"event_shape": list(bijector.event_shape), "dtype": bijector._flow_dtype.name}
-    elif isinstance(bijector, Squeeze):
-        config = {"event_shape": list(bijector.event_shape)}
-    elif isinstance(bijector, FactorOut):
-        config = {
-            "bijector": bijector_to_config(bijector.bijector),
-            "event_shape": list(bijector.event_shape),
-            "num_kept": bijector.num_kept,
-        }
-    elif isinstance(bijector, Dequantize):
-        config = {"num_levels": bijector.num_levels}
-    elif isinstance(bijector, Logit):
-        config = {"alpha": bijector.alpha}
-    elif _is_tfp(bijector, "Invert"):
-        config = {"bijector": bijector_to_config(bijector.bijector)}
-    elif _is_tfp(bijector, "Chain"):
-        config = {"bijectors": [bijector_to_config(b) for b in bijector.bijectors]}
-    elif isinstance(bijector, tfb.Permute):
-        config = {"permutation": _constant(bijector.permutation, "permutation", name)}
-    elif isinstance(bijector, tfb.Shift):
-        config = {"shift": _constant(bijector.shift, "shift", name), "dtype": bijector.dtype.name}
-    elif isinstance(bijector, tfb.Scale):
-        config = {"scale": _constant(bijector.scale, "scale", name), "dtype": bijector.dtype.name}
+        config = bijector.get_config()
     else:
-        raise ValueError(
-            f"cannot save bijector {name!r} of type {type(bijector).__name__} in the Keras "
-            "format; supported: AffineCoupling, LULinear, ActNorm, Squeeze, FactorOut, "
-            "Dequantize, Logit, Chain, Invert, Permute, Shift, Scale. Use "
-            "checkpoints or tfp_realnvp.export_saved_model."
-        )
-    return {"class_name": type(bijector).__name__.lstrip("_"), "name": name, "config": config}
+        found = _tfp_config(bijector)
+        if found is None:
+            raise ValueError(
+                f"cannot save bijector {name!r} of type {kind} in the Keras format; supported: "
+                f"{_SUPPORTED}. {_ADVICE}"
+            )
+        kind, config = found
+    encoded = {key: _encode(value, f"{name}.{key}") for key, value in config.items()}
+    return {"class_name": kind, "name": name, "config": encoded}
 
 
-def _is_tfp(bijector, kind: str) -> bool:
-    # tfb.Chain and tfb.Invert over bijectors that are not composite tensors (ours) return
-    # instances of TFP's private _Chain and _Invert, which tfb.Chain/tfb.Invert do not cover.
-    return type(bijector).__name__ in (kind, f"_{kind}") and type(bijector).__module__.startswith(
-        "tensorflow_probability"
+def bijector_from_config(config: dict) -> tfb.Bijector:
+    """Rebuilds a bijector described by `bijector_to_config` (with fresh weights).
+
+    Raises:
+      ValueError: for a class that is neither registered nor one of TFP's described here.
+    """
+    kind, name = config["class_name"], config["name"]
+    arguments = {key: _decode(value) for key, value in config["config"].items()}
+    cls = registered_bijectors().get(kind)
+    if cls is not None:
+        return cls.from_config({**arguments, "name": name})
+    if kind in ("Chain", "Invert", "Permute", "Shift", "Scale"):
+        return _tfp_from_config(kind, arguments, name)
+    raise ValueError(
+        f"unknown bijector class {kind!r} in a saved config; import the module that registers "
+        "it before loading"
     )
 
 
-def bijector_from_config(config: dict):
-    """Rebuilds a bijector described by `bijector_to_config` (with fresh weights)."""
-    kind, name, cfg = config["class_name"], config["name"], config["config"]
-    if kind == "AffineCoupling":
-        conditioner = keras.saving.deserialize_keras_object(cfg["conditioner"])
-        return AffineCoupling(
-            conditioner,
-            np.asarray(cfg["mask"], bool),
-            scale=cfg["scale"],
-            clamp=cfg["clamp"],
-            context_shape=cfg["context_shape"],
-            dtype=cfg["dtype"],
-            name=name,
+def _encode(value: Any, where: str) -> Any:
+    if isinstance(value, tfb.Bijector):
+        return {"__bijector__": bijector_to_config(value)}
+    if isinstance(value, keras.layers.Layer):
+        return {"__keras__": keras.saving.serialize_keras_object(value)}
+    if isinstance(value, tf.Module):
+        raise ValueError(
+            f"cannot save {where} in the Keras format: it is a {type(value).__name__}, not a "
+            f"Keras layer or bijector. {_ADVICE}"
         )
-    if kind == "LULinear":
-        channels = cfg["event_shape"][-1]
-        weights = LUWeights(channels, cfg["permutation"], dtype=cfg["dtype"])
-        return LULinear(cfg["event_shape"], dtype=cfg["dtype"], weights=weights, name=name)
-    if kind == "ActNorm":
-        return ActNorm(cfg["event_shape"], dtype=cfg["dtype"], name=name)
-    if kind == "Squeeze":
-        return Squeeze(cfg["event_shape"], name=name)
-    if kind == "FactorOut":
-        inner = bijector_from_config(cfg["bijector"])
-        return FactorOut(inner, cfg["event_shape"], cfg["num_kept"], name=name)
-    if kind == "Dequantize":
-        return Dequantize(cfg["num_levels"], name=name)
-    if kind == "Logit":
-        return Logit(cfg["alpha"], name=name)
-    if kind == "Invert":
-        return tfb.Invert(bijector_from_config(cfg["bijector"]), name=name)
-    if kind == "Chain":
-        return tfb.Chain([bijector_from_config(c) for c in cfg["bijectors"]], name=name)
-    if kind == "Permute":
-        return tfb.Permute(np.asarray(cfg["permutation"]), name=name)
-    if kind == "Shift":
-        return tfb.Shift(tf.constant(cfg["shift"], cfg["dtype"]), name=name)
-    if kind == "Scale":
-        return tfb.Scale(tf.constant(cfg["scale"], cfg["dtype"]), name=name)
-    raise ValueError(f"unknown bijector class {kind!r} in a saved config")
+    if isinstance(value, tf.DType):
+        return value.name
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, where) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "__bijector__" in value:
+        return bijector_from_config(value["__bijector__"])
+    if isinstance(value, dict) and "__keras__" in value:
+        return keras.saving.deserialize_keras_object(value["__keras__"])
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value

@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp.flows import conditional_kwargs
+from tfp_realnvp.traversal import conditional_kwargs
 
 __all__ = [
     "assert_conformant",

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_probability.python.internal import cache_util
 
 from tfp_realnvp._keras import aggregation, keras, register
-from tfp_realnvp.bijectors.base import KerasBijector, unique_name
+from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
 from tfp_realnvp.bijectors.data_init import initialization_record
 
 __all__ = ["ActNorm", "ActNormParameters"]
@@ -44,7 +43,8 @@ class ActNormParameters(keras.layers.Layer):
         return {**super().get_config(), "channels": self.channels}
 
 
-class ActNorm(KerasBijector):
+@register_bijector
+class ActNorm(FlowBijector):
     """Per-channel affine normalisation (Glow), with explicit data-dependent initialisation.
 
     On an event of shape ``[..., C]`` with ``n`` positions (``H * W`` for images):
@@ -90,10 +90,6 @@ class ActNorm(KerasBijector):
         Convolutions. NeurIPS 2018. https://arxiv.org/abs/1807.03039
     """
 
-    _cache = cache_util.BijectorCacheWithGreedyAttrs(
-        forward_name="_augmented_forward", inverse_name="_augmented_inverse"
-    )
-
     def __init__(
         self,
         event_shape: Sequence[int],
@@ -117,6 +113,9 @@ class ActNorm(KerasBijector):
             name=name or unique_name("act_norm"),
         )
         self._track_layers([parameters_layer])
+
+    def get_config(self) -> dict:
+        return {"event_shape": list(self.event_shape), "dtype": self.flow_dtype.name}
 
     def _variable(self, weight):
         return tf.convert_to_tensor(weight)
@@ -185,12 +184,6 @@ class ActNorm(KerasBijector):
         log_scale = tf.cast(self._variable(self._params.log_scale), z.dtype)
         fldj = -self._log_det(z)
         return z * tf.exp(-log_scale) - bias, {"fldj": fldj, "ildj": -fldj}
-
-    def _inverse(self, x):
-        return self._augmented_inverse(x)[0]
-
-    def _forward(self, z):
-        return self._augmented_forward(z)[0]
 
     def _inverse_log_det_jacobian(self, x):
         return self._log_det(self._check_input(x, "x", self._event_shape))

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability.python.internal import cache_util
 
-from tfp_realnvp.bijectors.base import KerasBijector, unique_name
+from tfp_realnvp.bijectors.base import KerasBijector, register_bijector, unique_name
 from tfp_realnvp.bijectors.masks import half_mask, validate_mask
 from tfp_realnvp.bijectors.scales import (
     LearnedTanhScale,
@@ -20,6 +20,7 @@ from tfp_realnvp.bijectors.scales import (
 __all__ = ["AffineCoupling"]
 
 
+@register_bijector
 class AffineCoupling(KerasBijector):
     """Affine coupling layer of RealNVP; with ``scale="none"``, the additive coupling of NICE.
 
@@ -175,6 +176,21 @@ class AffineCoupling(KerasBijector):
     @property
     def scale(self) -> str:
         return self._scale
+
+    @property
+    def clamp(self) -> float:
+        """The bound of ``scale="soft_clamp"``'s log-scale."""
+        return self._clamp
+
+    def get_config(self) -> dict:
+        return {
+            "conditioner": self.conditioner,
+            "mask": self.mask.tolist(),
+            "scale": self.scale,
+            "clamp": self.clamp,
+            "context_shape": None if self.context_shape is None else list(self.context_shape),
+            "dtype": self.flow_dtype.name,
+        }
 
     # The math.
     def _augmented_inverse(self, x, context=None):

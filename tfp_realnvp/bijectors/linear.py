@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras, register
-from tfp_realnvp.bijectors.base import KerasBijector, unique_name
+from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
 
 __all__ = ["LULinear", "LUWeights", "random_permutation", "reverse_permutation"]
 
@@ -73,7 +73,8 @@ class LUWeights(keras.layers.Layer):
         return {**super().get_config(), "channels": self.channels, "permutation": self.permutation}
 
 
-class LULinear(KerasBijector):
+@register_bijector
+class LULinear(FlowBijector):
     """A learned invertible linear map of the last axis, LU-parameterised (Glow's 1x1 convolution).
 
     With ``W = P L U`` (``P`` a fixed permutation, ``L`` unit lower triangular, ``U`` upper
@@ -143,6 +144,25 @@ class LULinear(KerasBijector):
             name=name or unique_name("lu_linear"),
         )
         self._track_layers([weights])
+
+    @property
+    def permutation(self) -> list[int]:
+        """The fixed permutation ``P`` of ``W = P L U``."""
+        return list(self._weights.permutation)
+
+    def get_config(self) -> dict:
+        return {
+            "event_shape": list(self.event_shape),
+            "dtype": self.flow_dtype.name,
+            "permutation": self.permutation,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> LULinear:
+        config = dict(config)
+        channels = config["event_shape"][-1]
+        weights = LUWeights(channels, config.pop("permutation"), dtype=config["dtype"])
+        return cls(**config, weights=weights)
 
     def _apply(self, v, arg, inverse):
         v = self._check_input(v, arg, self._event_shape)

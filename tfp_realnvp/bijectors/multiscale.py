@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_probability as tfp
-from tensorflow_probability.python.internal import cache_util
 
-from tfp_realnvp.bijectors.base import unique_name
+from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
 
 __all__ = ["FactorOut", "Squeeze"]
 
@@ -22,20 +21,8 @@ def _image_shape(event_shape, name: str) -> tuple[int, int, int]:
     return shape
 
 
-class _ImageBijector(tfb.Bijector):
-    """Shared plumbing of the stateless image bijectors below."""
-
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
-
-    @property
-    def event_shape(self) -> tuple[int, int, int]:
-        """The data-side event shape ``[H, W, C]``."""
-        return self._event_shape
-
-
-class Squeeze(_ImageBijector):
+@register_bijector
+class Squeeze(FlowBijector):
     """Space-to-depth by 2x2 blocks, as a volume-preserving bijector on ``[H, W, C]`` events.
 
     - inverse (data -> latent): ``[H, W, C] -> [H/2, W/2, 4C]`` (`tf.nn.space_to_depth`);
@@ -75,11 +62,11 @@ class Squeeze(_ImageBijector):
             name=name or unique_name("squeeze"),
         )
 
+    def get_config(self) -> dict:
+        return {"event_shape": list(self.event_shape)}
+
     def _apply(self, t, fn, shape_in, shape_out, arg):
-        if tuple(t.shape[-3:]) != shape_in:
-            raise ValueError(
-                f"{self.name}: `{arg}` must end in {shape_in}; got shape {tuple(t.shape)}."
-            )
+        t = self._check_input(t, arg, shape_in)
         batch = tf.shape(t)[:-3]
         out = fn(tf.reshape(t, (-1, *shape_in)), 2)
         return tf.reshape(out, tf.concat([batch, shape_out], 0))
@@ -109,7 +96,8 @@ class Squeeze(_ImageBijector):
         return tf.constant(self._latent_shape, tf.int32)
 
 
-class FactorOut(_ImageBijector):
+@register_bijector
+class FactorOut(FlowBijector):
     """Sends the last channels of an ``[H, W, C]`` event straight to the base distribution and
     the first ``num_kept`` channels through ``bijector`` (RealNVP's "factor out").
 
@@ -153,42 +141,39 @@ class FactorOut(_ImageBijector):
         return self._bijector
 
     @property
-    def bijectors(self) -> tuple:
-        return (self._bijector,)
-
-    @property
     def num_kept(self) -> int:
         return self._num_kept
 
-    # Output and log-det come from one pass: the inner bijector's cache answers its
-    # log-det call for the very tensor it just transformed.
-    _cache = cache_util.BijectorCacheWithGreedyAttrs(
-        forward_name="_augmented_forward", inverse_name="_augmented_inverse"
-    )
+    def children(self) -> tuple[tfb.Bijector]:
+        return (self._bijector,)
 
-    def _split(self, t):
+    def get_config(self) -> dict:
+        return {
+            "bijector": self._bijector,
+            "event_shape": list(self.event_shape),
+            "num_kept": self.num_kept,
+        }
+
+    # Output and log-det come from one pass (the base class's cache): the inner bijector's
+    # cache answers its log-det call for the very tensor it just transformed.
+    def _split(self, t, arg):
+        t = self._check_input(t, arg, (*self.event_shape[:2], None))
         return t[..., : self._num_kept], t[..., self._num_kept :]
 
     def _augmented_inverse(self, x, **kwargs):
-        kept, out = self._split(x)
+        kept, out = self._split(x, "x")
         z = tf.concat([self._bijector.inverse(kept, **kwargs), out], -1)
         ildj = self._bijector.inverse_log_det_jacobian(kept, 3, **kwargs)
         return z, {"ildj": ildj, "fldj": -ildj}
 
     def _augmented_forward(self, z, **kwargs):
-        kept, out = self._split(z)
+        kept, out = self._split(z, "z")
         x = tf.concat([self._bijector.forward(kept, **kwargs), out], -1)
         fldj = self._bijector.forward_log_det_jacobian(kept, 3, **kwargs)
         return x, {"fldj": fldj, "ildj": -fldj}
 
-    def _inverse(self, x, **kwargs):
-        return self._augmented_inverse(x, **kwargs)[0]
-
-    def _forward(self, z, **kwargs):
-        return self._augmented_forward(z, **kwargs)[0]
-
     def _inverse_log_det_jacobian(self, x, **kwargs):
-        return self._bijector.inverse_log_det_jacobian(self._split(x)[0], 3, **kwargs)
+        return self._bijector.inverse_log_det_jacobian(self._split(x, "x")[0], 3, **kwargs)
 
     def _forward_log_det_jacobian(self, z, **kwargs):
-        return self._bijector.forward_log_det_jacobian(self._split(z)[0], 3, **kwargs)
+        return self._bijector.forward_log_det_jacobian(self._split(z, "z")[0], 3, **kwargs)

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
-from tfp_realnvp.bijectors.base import unique_name
+from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
 
 __all__ = ["Dequantize", "Logit"]
 
-tfb = tfp.bijectors
 
-
-class _Elementwise(tfb.Bijector):
-    """Shared plumbing: an elementwise map applied over an event of any rank."""
+class _Elementwise(FlowBijector):
+    """An elementwise map applied over an event of any rank, in any float dtype."""
 
     def __init__(self, parameters, validate_args, name):
         super().__init__(
@@ -25,11 +22,14 @@ class _Elementwise(tfb.Bijector):
             name=name,
         )
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+    def _forward(self, y):
+        return self._map(self._check_input(y, "y", ()), inverse=False)
+
+    def _inverse(self, x):
+        return self._map(self._check_input(x, "x", ()), inverse=True)
 
 
+@register_bijector
 class Dequantize(_Elementwise):
     """Maps dequantised grey levels ``x`` in ``[0, num_levels)`` to ``[0, 1)``.
 
@@ -74,11 +74,11 @@ class Dequantize(_Elementwise):
     def num_levels(self) -> int:
         return self._num_levels
 
-    def _forward(self, y):
-        return y * self._num_levels
+    def get_config(self) -> dict:
+        return {"num_levels": self.num_levels}
 
-    def _inverse(self, x):
-        return x / self._num_levels
+    def _map(self, t, inverse: bool):
+        return t / self._num_levels if inverse else t * self._num_levels
 
     def _forward_log_det_jacobian(self, y):
         return tf.fill(tf.shape(y), tf.cast(np.log(self._num_levels), y.dtype))
@@ -87,6 +87,7 @@ class Dequantize(_Elementwise):
         return tf.fill(tf.shape(x), tf.cast(-np.log(self._num_levels), x.dtype))
 
 
+@register_bijector
 class Logit(_Elementwise):
     """RealNVP's logit transform of data in ``[0, 1]``: ``logit(a + (1 - 2a) x)``.
 
@@ -130,12 +131,18 @@ class Logit(_Elementwise):
     def _p(self, x):
         return self._alpha + (1.0 - 2.0 * self._alpha) * x
 
-    def _inverse(self, x):
-        p = self._p(x)
-        return tf.math.log(p) - tf.math.log1p(-p)
+    @property
+    def inverse_domain(self) -> tuple[float, float]:
+        return (0.0, 1.0)
 
-    def _forward(self, y):
-        return (tf.sigmoid(y) - self._alpha) / (1.0 - 2.0 * self._alpha)
+    def get_config(self) -> dict:
+        return {"alpha": self.alpha}
+
+    def _map(self, t, inverse: bool):
+        if inverse:
+            p = self._p(t)
+            return tf.math.log(p) - tf.math.log1p(-p)
+        return (tf.sigmoid(t) - self._alpha) / (1.0 - 2.0 * self._alpha)
 
     def _inverse_log_det_jacobian(self, x):
         p = self._p(x)

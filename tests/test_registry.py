@@ -1,0 +1,132 @@
+"""Every registered bijector class of the package is covered by the conformance cases, saves in
+the Keras format and exports to a SavedModel: a new class cannot skip them."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+from test_conformance import CASES
+
+import tfp_realnvp as trn
+from tfp_realnvp import testing
+from tfp_realnvp._keras import keras
+from tfp_realnvp.bijectors.base import registered_bijectors
+from tfp_realnvp.traversal import walk
+
+tfb = tfp.bijectors
+
+
+def _ours() -> set[str]:
+    return {
+        name
+        for name, cls in registered_bijectors().items()
+        if cls.__module__.startswith("tfp_realnvp.")
+    }
+
+
+def _tiny_multiscale(shape, **kwargs):
+    return trn.multiscale_real_nvp(
+        shape, 2, couplings_per_stage=1, final_couplings=1, hidden_channels=4, num_blocks=1,
+        **kwargs,
+    )  # fmt: skip
+
+
+def _images(levels=None):
+    rng = np.random.default_rng(0)
+    if levels is None:
+        return rng.normal(size=(6, 4, 4, 1)).astype("float32")
+    return rng.uniform(0, levels, size=(6, 4, 4, 1)).astype("float32")
+
+
+# A small flow holding each registered class, with data it is defined on.
+FLOWS = {
+    "vector": (lambda: trn.real_nvp([3], 2, [4], permutation="lu"), lambda: np.ones((5, 3)) * 0.3),
+    "glow": (lambda: _tiny_multiscale([4, 4, 1], glow=True), _images),
+    "preprocessed": (
+        lambda: trn.preprocessed_image_flow(_tiny_multiscale([4, 4, 1]), num_levels=5),
+        lambda: _images(levels=5),
+    ),
+}
+
+
+def _types(bijector) -> set[str]:
+    return {type(b).__name__ for b in walk(bijector)}
+
+
+def test_every_registered_class_is_in_the_conformance_cases():
+    covered = set().union(*(_types(make()) for _, _, make in CASES.values()))
+    assert _ours() <= covered, f"no conformance case for {sorted(_ours() - covered)}"
+
+
+def test_every_registered_class_is_saved_and_exported():
+    covered = set().union(*(_types(make()) for make, _ in FLOWS.values()))
+    assert _ours() <= covered, f"add a flow holding {sorted(_ours() - covered)} to FLOWS"
+
+
+@pytest.mark.parametrize("kind", FLOWS)
+def test_keras_file_and_saved_model_reproduce_the_density(kind, tmp_path):
+    make, data = FLOWS[kind]
+    model = trn.FlowModel(make())
+    x = np.asarray(data(), np.float32)
+    model.initialize(x)  # any ActNorm, from this batch
+    testing.perturb_variables(model.bijector)
+    want = model.log_prob(x).numpy()
+    assert np.all(np.isfinite(want))
+
+    model.save(str(tmp_path / "flow.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "flow.keras"))
+    np.testing.assert_array_equal(loaded.log_prob(x), want)
+    assert _types(loaded.bijector) == _types(model.bijector)
+
+    trn.export_saved_model(model, str(tmp_path / "served"))
+    served = tf.saved_model.load(str(tmp_path / "served")).signatures["log_prob"]
+    np.testing.assert_allclose(served(x=tf.constant(x))["log_prob"], want, rtol=1e-5, atol=1e-4)
+
+
+class _Pair(tfb.Bijector):
+    """A user's composite that is not ours: it says what it holds through ``children()``."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+        super().__init__(forward_min_event_ndims=1, name="pair")
+
+    def children(self):
+        return (self.first, self.second)
+
+    def _forward(self, z, **kwargs):  # the context goes to the second only
+        return self.first.forward(self.second.forward(z, **kwargs))
+
+    def _inverse(self, x, **kwargs):
+        return self.second.inverse(self.first.inverse(x), **kwargs)
+
+    def _inverse_log_det_jacobian(self, x, **kwargs):
+        y = self.first.inverse(x)
+        first = self.first.inverse_log_det_jacobian(x, 1)
+        return first + self.second.inverse_log_det_jacobian(y, 1, **kwargs)
+
+
+def test_a_user_composite_with_children_is_walked_and_routed():
+    inner = trn.real_nvp([2], 1, [4], context_shape=[1])
+    coupling = next(b for b in walk(inner) if isinstance(b, trn.AffineCoupling))
+    pair = _Pair(trn.LULinear([2], seed=1), inner)
+    assert coupling in list(walk(pair))
+    model = trn.FlowModel(pair)  # event shape, context shape and weights found through it
+    assert model.event_shape_ == (2,) and model.context_shape_ == (1,)
+    kw = trn.conditional_kwargs(pair, tf.ones([3, 1]))  # passed on as the pair passes them
+    assert list(kw) == [coupling.name] and list(kw[coupling.name]) == ["context"]
+    x = tf.constant([[0.1, 0.2], [0.3, -1.0], [2.0, 0.0]])
+    want = model.distribution.log_prob(x, bijector_kwargs=kw)
+    np.testing.assert_allclose(model.log_prob(x, context=tf.ones([3, 1])), want, rtol=1e-6)
+    refs = {v.ref() for v in model.distribution.trainable_variables}
+    assert {v.ref() for v in coupling.trainable_variables} <= refs
+    assert len(model.trainable_variables) == len(refs)  # the Keras side finds each weight too
+
+
+def test_unregistered_subclass_is_refused_by_name(tmp_path):
+    class Mine(trn.Logit):
+        pass
+
+    model = trn.FlowModel(tfb.Chain([Mine(), trn.real_nvp([2], 1, [4])]))
+    with pytest.raises(ValueError, match="type Mine: the class is not registered"):
+        model.save(str(tmp_path / "flow.keras"))
+    assert not (tmp_path / "flow.keras").exists()
