@@ -1,11 +1,25 @@
-"""AffineCoupling against closed forms, and its errors."""
+"""AffineCoupling against closed forms, and its errors; Coupling with transformers of our own
+through the conformance kit on every layout."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp import AffineCoupling, ResidualMLP, checkerboard_mask, flow_distribution
+from tfp_realnvp import (
+    AffineCoupling,
+    ResidualConvNet,
+    ResidualMLP,
+    alternating_mask,
+    channel_mask,
+    checkerboard_mask,
+    flow_distribution,
+    half_mask,
+    testing,
+)
+from tfp_realnvp._keras import keras
+from tfp_realnvp.bijectors import Additive, Affine, Coupling, Transformer
+from tfp_realnvp.bijectors.layouts import MaskedLayout, SplitLayout, layout_for
 
 tfb = tfp.bijectors
 
@@ -220,3 +234,170 @@ def test_context_errors():
         uncond.inverse(x, context=tf.zeros([5, 3]))
     # One context broadcasts over the batch.
     assert cond.inverse(x, context=tf.ones([3])).shape == (5, 4)
+
+
+# A transformer of our own plugs into Coupling: the sinh-arcsinh map
+# z = sinh(exp(log_scale) * asinh(x) + shift) is monotone, not affine, and the identity at zero
+# parameters, as the multiplicative (image) layout needs.
+class SinhArcsinh(Transformer):
+    param_names = ("shift", "log_scale")
+
+    def params(self, outputs):
+        shift, raw = outputs
+        return shift, tf.tanh(raw)
+
+    def inverse(self, x, params):
+        shift, log_s = params
+        u = tf.exp(log_s) * tf.asinh(x) + shift
+        return tf.sinh(u), log_s + tf.math.log(tf.cosh(u)) - 0.5 * tf.math.log1p(x * x)
+
+    def forward(self, z, params):
+        shift, log_s = params
+        x = tf.sinh((tf.asinh(z) - shift) * tf.exp(-log_s))
+        return x, -self.inverse(x, params)[1]
+
+
+class PackedAffine(Transformer):
+    """Affine with both parameters of a unit in one trailing axis, as a spline's bins are."""
+
+    param_names = ("packed",)
+    unit_param_shapes = ((2,),)
+
+    def inverse(self, x, params):
+        shift, log_s = params[0][..., 0], tf.tanh(params[0][..., 1])
+        return x * tf.exp(log_s) + shift, log_s
+
+    def forward(self, z, params):
+        shift, log_s = params[0][..., 0], tf.tanh(params[0][..., 1])
+        return (z - shift) * tf.exp(-log_s), -log_s
+
+
+class Packed(keras.layers.Layer):
+    """One conditioner output with a trailing axis of 2 per transformed unit."""
+
+    def __init__(self, net, **kwargs):
+        super().__init__(dtype="float64", **kwargs)
+        self.net = net
+
+    def call(self, x1, context=None):
+        out = self.net(x1) if context is None else self.net(x1, context=context)
+        return tf.reshape(out, (*out.shape[:-1], out.shape[-1] // 2, 2))
+
+
+def _conditioner(event_shape, mask, per_unit=1, outputs=2):
+    kw = dict(num_outputs=outputs, dtype="float64")
+    if len(event_shape) == 1:
+        units = int((~np.asarray(mask)).sum())
+        return ResidualMLP(per_unit * units, [8], **kw)
+    return ResidualConvNet(per_unit * event_shape[-1], 4, num_blocks=1, **kw)
+
+
+LAYOUTS = {
+    "prefix": ([4], half_mask(4)),
+    "gather": ([5], alternating_mask(5)),
+    "checkerboard": ([4, 4, 2], checkerboard_mask(4, 4, 2)),
+    "channel": ([2, 2, 4], channel_mask(2, 2, 4, parity=1)),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("transformer", [SinhArcsinh, PackedAffine])
+def test_a_new_transformer_plugs_into_coupling(layout, transformer):
+    event_shape, mask = LAYOUTS[layout]
+    keras.utils.set_random_seed(0)
+    if transformer is PackedAffine:
+        conditioner = Packed(_conditioner(event_shape, mask, per_unit=2, outputs=1))
+    else:
+        conditioner = _conditioner(event_shape, mask)
+    bij = Coupling(conditioner, mask, transformer())
+    testing.perturb_variables(bij, seed=1, stddev=0.3)
+    testing.assert_conformant(bij, event_shape)
+    x = tf.random.stateless_normal([3, *event_shape], seed=[3, 4], dtype=tf.float64)
+    z = bij.inverse(x).numpy()
+    np.testing.assert_allclose(z[:, mask], x.numpy()[:, mask], rtol=1e-12, atol=1e-12)
+    assert not np.allclose(z[:, ~mask], x.numpy()[:, ~mask])
+
+
+def test_conditional_coupling_with_a_new_transformer():
+    keras.utils.set_random_seed(0)
+    mask = alternating_mask(5, parity=1)
+    cond = _conditioner([5], mask)
+    bij = Coupling(cond, mask, SinhArcsinh(), context_shape=[2])
+    testing.perturb_variables(bij, seed=2, stddev=0.3)
+    testing.assert_conformant(bij, [5], context_shape=[2])
+
+
+@pytest.mark.parametrize("scale", ["soft_clamp", "tanh", "sigmoid", "exp", "none"])
+def test_affine_coupling_is_the_coupling_with_the_affine_transformer(scale):
+    keras.utils.set_random_seed(0)
+    outputs = 1 if scale == "none" else 2
+    cond = ResidualMLP(2, [8], num_outputs=outputs, dtype="float64")
+    affine = AffineCoupling(cond, num_masked=2, event_shape=[4], scale=scale, clamp=2.0)
+    transformer = Additive() if scale == "none" else Affine(scale, clamp=2.0)
+    generic = Coupling(cond, half_mask(4), transformer)
+    assert type(affine.transformer) is type(transformer)
+    assert affine.transformer.get_config() == transformer.get_config()
+    assert (affine.scale, affine.clamp) == (scale, 2.0)
+    testing.perturb_variables(affine, seed=3, stddev=0.5)
+    for mine, theirs in zip(generic.trainable_variables, affine.trainable_variables, strict=True):
+        mine.assign(theirs)  # the conditioner's are shared; "tanh"'s learned factors are not
+    x = tf.random.stateless_normal([6, 4], seed=[5, 6], dtype=tf.float64)
+    np.testing.assert_array_equal(affine.inverse(x), generic.inverse(x))
+    np.testing.assert_array_equal(
+        affine.forward_log_det_jacobian(x, 1), generic.forward_log_det_jacobian(x, 1)
+    )
+
+
+def test_learned_tanh_factors_of_a_generic_coupling_are_tracked_and_trained():
+    keras.utils.set_random_seed(0)
+    mask = checkerboard_mask(2, 2, 2)
+    bij = Coupling(_conditioner([2, 2, 2], mask), mask, Affine("tanh"))
+    net = bij.conditioner.trainable_variables
+    assert len(bij.trainable_variables) == len(net) + 1
+    assert [tuple(v.shape) for v in bij.trainable_variables if v.shape == (2, 2, 2)]
+    testing.perturb_variables(bij, seed=4, stddev=0.3)
+    testing.assert_conformant(bij, [2, 2, 2])  # a non-zero gradient reaches every variable
+
+
+def test_transformer_errors_name_the_argument():
+    with pytest.raises(TypeError, match=r"`transformer` must be a .*Transformer.*got str"):
+        Coupling(ResidualMLP(2, [4]), half_mask(4), "affine")
+    with pytest.raises(ValueError, match=r"use Additive\(\)"):
+        Affine("none")
+    with pytest.raises(ValueError, match=r"`clamp` must be a positive number; got 0"):
+        Affine(clamp=0)
+    shared = Affine("tanh")
+    Coupling(ResidualMLP(2, [4]), half_mask(4), shared)
+    with pytest.raises(ValueError, match="give each coupling its own transformer"):
+        Coupling(ResidualMLP(2, [4]), ~half_mask(4), shared)
+    with pytest.raises(
+        ValueError, match=r"must return a packed tensor of shape \(1, 2, 2\) .*PackedAffine\(\)"
+    ):
+        Coupling(ResidualMLP(2, [4], num_outputs=1), half_mask(4), PackedAffine())
+
+
+def test_split_layouts_slice_or_gather_and_merge_back():
+    x = tf.reshape(tf.range(10.0), [2, 5])
+    for mask in (half_mask(5), ~half_mask(5, 3), alternating_mask(5)):
+        layout = layout_for(mask)
+        assert isinstance(layout, SplitLayout)
+        x1, x2 = layout.split(x)
+        np.testing.assert_array_equal(x1, x.numpy()[:, mask])
+        np.testing.assert_array_equal(x2, x.numpy()[:, ~mask])
+        np.testing.assert_array_equal(layout.merge(x1, x2), x)
+        assert layout.conditioner_input_shape == (mask.sum(),)
+        assert layout.param_shape == ((~mask).sum(),)
+
+
+def test_masked_layout_zeroes_the_parameters_of_copied_entries():
+    mask = checkerboard_mask(2, 2, 1)
+    layout = layout_for(mask)
+    assert isinstance(layout, MaskedLayout)
+    x = tf.ones([3, 2, 2, 1])
+    x1, x2 = layout.split(x)
+    np.testing.assert_array_equal(x2, x)
+    np.testing.assert_array_equal(x1, np.broadcast_to(mask, [3, 2, 2, 1]))
+    shift, packed = layout.keep((2 * x, tf.ones([3, 2, 2, 1, 4])))
+    np.testing.assert_array_equal(shift, np.broadcast_to(2 * ~mask, [3, 2, 2, 1]))
+    np.testing.assert_array_equal(packed, np.broadcast_to(~mask[..., None], [3, 2, 2, 1, 4]))
+    np.testing.assert_array_equal(layout.sum(shift), [4.0] * 3)

@@ -18,6 +18,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ActNorm": "tfp_realnvp.bijectors",
     "AffineCoupling": "tfp_realnvp.bijectors",
+    "Coupling": "tfp_realnvp.bijectors",
+    "Affine": "tfp_realnvp.bijectors",
+    "Additive": "tfp_realnvp.bijectors",
     "Dequantize": "tfp_realnvp.bijectors",
     "FactorOut": "tfp_realnvp.bijectors",
     "Logit": "tfp_realnvp.bijectors",

@@ -1,8 +1,8 @@
 """The bijectors of tfp_realnvp: couplings, masks, permutations and learned linear maps."""
 
 from tfp_realnvp.bijectors.actnorm import ActNorm, ActNormParameters
-from tfp_realnvp.bijectors.base import KerasBijector
-from tfp_realnvp.bijectors.coupling import AffineCoupling
+from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, registered_bijectors
+from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
 from tfp_realnvp.bijectors.linear import (
     LULinear,
     LUWeights,
@@ -18,21 +18,33 @@ from tfp_realnvp.bijectors.masks import (
 )
 from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
 from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
-from tfp_realnvp.bijectors.scales import SCALES, LearnedTanhScale
+from tfp_realnvp.bijectors.transformers import (
+    SCALES,
+    Additive,
+    Affine,
+    LearnedTanhScale,
+    Transformer,
+)
 
 __all__ = [
     "SCALES",
     "ActNorm",
     "ActNormParameters",
+    "Additive",
+    "Affine",
     "AffineCoupling",
+    "Coupling",
     "Dequantize",
     "FactorOut",
-    "KerasBijector",
+    "FlowBijector",
+    "register_bijector",
+    "registered_bijectors",
     "LULinear",
     "LUWeights",
     "LearnedTanhScale",
     "Logit",
     "Squeeze",
+    "Transformer",
     "alternating_mask",
     "channel_mask",
     "checkerboard_mask",

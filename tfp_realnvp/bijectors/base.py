@@ -202,6 +202,3 @@ class FlowBijector(tfp.bijectors.Bijector):
         if self.validate_args:
             x = tf.debugging.check_numerics(x, f"{self.name}: `{arg}` contains NaN or inf")
         return x
-
-
-KerasBijector = FlowBijector  # the name this base class had; kept for coupling.py's import
