@@ -7,7 +7,9 @@ import tensorflow as tf
 
 from tfp_realnvp import (
     ActNorm,
+    Affine,
     AffineCoupling,
+    Coupling,
     Dequantize,
     FactorOut,
     Logit,
@@ -90,6 +92,11 @@ CASES = {
             channel_mask(2, 2, 4),
             context_shape=[2],
         ),
+    ),
+    "coupling-generic-affine-gather": (
+        [3],
+        None,
+        lambda: Coupling(_mlp(2), [False, True, False], Affine("exp")),
     ),
     "lu-linear": ([4], None, lambda: LULinear([4], seed=1, dtype=F64)),
     "lu-1x1-conv": ([3, 3, 2], None, lambda: LULinear([3, 3, 2], seed=2, dtype=F64)),

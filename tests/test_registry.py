@@ -41,6 +41,10 @@ def _images(levels=None):
 # A small flow holding each registered class, with data it is defined on.
 FLOWS = {
     "vector": (lambda: trn.real_nvp([3], 2, [4], permutation="lu"), lambda: np.ones((5, 3)) * 0.3),
+    "generic-coupling": (
+        lambda: trn.Coupling(trn.ResidualMLP(2, [4]), trn.half_mask(3, 1), trn.Affine("tanh")),
+        lambda: np.linspace(-1, 1, 15).reshape(5, 3),
+    ),
     "glow": (lambda: _tiny_multiscale([4, 4, 1], glow=True), _images),
     "preprocessed": (
         lambda: trn.preprocessed_image_flow(_tiny_multiscale([4, 4, 1]), num_levels=5),
@@ -130,3 +134,31 @@ def test_unregistered_subclass_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match="type Mine: the class is not registered"):
         model.save(str(tmp_path / "flow.keras"))
     assert not (tmp_path / "flow.keras").exists()
+
+
+BAD_INPUTS = {
+    "squeeze-shape": (
+        lambda: trn.Squeeze([4, 4, 1]),
+        tf.zeros([1, 4, 4, 2]),
+        r"squeeze_\d+: `x` must end in the event shape \(4, 4, 1\); got shape \(1, 4, 4, 2\)",
+    ),
+    "factor-out-shape": (
+        lambda: trn.FactorOut(trn.LULinear([2, 2, 1]), [2, 2, 2]),
+        tf.zeros([1, 3, 2, 2]),
+        r"factor_out_\d+: `x` must end in the event shape \(2, 2, None\); got shape \(1, 3, 2, 2\)",
+    ),
+    "logit-dtype": (lambda: trn.Logit(), tf.zeros([2], tf.int32), r"`x` must be floating point"),
+    "dequantize-dtype": (lambda: trn.Dequantize(5), tf.zeros([2], tf.int32), r"floating point"),
+    "lu-dtype": (
+        lambda: trn.LULinear([2]),
+        tf.zeros([1, 2], tf.float64),
+        r"`x` has dtype float64, but this bijector computes in float32",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_every_bijector_names_the_argument_and_what_came(case):
+    make, x, message = BAD_INPUTS[case]
+    with pytest.raises((TypeError, ValueError), match=message):
+        make().inverse(x)

@@ -25,7 +25,7 @@ def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
         extra = [tf.TensorSpec([None, *model.context_shape_], dtype, name="context")]
 
     def kwargs(context):
-        return model._bijector_kwargs(context if conditional else None)
+        return model.bijector_kwargs(context if conditional else None)
 
     def log_prob(x, context=None):
         return {"log_prob": model.distribution.log_prob(x, bijector_kwargs=kwargs(context))}

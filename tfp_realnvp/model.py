@@ -108,7 +108,13 @@ class FlowModel(keras.Model):
     def is_conditional(self) -> bool:
         return self.context_shape_ is not None
 
-    def _bijector_kwargs(self, context) -> dict:
+    def bijector_kwargs(self, context=None) -> dict:
+        """The kwargs that pass ``context`` to the flow's conditional bijectors (empty for an
+        unconditional model), for ``model.bijector`` and ``model.distribution`` calls.
+
+        Raises:
+          ValueError: for a context an unconditional model gets, or one a conditional lacks.
+        """
         if context is None:
             if self.is_conditional:
                 raise ValueError(
@@ -135,10 +141,10 @@ class FlowModel(keras.Model):
         return tf.convert_to_tensor(array.astype(self.flow_dtype.as_numpy_dtype))
 
     def _log_prob(self, x, context=None):
-        return self._dist.log_prob(x, bijector_kwargs=self._bijector_kwargs(context))
+        return self._dist.log_prob(x, bijector_kwargs=self.bijector_kwargs(context))
 
     def _forward(self, z, context=None):
-        return self._flow.forward(z, **self._bijector_kwargs(context))
+        return self._flow.forward(z, **self.bijector_kwargs(context))
 
     def _compiled(self, kind: str):
         """A compiled ``_log_prob`` or ``_forward`` over any batch size (traced once); with
