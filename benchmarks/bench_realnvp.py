@@ -49,7 +49,7 @@ def _worker(config: str, dims: int, steps: int) -> dict:
     half = dims // 2
 
     if library == "ours":
-        flow = trn.real_nvp([dims], COUPLINGS, HIDDEN, permutation="swap")
+        flow = trn.real_nvp([dims], COUPLINGS, HIDDEN, permutation="alternate")
         model = trn.FlowModel(flow)
         dist = model.distribution
         variables = model.trainable_variables

@@ -123,13 +123,15 @@ CASES = {
     "real-nvp-image": (
         [4, 4, 2],
         None,
-        lambda: real_nvp([4, 4, 2], 2, [8], num_blocks=1, permutation="reverse", dtype=F64),
+        lambda: real_nvp(
+            [4, 4, 2], 2, hidden_channels=8, num_blocks=1, permutation="reverse", dtype=F64
+        ),
     ),
     "preprocessed-real-nvp": (
         [4, 4, 1],
         None,
         lambda: preprocessed_image_flow(
-            real_nvp([4, 4, 1], 2, [4], num_blocks=1, dtype=F64), num_levels=17
+            real_nvp([4, 4, 1], 2, hidden_channels=4, num_blocks=1, dtype=F64), num_levels=17
         ),
     ),
 }
