@@ -16,6 +16,7 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp import plots
 from tfp_realnvp._keras import keras
+from tfp_realnvp.data import dequantized, random_split
 from tfp_realnvp.export import export_saved_model
 from tfp_realnvp.flows import real_nvp
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
@@ -24,7 +25,7 @@ from tfp_realnvp.model import FlowModel
 
 tfb = tfp.bijectors
 
-__all__ = ["TrainConfig", "split_three", "standardized_flow", "train_run"]
+__all__ = ["TrainConfig", "standardized_flow", "train_run"]
 
 
 @dataclass(frozen=True)
@@ -63,17 +64,6 @@ class TrainConfig:
         return data.ndim == 4 and self.architecture != "vector"
 
 
-def split_three(data: np.ndarray, validation: float, test: float, seed: int):
-    """Seeded shuffle into (train, validation, test); each part gets at least one example."""
-    n = len(data)
-    n_val, n_test = max(1, round(n * validation)), max(1, round(n * test))
-    if n - n_val - n_test < 1:
-        raise ValueError(f"{n} examples are too few to split into train/validation/test")
-    order = np.random.default_rng(seed).permutation(n)
-    val, test_, train = np.split(data[order], [n_val, n_val + n_test])
-    return train, val, test_
-
-
 def standardized_flow(train: np.ndarray, couplings: int, hidden, seed: int) -> tfb.Chain:
     """A RealNVP on vectors behind a fixed per-dimension standardisation, so the model's
     density is in the data's own units."""
@@ -95,11 +85,6 @@ def image_model(image_shape, levels: int, config: TrainConfig) -> FlowModel:
         glow=config.architecture == "glow",
     )
     return FlowModel(preprocessed_image_flow(flow, levels), dequantize=True)
-
-
-def dequantized(data: np.ndarray, seed: int) -> np.ndarray:
-    """Grey levels plus one fixed draw of Uniform[0, 1) noise, for evaluation."""
-    return (data + np.random.default_rng(seed).uniform(size=data.shape)).astype(np.float32)
 
 
 def _jitter_mask(num_dims: int, columns: tuple[int, ...]) -> np.ndarray:
@@ -144,7 +129,7 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
     keras.utils.set_random_seed(config.seed)
     images = data.ndim == 4
     event_shape = data.shape[1:]
-    train, val, test = split_three(data, config.validation_split, config.test_split, config.seed)
+    train, val, test = random_split(data, [config.validation_split, config.test_split], config.seed)
     parts = {"train": train, "validation": val, "test": test}
     support = None
     if config.is_multiscale(data):
