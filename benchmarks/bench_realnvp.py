@@ -38,7 +38,7 @@ def _worker(config: str, dims: int, steps: int) -> dict:
     import tensorflow_probability as tfp
 
     import tfp_realnvp as trn
-    from tfp_realnvp._keras import keras
+    from tfp_realnvp import keras
 
     tfb, tfd = tfp.bijectors, tfp.distributions
     library, mode = CONFIGS[config]

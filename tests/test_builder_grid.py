@@ -5,8 +5,7 @@ and log-dets against the autodiff Jacobian. Tiny float64 flows, one per grid poi
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import AffineCoupling, multiscale_real_nvp, real_nvp, testing, walk
-from tfp_realnvp._keras import keras
+from tfp_realnvp import AffineCoupling, keras, multiscale_real_nvp, real_nvp, testing, walk
 from tfp_realnvp.bijectors.scales import SCALES
 from tfp_realnvp.flows import IMAGE_MASKS, PERMUTATIONS, VECTOR_MASKS
 

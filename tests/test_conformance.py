@@ -18,6 +18,7 @@ from tfp_realnvp import (
     channel_mask,
     checkerboard_mask,
     conditional_kwargs,
+    keras,
     multiscale_real_nvp,
     preprocessed_image_flow,
     random_permutation,
@@ -25,7 +26,6 @@ from tfp_realnvp import (
     reverse_permutation,
     testing,
 )
-from tfp_realnvp._keras import keras
 
 F64 = tf.float64
 

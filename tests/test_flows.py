@@ -11,12 +11,12 @@ from tfp_realnvp import (
     LULinear,
     conditional_kwargs,
     flow_distribution,
+    keras,
     multiscale_real_nvp,
     real_nvp,
     testing,
     walk,
 )
-from tfp_realnvp._keras import keras
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
