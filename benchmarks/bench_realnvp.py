@@ -38,7 +38,7 @@ def _worker(config: str, dims: int, steps: int) -> dict:
     import tensorflow_probability as tfp
 
     import tfp_realnvp as trn
-    from tfp_realnvp._keras import keras
+    from tfp_realnvp import keras
 
     tfb, tfd = tfp.bijectors, tfp.distributions
     library, mode = CONFIGS[config]
@@ -49,7 +49,7 @@ def _worker(config: str, dims: int, steps: int) -> dict:
     half = dims // 2
 
     if library == "ours":
-        flow = trn.real_nvp([dims], COUPLINGS, HIDDEN, permutation="swap")
+        flow = trn.real_nvp([dims], COUPLINGS, HIDDEN, permutation="alternate")
         model = trn.FlowModel(flow)
         dist = model.distribution
         variables = model.trainable_variables

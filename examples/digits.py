@@ -13,16 +13,15 @@ from pathlib import Path
 import numpy as np
 
 import tfp_realnvp as trn
-from tfp_realnvp._keras import keras
-from tfp_realnvp.data import make_dataset
+from tfp_realnvp import keras
+from tfp_realnvp.data import dequantized, make_dataset, random_split
 from tfp_realnvp.plots import plot_images_side_by_side
-from tfp_realnvp.training import dequantized, split_three
 
 
 def main(quick: bool = False, glow: bool = False, out: str | None = "runs/digits-example") -> dict:
     keras.utils.set_random_seed(0)
     images = make_dataset("digits")  # [1797, 8, 8, 1], grey levels 0..16
-    train, val, test = split_three(images, 0.1, 0.1, seed=0)
+    train, val, test = random_split(images, [0.1, 0.1], seed=0)
     flow = trn.multiscale_real_nvp(
         [8, 8, 1],
         couplings_per_stage=1 if quick else 3,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import tfp_realnvp as trn
-from tfp_realnvp._keras import keras
+from tfp_realnvp import keras
 from tfp_realnvp.data import make_dataset
 
 SERVER = """

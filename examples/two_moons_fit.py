@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 
 import tfp_realnvp as trn
-from tfp_realnvp._keras import keras
+from tfp_realnvp import keras
 from tfp_realnvp.data import make_dataset
 
 

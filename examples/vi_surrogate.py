@@ -10,7 +10,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_realnvp as trn
-from tfp_realnvp._keras import keras
+from tfp_realnvp import keras
 
 tfd = tfp.distributions
 

@@ -5,16 +5,14 @@ and log-dets against the autodiff Jacobian. Tiny float64 flows, one per grid poi
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import AffineCoupling, multiscale_real_nvp, real_nvp, testing, walk
-from tfp_realnvp._keras import keras
+from tfp_realnvp import AffineCoupling, keras, multiscale_real_nvp, real_nvp, testing, walk
 from tfp_realnvp.bijectors.scales import SCALES
 from tfp_realnvp.flows import IMAGE_MASKS, PERMUTATIONS, VECTOR_MASKS
 
 F64 = tf.float64
 
-# Every way to choose the coupling's transformer: each scale, None (additive, as "none") and
-# additive=True (which overrides the scale).
-TRANSFORMERS = [{"scale": s} for s in (*SCALES, None)] + [{"additive": True}]
+# Every way to choose the coupling's transformer: each scale, and None (additive, as "none").
+TRANSFORMERS = [{"scale": s} for s in (*SCALES, None)]
 
 # How far out these flows, with random weights of scale 0.1, stay bijective in float64:
 # bounded log-scales anywhere we looked, the unbounded "sigmoid" and "exp" only nearer in
@@ -70,17 +68,24 @@ def _id(point):
 def test_real_nvp_grid(event_shape, point):
     mask, permutation, transformer = point
     keras.utils.set_random_seed(0)
+    # One conditioner-width argument per kind of event.
+    width = {"hidden_channels": 4} if len(event_shape) == 3 else {"hidden_units": [4]}
     flow = real_nvp(
         event_shape,
         num_couplings=2,
-        hidden_units=[4],
+        **width,
         mask=mask,
         permutation=permutation,
         num_blocks=1,
         dtype=F64,
         **transformer,
     )
-    assert len(flow.bijectors) == (2 if permutation in ("swap", "none", None) else 3)
+    assert len(flow.bijectors) == (2 if permutation in ("alternate", "none", None) else 3)
+    masks = [b.mask for b in flow.bijectors if isinstance(b, AffineCoupling)]
+    if permutation == "alternate":  # the second coupling transforms what the first passed
+        assert (masks[0] == ~masks[1]).all()
+    else:
+        assert (masks[0] == masks[1]).all()
     magnitude = MAGNITUDE.get(transformer.get("scale"), 100.0)
     _check_contract(flow, event_shape, magnitude)
 

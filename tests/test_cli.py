@@ -274,6 +274,7 @@ REFUSALS = {
     "short row": ("train --data comment.csv --out r", "row 3 has 1 comma-separated columns"),
     "glow on vectors": ("train --data three.csv --architecture glow --out r", "is for images"),
     "negative grey levels": ("train --data images.npy --out r", "whole grey levels 0, 1"),
+    "widths for images": ("train --data digits --hidden 8,8 --out r", "take one channel count"),
     "no model": ("sample --model victim -n 2 --out x.npy", "--model victim: no exported model"),
     "too many samples": ("sample --model run -n 3000000000 --out x.npy", "at most 2147483647"),
     "output exists": ("sample --model run -n 2 --out s.npy", "--out s.npy exists; pass --force"),

@@ -20,6 +20,7 @@ from tfp_realnvp import (
     channel_mask,
     checkerboard_mask,
     conditional_kwargs,
+    keras,
     multiscale_real_nvp,
     preprocessed_image_flow,
     random_permutation,
@@ -27,7 +28,6 @@ from tfp_realnvp import (
     reverse_permutation,
     testing,
 )
-from tfp_realnvp._keras import keras
 
 F64 = tf.float64
 
@@ -130,13 +130,15 @@ CASES = {
     "real-nvp-image": (
         [4, 4, 2],
         None,
-        lambda: real_nvp([4, 4, 2], 2, [8], num_blocks=1, permutation="reverse", dtype=F64),
+        lambda: real_nvp(
+            [4, 4, 2], 2, hidden_channels=8, num_blocks=1, permutation="reverse", dtype=F64
+        ),
     ),
     "preprocessed-real-nvp": (
         [4, 4, 1],
         None,
         lambda: preprocessed_image_flow(
-            real_nvp([4, 4, 1], 2, [4], num_blocks=1, dtype=F64), num_levels=17
+            real_nvp([4, 4, 1], 2, hidden_channels=4, num_blocks=1, dtype=F64), num_levels=17
         ),
     ),
 }

@@ -15,9 +15,9 @@ from tfp_realnvp import (
     checkerboard_mask,
     flow_distribution,
     half_mask,
+    keras,
     testing,
 )
-from tfp_realnvp._keras import keras
 from tfp_realnvp.bijectors import Additive, Affine, Coupling, Transformer
 from tfp_realnvp.bijectors.layouts import MaskedLayout, SplitLayout, layout_for
 

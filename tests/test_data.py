@@ -4,9 +4,11 @@ import pytest
 from tfp_realnvp.data import (
     DATASETS,
     DataError,
+    dequantized,
     load_array,
     load_data,
     make_dataset,
+    random_split,
     train_validation_split,
 )
 
@@ -301,3 +303,39 @@ def test_split_images():
 def test_split_errors(n, fraction, message):
     with pytest.raises(DataError, match=message):
         train_validation_split(np.zeros((n, 2)), validation_fraction=fraction)
+
+
+def test_random_split_gives_every_part_at_least_one_example_and_shares_the_shuffle():
+    x = np.arange(12, dtype=np.float32)[:, None]
+    train, valid, test = random_split(x, [0.25, 0.01], seed=3)
+    assert (len(train), len(valid), len(test)) == (8, 3, 1)
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, valid, test])[:, 0]), x[:, 0])
+    # train_validation_split is the one-fraction case of the same shuffle
+    train2, valid2 = train_validation_split(x, 0.25, seed=3)
+    two_way = random_split(x, [0.25], seed=3)
+    np.testing.assert_array_equal(train2, two_way[0])
+    np.testing.assert_array_equal(valid2, two_way[1])
+    np.testing.assert_array_equal(valid2, valid)
+
+
+@pytest.mark.parametrize(
+    ("n", "fractions", "message"),
+    [
+        (2, [0.1, 0.1], "cannot split 2 samples .*: the training set would be empty"),
+        (10, [0.5, 0.0], r"fractions must each be in \(0, 1\); got \[0.5, 0.0\]"),
+        (10, [1.0], r"fractions must each be in \(0, 1\); got \[1.0\]"),
+    ],
+)
+def test_random_split_errors(n, fractions, message):
+    with pytest.raises(DataError, match=message):
+        random_split(np.zeros((n, 2)), fractions)
+
+
+def test_dequantized_adds_one_fixed_uniform_draw():
+    levels = np.repeat(np.arange(17, dtype=np.float32), 50)
+    noisy = dequantized(levels, seed=1)
+    assert noisy.dtype == np.float32
+    assert np.all(noisy >= levels) and np.all(noisy < levels + 1)
+    assert np.unique(noisy - levels).size > 100  # fresh noise per value, not one offset
+    np.testing.assert_array_equal(noisy, dequantized(levels, seed=1))
+    assert not np.array_equal(noisy, dequantized(levels, seed=2))

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tfp_realnvp as trn
-from tfp_realnvp._keras import keras
+from tfp_realnvp import keras
 
 SERVE = textwrap.dedent(
     """

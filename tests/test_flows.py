@@ -11,12 +11,12 @@ from tfp_realnvp import (
     LULinear,
     conditional_kwargs,
     flow_distribution,
+    keras,
     multiscale_real_nvp,
     real_nvp,
     testing,
     walk,
 )
-from tfp_realnvp._keras import keras
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -42,7 +42,7 @@ def test_chain_order_inverse_runs_couplings_in_list_order():
     kinds = [type(b) for b in flow.bijectors]
     assert kinds == [AffineCoupling, LULinear, AffineCoupling, LULinear, AffineCoupling]
     masks = [b.mask for b in real_nvp([4], num_couplings=2, hidden_units=[8]).bijectors]
-    np.testing.assert_array_equal(masks[0], ~masks[1])  # "swap": halves alternate
+    np.testing.assert_array_equal(masks[0], ~masks[1])  # "alternate": the halves alternate
 
 
 def test_default_names_are_unique():
@@ -54,6 +54,7 @@ def test_default_names_are_unique():
     "kwargs, message",
     [
         (dict(event_shape=[4], num_couplings=0), "`num_couplings` must be a positive integer"),
+        (dict(event_shape=[4], num_couplings=True), "`num_couplings` .* integer; got True"),
         (dict(event_shape=[4], permutation="shuffle"), "`permutation` must be one of"),
         (dict(event_shape=[4], scale="affine"), "`scale` must be one of"),
         (dict(event_shape=[4], clamp=0.0), "`clamp` must be a positive number; got 0.0"),
@@ -62,11 +63,32 @@ def test_default_names_are_unique():
         (dict(event_shape=[1]), "at least 2 units"),
         (dict(event_shape=[2, 3]), r"must be \[D\] \(vectors\) or \[H, W, C\]"),
         (dict(event_shape=[0]), "non-empty list of positive ints"),
+        (dict(event_shape=[4], permutation="swap"), 'is now called "alternate"'),
+        (
+            dict(event_shape=[4, 4, 2], hidden_units=[8]),
+            r"`hidden_units` sets the MLP conditioners of vector events; for an image event "
+            r"\[H, W, C\] pass `hidden_channels`.*got hidden_units=\[8\]",
+        ),
+        (
+            dict(event_shape=[4], hidden_channels=8),
+            "`hidden_channels` sets the conv conditioners of image events .*; for a vector "
+            "event pass `hidden_units`.*got hidden_channels=8",
+        ),
+        (
+            dict(event_shape=[4, 4, 2], hidden_channels=0),
+            "`hidden_channels` must be a positive integer; got 0",
+        ),
     ],
 )
 def test_builder_argument_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         real_nvp(**kwargs)
+
+
+def test_additive_couplings_have_one_spelling():
+    # scale="none", as AffineCoupling spells it; the old `additive=True` duplicated it.
+    with pytest.raises(TypeError, match="additive"):
+        real_nvp([4], additive=True)
 
 
 def test_composes_with_ordinary_tfp_bijectors_and_samples():
@@ -200,12 +222,14 @@ def test_flow_distribution_drops_into_joint_distributions(kind):
     [
         lambda: real_nvp([6], 4, [16], scale="none", dtype=tf.float64),
         lambda: real_nvp([6], 2, [8], scale=None, dtype=tf.float64),
-        lambda: real_nvp([6], 2, [8], additive=True, scale="exp", dtype=tf.float64),
+        lambda: real_nvp(
+            [2, 2, 2], 2, hidden_channels=4, num_blocks=1, scale="none", dtype=tf.float64
+        ),
         lambda: multiscale_real_nvp(
             [4, 4, 1], 2, 1, 4, 1, final_couplings=1, scale="none", dtype=tf.float64
         ),
     ],
-    ids=["scale-none", "scale-None", "additive", "multiscale-scale-none"],
+    ids=["scale-none", "scale-None", "image-scale-none", "multiscale-scale-none"],
 )
 def test_builders_make_shift_only_conditioners_for_additive_couplings(make):
     flow = make()  # used to fail: a (shift, log_scale) conditioner for a shift-only coupling

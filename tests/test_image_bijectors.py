@@ -6,8 +6,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_realnvp as trn
-from tfp_realnvp import ActNorm, Dequantize, FactorOut, Logit, Squeeze
-from tfp_realnvp._keras import keras
+from tfp_realnvp import ActNorm, Dequantize, FactorOut, Logit, Squeeze, keras
 
 tfb = tfp.bijectors
 

@@ -6,8 +6,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_realnvp as trn
-from tfp_realnvp import ActNorm
-from tfp_realnvp._keras import keras
+from tfp_realnvp import ActNorm, keras
 from tfp_realnvp.initialization import first_batch, uninitialized
 
 tfb = tfp.bijectors

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_realnvp as trn
-from tfp_realnvp._keras import keras
+from tfp_realnvp import keras
 
 
 def _data(n=512, seed=0):
@@ -203,7 +203,7 @@ STRATEGY_SCRIPT = textwrap.dedent(
         tf.config.list_physical_devices("CPU")[0],
         [tf.config.LogicalDeviceConfiguration()] * 2)
     import tfp_realnvp as trn
-    from tfp_realnvp._keras import keras
+    from tfp_realnvp import keras
 
     def run(strategy):
         with strategy.scope():

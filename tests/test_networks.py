@@ -1,8 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp import ResidualConvNet, ResidualMLP
-from tfp_realnvp._keras import keras
+from tfp_realnvp import ResidualConvNet, ResidualMLP, keras
 
 
 def test_mlp_starts_at_zero_and_round_trips_config():

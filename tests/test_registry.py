@@ -8,8 +8,7 @@ import tensorflow_probability as tfp
 from test_conformance import CASES
 
 import tfp_realnvp as trn
-from tfp_realnvp import testing
-from tfp_realnvp._keras import keras
+from tfp_realnvp import keras, testing
 from tfp_realnvp.bijectors.base import registered_bijectors
 from tfp_realnvp.traversal import walk
 

@@ -53,7 +53,7 @@ __all__ = sorted(_EXPORTS)
 
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
-_SUBMODULES |= {"testing", "training", "traversal"}
+_SUBMODULES |= {"keras", "testing", "training", "traversal"}
 
 
 def __getattr__(name: str) -> Any:

@@ -26,20 +26,21 @@ register = keras.saving.register_keras_serializable(package="tfp_realnvp")
 
 
 def tf_variables(layer) -> tuple[tf.Variable, ...]:
-    """The raw `tf.Variable`s behind a Keras layer's weights (Keras 3 or tf-keras)."""
+    """The `tf.Variable`s behind a Keras layer's weights (Keras 3 or tf-keras): the very
+    variables an optimizer updates.
+
+    tf-keras weights are `tf.Variable`s (an ``AutoCastVariable`` under mixed precision). A Keras 3
+    weight on the TensorFlow backend wraps one, which its public ``value`` returns outside a
+    layer's call; inside one, under a mixed policy, ``value`` is a cast copy, which is refused.
+    """
     out = []
     for weight in layer.weights:
-        if isinstance(weight, tf.Variable):
-            out.append(weight)
-            continue
-        # Keras 3 on the TensorFlow backend wraps a tf.Variable.
-        inner = getattr(weight, "_value", None)
-        if not isinstance(inner, tf.Variable):
-            inner = weight.value
+        inner = weight if isinstance(weight, tf.Variable) else weight.value
         if not isinstance(inner, tf.Variable):
             raise TypeError(
                 f"cannot find the tf.Variable behind weight {weight.name!r} of layer "
-                f"{layer.name!r} (got {type(inner).__name__}); is Keras on the TensorFlow backend?"
+                f"{layer.name!r} (got {type(inner).__name__}); is Keras on the TensorFlow "
+                "backend, and is the flow built outside a layer's call?"
             )
         out.append(inner)
     return tuple(out)

@@ -188,12 +188,14 @@ def _note(text: str) -> None:
 # train ------------------------------------------------------------------------------------
 
 
-def _train_config(args, training, dequantize_columns: tuple[int, ...]):
+def _train_config(args, training, data: np.ndarray, dequantize_columns: tuple[int, ...]):
+    multiscale = data.ndim == 4 and args.architecture != "vector"
     return training.TrainConfig(
         data_name=args.data,
         architecture=args.architecture,
         couplings=args.couplings,
-        hidden=args.hidden,
+        hidden_units=None if multiscale else args.hidden,
+        hidden_channels=args.hidden[0] if multiscale and args.hidden else None,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -216,6 +218,11 @@ def _screen(args, data: np.ndarray) -> tuple[tuple[int, ...], list[str]]:
         levels = screen_images(data, args.data)
         if args.architecture == "vector":
             return (), [f"images of {levels} grey levels, flattened, dequantised onto [k, k + 1)"]
+        if args.hidden and len(args.hidden) != 1:
+            raise UsageError(
+                f"--hidden {','.join(map(str, args.hidden))}: an image flow's conditioners take "
+                "one channel count, e.g. --hidden 64"
+            )
         return (), []
     if args.architecture != "realnvp":
         raise UsageError(
@@ -256,7 +263,7 @@ def cmd_train(args) -> int:
         _note(note)
 
     training = _import("tfp_realnvp.training", args.verbose)
-    config = _train_config(args, training, dequantize_columns)
+    config = _train_config(args, training, data, dequantize_columns)
     with rundir.staging_dir(out) as tmp:
         start = time.time()
         metrics = training.train_run(data, config, tmp)

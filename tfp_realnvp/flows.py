@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_realnvp._checks import one_of, positive_int
+from tfp_realnvp._checks import shape as check_shape
 from tfp_realnvp.bijectors.base import unique_name
 from tfp_realnvp.bijectors.coupling import AffineCoupling
 from tfp_realnvp.bijectors.linear import LULinear, random_permutation, reverse_permutation
@@ -28,19 +30,19 @@ tfd = tfp.distributions
 
 VECTOR_MASKS = ("half", "alternating")
 IMAGE_MASKS = ("checkerboard", "channel")
-PERMUTATIONS = ("swap", "reverse", "random", "lu", "none")
+PERMUTATIONS = ("alternate", "reverse", "random", "lu", "none")
 
 
 def real_nvp(
     event_shape: Sequence[int] | int,
     num_couplings: int = 4,
-    hidden_units: Sequence[int] = (64, 64),
+    hidden_units: Sequence[int] | None = None,
     *,
+    hidden_channels: int | None = None,
     mask: str | None = None,
-    permutation: str | None = "swap",
+    permutation: str | None = "alternate",
     scale: str | None = "soft_clamp",
     clamp: float = 3.0,
-    additive: bool = False,
     activation: str = "relu",
     context_shape: Sequence[int] | None = None,
     num_blocks: int = 2,
@@ -57,17 +59,19 @@ def real_nvp(
     Args:
       event_shape: ``[D]`` (or ``D``) for vectors, ``[H, W, C]`` for images.
       num_couplings: number of coupling layers.
-      hidden_units: widths of the MLP conditioners' hidden layers (vectors); for images, the
-        first entry is the conv net's hidden channels.
+      hidden_units: vectors only: widths of the `ResidualMLP` conditioners' hidden layers
+        (default ``(64, 64)``).
+      hidden_channels: images only: width of the `ResidualConvNet` conditioners' feature maps
+        (default 64). Each of the two is refused for the other kind of event.
       mask: ``"half"`` (default) or ``"alternating"`` for vectors; ``"checkerboard"``
         (default) or ``"channel"`` for images.
-      permutation: between couplings. ``"swap"`` (default) alternates which part is masked,
-        at no cost; ``"reverse"`` and ``"random"`` insert `tfb.Permute` of the last axis;
-        ``"lu"`` a learned `LULinear`; ``"none"`` keeps the same mask throughout.
+      permutation: what happens between couplings. ``"alternate"`` (default) alternates the
+        mask, so the units one coupling passes through the next transforms, at no cost;
+        ``"reverse"`` and ``"random"`` insert a `tfb.Permute` of the last axis; ``"lu"`` a
+        learned `LULinear`; ``"none"`` (or ``None``) keeps the same mask throughout.
       scale: the coupling's scale parameterisation (see `AffineCoupling`); ``"none"`` (or
-        ``None``) makes additive couplings, as ``additive=True`` does.
+        ``None``) makes NICE's additive, shift-only couplings.
       clamp: bound for ``scale="soft_clamp"``.
-      additive: NICE's shift-only couplings (overrides ``scale``).
       activation: activation of the conditioners.
       context_shape: shape of one example's context for a conditional flow.
       num_blocks: residual blocks of each conv conditioner (images).
@@ -79,6 +83,9 @@ def real_nvp(
     Returns:
       A `tfb.Chain`, usable wherever TFP takes a bijector.
 
+    Raises:
+      ValueError: for an argument out of its range, naming it, what it takes and what came.
+
     #### Examples
 
     >>> import tensorflow as tf
@@ -86,19 +93,21 @@ def real_nvp(
     >>> dist = flow_distribution(flow)
     >>> dist.log_prob(tf.zeros([3, 4])).shape
     TensorShape([3])
+    >>> nice = real_nvp([2, 2, 2], 2, hidden_channels=8, num_blocks=1, scale="none")
+    >>> [c.scale for c in nice.bijectors]
+    ['none', 'none']
 
     #### References
 
     [1] Laurent Dinh, Jascha Sohl-Dickstein, Samy Bengio. Density estimation using Real NVP.
         ICLR 2017. https://arxiv.org/abs/1605.08803
+    [2] Laurent Dinh, David Krueger, Yoshua Bengio. NICE: Non-linear Independent Components
+        Estimation. ICLR 2015 workshop. https://arxiv.org/abs/1410.8516
     """
     event_shape = _event_shape(event_shape)
-    if isinstance(num_couplings, bool) or not isinstance(num_couplings, int) or num_couplings < 1:
-        raise ValueError(f"`num_couplings` must be a positive integer; got {num_couplings!r}.")
-    permutation = "none" if permutation is None else permutation
-    if permutation not in PERMUTATIONS:
-        raise ValueError(f"`permutation` must be one of {PERMUTATIONS}; got {permutation!r}.")
-    scale = "none" if additive else check_scale(scale, clamp)
+    num_couplings = positive_int(num_couplings, "num_couplings")
+    permutation = _permutation_kind(permutation)
+    scale = check_scale(scale, clamp)
     dtype = tf.as_dtype(dtype)
     image = len(event_shape) == 3
     if len(event_shape) not in (1, 3):
@@ -114,17 +123,17 @@ def real_nvp(
         raise ValueError(
             f"a coupling needs at least 2 units to split; event_shape is {event_shape}."
         )
-    hidden_units = list(hidden_units)
+    width = _conditioner_width(image, hidden_units, hidden_channels)
     bijectors = []
     for i in range(num_couplings):
-        parity = i % 2 if permutation == "swap" else 0
+        parity = i % 2 if permutation == "alternate" else 0
         coupling_mask = _make_mask(mask, event_shape, parity)
         units = int((~coupling_mask).sum())
         num_outputs = conditioner_outputs(scale)
         if image:
             conditioner = ResidualConvNet(
                 event_shape[-1],
-                hidden_channels=hidden_units[0],
+                hidden_channels=width,
                 num_blocks=num_blocks,
                 num_outputs=num_outputs,
                 activation=activation,
@@ -133,7 +142,7 @@ def real_nvp(
         else:
             conditioner = ResidualMLP(
                 units,
-                hidden_units=hidden_units,
+                hidden_units=width,
                 num_outputs=num_outputs,
                 activation=activation,
                 dtype=_layer_dtype(dtype),
@@ -149,7 +158,7 @@ def real_nvp(
                 validate_args=validate_args,
             )
         )
-        if i < num_couplings - 1 and permutation not in ("swap", "none"):
+        if i < num_couplings - 1 and permutation not in ("alternate", "none"):
             bijectors.append(_permutation(permutation, event_shape, seed + i, dtype, validate_args))
     # tfb.Chain applies its list right to left in `forward`, so the couplings' inverses (data ->
     # noise) run in list order.
@@ -194,12 +203,36 @@ def flow_distribution(
 
 
 def _event_shape(event_shape) -> tuple[int, ...]:
-    if isinstance(event_shape, (int, np.integer)):
-        event_shape = (event_shape,)
-    shape = tuple(event_shape)
-    if not shape or not all(isinstance(d, (int, np.integer)) and d >= 1 for d in shape):
-        raise ValueError(f"`event_shape` must be a non-empty list of positive ints; got {shape}.")
-    return tuple(int(d) for d in shape)
+    return check_shape(event_shape, "event_shape")
+
+
+def _permutation_kind(permutation: str | None) -> str:
+    if permutation == "swap":  # its name until 0.2; it never permuted anything
+        raise ValueError(
+            '`permutation="swap"` is now called "alternate": it alternates the mask between '
+            'couplings rather than permuting units; pass permutation="alternate".'
+        )
+    return one_of("none" if permutation is None else permutation, PERMUTATIONS, "permutation")
+
+
+def _conditioner_width(image: bool, hidden_units, hidden_channels):
+    """The MLP's hidden widths (vectors) or the conv net's channels (images); each argument
+    belongs to one kind of event."""
+    if image and hidden_units is not None:
+        raise ValueError(
+            "`hidden_units` sets the MLP conditioners of vector events; for an image event "
+            f"[H, W, C] pass `hidden_channels` (the conv conditioners' width); got "
+            f"hidden_units={hidden_units!r}."
+        )
+    if not image and hidden_channels is not None:
+        raise ValueError(
+            "`hidden_channels` sets the conv conditioners of image events [H, W, C]; for a "
+            f"vector event pass `hidden_units` (the MLP's widths); got "
+            f"hidden_channels={hidden_channels!r}."
+        )
+    if image:
+        return positive_int(64 if hidden_channels is None else hidden_channels, "hidden_channels")
+    return list((64, 64) if hidden_units is None else hidden_units)
 
 
 def _make_mask(kind: str, event_shape, parity: int) -> np.ndarray:

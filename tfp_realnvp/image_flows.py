@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_realnvp._checks import positive_int
+from tfp_realnvp._checks import shape as check_shape
 from tfp_realnvp.bijectors.actnorm import ActNorm
 from tfp_realnvp.bijectors.base import unique_name
 from tfp_realnvp.bijectors.coupling import AffineCoupling
@@ -80,16 +82,10 @@ def multiscale_real_nvp(
     [2] Diederik P. Kingma, Prafulla Dhariwal. Glow: Generative Flow with Invertible 1x1
         Convolutions. NeurIPS 2018. https://arxiv.org/abs/1807.03039
     """
-    shape = tuple(int(d) for d in image_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"`image_shape` must be [H, W, C]; got {tuple(image_shape)}.")
-    for arg, value in (
-        ("num_scales", num_scales),
-        ("couplings_per_stage", couplings_per_stage),
-        ("final_couplings", final_couplings),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{arg}` must be a positive integer; got {value!r}.")
+    shape = check_shape(image_shape, "image_shape", rank=3)
+    num_scales = positive_int(num_scales, "num_scales")
+    couplings_per_stage = positive_int(couplings_per_stage, "couplings_per_stage")
+    final_couplings = positive_int(final_couplings, "final_couplings")
     factor = 2 ** (num_scales - 1)
     if shape[0] % factor or shape[1] % factor:
         raise ValueError(

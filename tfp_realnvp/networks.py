@@ -10,15 +10,10 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from tfp_realnvp._checks import integer, positive_int
 from tfp_realnvp._keras import keras, register
 
 __all__ = ["ResidualConvNet", "ResidualMLP"]
-
-
-def _check_units(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-    return value
 
 
 def _outputs(out, num_outputs: int):
@@ -61,11 +56,11 @@ class ResidualMLP(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = _check_units(units, "units")
-        self.hidden_units = [_check_units(h, "hidden_units") for h in hidden_units]
+        self.units = positive_int(units, "units")
+        self.hidden_units = [positive_int(h, "hidden_units") for h in hidden_units]
         if not self.hidden_units:
             raise ValueError("`hidden_units` must list at least one hidden layer width.")
-        self.num_outputs = _check_units(num_outputs, "num_outputs")
+        self.num_outputs = positive_int(num_outputs, "num_outputs")
         self.activation = activation
         self.residual = bool(residual)
         self.hidden = [
@@ -139,11 +134,11 @@ class ResidualConvNet(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.channels = _check_units(channels, "channels")
-        self.hidden_channels = _check_units(hidden_channels, "hidden_channels")
-        self.num_blocks = int(num_blocks)
-        self.kernel_size = _check_units(kernel_size, "kernel_size")
-        self.num_outputs = _check_units(num_outputs, "num_outputs")
+        self.channels = positive_int(channels, "channels")
+        self.hidden_channels = positive_int(hidden_channels, "hidden_channels")
+        self.num_blocks = integer(num_blocks, "num_blocks", minimum=0)
+        self.kernel_size = positive_int(kernel_size, "kernel_size")
+        self.num_outputs = positive_int(num_outputs, "num_outputs")
         self.activation = activation
         self.act = keras.activations.get(activation)
 

@@ -16,6 +16,7 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp import plots
 from tfp_realnvp._keras import keras
+from tfp_realnvp.data import dequantized, random_split
 from tfp_realnvp.export import export_saved_model
 from tfp_realnvp.flows import real_nvp
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
@@ -24,7 +25,7 @@ from tfp_realnvp.model import FlowModel
 
 tfb = tfp.bijectors
 
-__all__ = ["TrainConfig", "split_three", "standardized_flow", "train_run"]
+__all__ = ["TrainConfig", "standardized_flow", "train_run"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class TrainConfig:
       architecture: for images ``[N, H, W, C]``: ``"realnvp"`` (multi-scale), ``"glow"``, or
         ``"vector"`` (a RealNVP on the flattened, dequantised pixels). Vectors get a RealNVP.
       couplings: couplings (vectors, default 8) or couplings per stage (images, default 3).
-      hidden: MLP widths (vectors, default ``(64, 64)``); for images one entry, the conv
-        channels (default 64).
+      hidden_units: the conditioners' MLP widths for vectors (default ``(64, 64)``).
+      hidden_channels: the conv conditioners' channels for images (default 64).
       dequantize_columns: 0-based columns of whole numbers that get fresh uniform noise on
         ``[-0.5, 0.5)`` in every training batch (vectors only; see `tfp_realnvp.screening`).
       xla: compile the training step with XLA.
@@ -47,7 +48,8 @@ class TrainConfig:
     data_name: str = "data"
     architecture: Literal["realnvp", "glow", "vector"] = "realnvp"
     couplings: int | None = None
-    hidden: tuple[int, ...] | None = None
+    hidden_units: tuple[int, ...] | None = None
+    hidden_channels: int | None = None
     epochs: int = 60
     batch_size: int = 256
     learning_rate: float = 2e-3
@@ -61,17 +63,6 @@ class TrainConfig:
 
     def is_multiscale(self, data: np.ndarray) -> bool:
         return data.ndim == 4 and self.architecture != "vector"
-
-
-def split_three(data: np.ndarray, validation: float, test: float, seed: int):
-    """Seeded shuffle into (train, validation, test); each part gets at least one example."""
-    n = len(data)
-    n_val, n_test = max(1, round(n * validation)), max(1, round(n * test))
-    if n - n_val - n_test < 1:
-        raise ValueError(f"{n} examples are too few to split into train/validation/test")
-    order = np.random.default_rng(seed).permutation(n)
-    val, test_, train = np.split(data[order], [n_val, n_val + n_test])
-    return train, val, test_
 
 
 def standardized_flow(train: np.ndarray, couplings: int, hidden, seed: int) -> tfb.Chain:
@@ -91,15 +82,10 @@ def image_model(image_shape, levels: int, config: TrainConfig) -> FlowModel:
         image_shape,
         num_scales=2,
         couplings_per_stage=config.couplings or 3,
-        hidden_channels=(config.hidden or (64,))[0],
+        hidden_channels=config.hidden_channels or 64,
         glow=config.architecture == "glow",
     )
     return FlowModel(preprocessed_image_flow(flow, levels), dequantize=True)
-
-
-def dequantized(data: np.ndarray, seed: int) -> np.ndarray:
-    """Grey levels plus one fixed draw of Uniform[0, 1) noise, for evaluation."""
-    return (data + np.random.default_rng(seed).uniform(size=data.shape)).astype(np.float32)
 
 
 def _jitter_mask(num_dims: int, columns: tuple[int, ...]) -> np.ndarray:
@@ -144,7 +130,7 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
     keras.utils.set_random_seed(config.seed)
     images = data.ndim == 4
     event_shape = data.shape[1:]
-    train, val, test = split_three(data, config.validation_split, config.test_split, config.seed)
+    train, val, test = random_split(data, [config.validation_split, config.test_split], config.seed)
     parts = {"train": train, "validation": val, "test": test}
     support = None
     if config.is_multiscale(data):
@@ -163,7 +149,7 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
         mask = _jitter_mask(parts["train"].shape[1], config.dequantize_columns)
         scored = {k: _jittered(v, mask, config.seed + i) for i, (k, v) in enumerate(parts.items())}
         flow = standardized_flow(
-            scored["train"], config.couplings or 8, config.hidden or (64, 64), config.seed
+            scored["train"], config.couplings or 8, config.hidden_units or (64, 64), config.seed
         )
         model = FlowModel(flow)
         fit_data, validation = _training_batches(parts["train"], mask, config), scored["validation"]

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfp_realnvp._checks import integer, positive_int
+
 __all__ = [
     "alternating_mask",
     "channel_mask",
@@ -30,19 +32,12 @@ __all__ = [
 ]
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
-    return int(value)
-
-
 def half_mask(event_size: int, num_masked: int | None = None) -> np.ndarray:
     """The first ``num_masked`` units masked (default ``event_size // 2``), the rest transformed."""
-    event_size = _positive_int(event_size, "event_size")
+    event_size = positive_int(event_size, "event_size")
     if num_masked is None:
         num_masked = event_size // 2
-    if isinstance(num_masked, bool) or not isinstance(num_masked, (int, np.integer)):
-        raise ValueError(f"`num_masked` must be an integer; got {num_masked!r}.")
+    num_masked = integer(num_masked, "num_masked")
     if not 0 < num_masked < event_size:
         raise ValueError(
             f"`num_masked` must be between 1 and event_size - 1 = {event_size - 1}, so that "
@@ -53,15 +48,15 @@ def half_mask(event_size: int, num_masked: int | None = None) -> np.ndarray:
 
 def alternating_mask(event_size: int, parity: int = 0) -> np.ndarray:
     """Every other unit masked: even indices for ``parity=0``, odd ones for ``parity=1``."""
-    event_size = _positive_int(event_size, "event_size")
+    event_size = positive_int(event_size, "event_size")
     return np.arange(event_size) % 2 == parity % 2
 
 
 def checkerboard_mask(height: int, width: int, channels: int, parity: int = 0) -> np.ndarray:
     """RealNVP's spatial checkerboard for ``[H, W, C]`` events: ``(i + j) % 2 == parity``."""
-    height = _positive_int(height, "height")
-    width = _positive_int(width, "width")
-    channels = _positive_int(channels, "channels")
+    height = positive_int(height, "height")
+    width = positive_int(width, "width")
+    channels = positive_int(channels, "channels")
     board = (np.arange(height)[:, None] + np.arange(width)[None, :]) % 2 == parity % 2
     return np.repeat(board[:, :, None], channels, axis=2)
 
@@ -69,9 +64,9 @@ def checkerboard_mask(height: int, width: int, channels: int, parity: int = 0) -
 def channel_mask(height: int, width: int, channels: int, parity: int = 0) -> np.ndarray:
     """RealNVP's channel-wise mask for ``[H, W, C]`` events: the first half of the channels
     (``parity=0``) or the second half (``parity=1``) masked."""
-    height = _positive_int(height, "height")
-    width = _positive_int(width, "width")
-    channels = _positive_int(channels, "channels")
+    height = positive_int(height, "height")
+    width = positive_int(width, "width")
+    channels = positive_int(channels, "channels")
     if channels < 2:
         raise ValueError(f"a channel-wise mask needs at least 2 channels; got {channels}.")
     first = np.arange(channels) < channels // 2

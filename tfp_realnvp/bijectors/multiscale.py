@@ -7,18 +7,12 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_realnvp._checks import shape as check_shape
 from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
 
 __all__ = ["FactorOut", "Squeeze"]
 
 tfb = tfp.bijectors
-
-
-def _image_shape(event_shape, name: str) -> tuple[int, int, int]:
-    shape = tuple(int(d) for d in event_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"`{name}` must be an image shape [H, W, C]; got {tuple(event_shape)}.")
-    return shape
 
 
 @register_bijector
@@ -47,7 +41,7 @@ class Squeeze(FlowBijector):
 
     def __init__(self, event_shape: Sequence[int], validate_args: bool = False, name=None):
         parameters = dict(locals())
-        h, w, c = self._event_shape = _image_shape(event_shape, "event_shape")
+        h, w, c = self._event_shape = check_shape(event_shape, "event_shape", rank=3)
         if h % 2 or w % 2:
             raise ValueError(
                 f"Squeeze needs an even height and width; got event_shape {(h, w, c)}."
@@ -123,7 +117,7 @@ class FactorOut(FlowBijector):
         name=None,
     ):
         parameters = dict(locals())
-        h, w, c = self._event_shape = _image_shape(event_shape, "event_shape")
+        h, w, c = self._event_shape = check_shape(event_shape, "event_shape", rank=3)
         num_kept = c // 2 if num_kept is None else int(num_kept)
         if not 0 < num_kept < c:
             raise ValueError(f"`num_kept` must be between 1 and {c - 1}; got {num_kept}.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfp_realnvp._checks import integer
 from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
 
 __all__ = ["Dequantize", "Logit"]
@@ -61,13 +62,7 @@ class Dequantize(_Elementwise):
 
     def __init__(self, num_levels: int, validate_args: bool = False, name: str | None = None):
         parameters = dict(locals())
-        if (
-            isinstance(num_levels, bool)
-            or not isinstance(num_levels, (int, np.integer))
-            or num_levels < 2
-        ):
-            raise ValueError(f"`num_levels` must be an integer >= 2; got {num_levels!r}.")
-        self._num_levels = int(num_levels)
+        self._num_levels = integer(num_levels, "num_levels", minimum=2)
         super().__init__(parameters, validate_args, name or unique_name("dequantize"))
 
     @property
