@@ -4,6 +4,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from tfp_realnvp.plots import (
+    image_mosaic,
     plot_density_2d,
     plot_image_grid,
     plot_images_side_by_side,
@@ -184,10 +185,8 @@ def test_images_side_by_side_bad_shape(tmp_path):
 
 
 def test_mosaic_layout():
-    from tfp_realnvp.plots import _mosaic
-
     images = np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((10, 8, 8, 1))
-    mosaic = _mosaic(images, "images")  # 10 images: 4 rows of 3
+    mosaic = image_mosaic(images, "images")  # 10 images: 4 rows of 3
     assert mosaic.shape == (4 * 9 + 1, 3 * 9 + 1)
     for i in range(10):
         r, c = divmod(i, 3)

@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = [
+    "image_mosaic",
     "plot_density_2d",
     "plot_image_grid",
     "plot_images_side_by_side",
@@ -142,7 +143,13 @@ def plot_density_2d(
     return _save(fig, path)
 
 
-def _mosaic(images: np.ndarray, name: str, nrows: int | None = None) -> np.ndarray:
+def image_mosaic(images: np.ndarray, name: str = "images", nrows: int | None = None) -> np.ndarray:
+    """``[N, H, W]`` (or ``[N, H, W, 1]``) images tiled into one 2-D array, ``nrows`` rows
+    (default about ``sqrt(N)``), with a 1-pixel NaN border between tiles (drawn blank).
+
+    Raises:
+      ValueError: naming ``name`` for images of another shape, or a ``nrows`` below 1.
+    """
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
@@ -156,7 +163,7 @@ def _mosaic(images: np.ndarray, name: str, nrows: int | None = None) -> np.ndarr
     if nrows < 1:
         raise ValueError(f"`nrows` must be >= 1; got {nrows}")
     ncols = math.ceil(n / nrows)
-    # One image with a 1-pixel NaN border between tiles: drawing N tiles as one is much faster.
+    # Drawing N tiles as one image is much faster than N axes.
     out = np.full((nrows * (h + 1) + 1, ncols * (w + 1) + 1), np.nan, dtype=np.float32)
     for i, image in enumerate(x):
         r, c = divmod(i, ncols)
@@ -184,7 +191,7 @@ def plot_image_grid(
 
     Grey levels span the images' own minimum to maximum.
     """
-    mosaic = _mosaic(images, "images", nrows)
+    mosaic = image_mosaic(images, "images", nrows)
     height, width = np.array(mosaic.shape) * 6 / max(mosaic.shape)  # longer side: 6 inches
     fig = Figure(figsize=(max(width, 1), max(height, 1) + (0.4 if title else 0)))
     _show(fig.add_subplot(), mosaic, *_range(mosaic), title)
@@ -199,7 +206,7 @@ def plot_images_side_by_side(
 
     Samples outside the real images' range saturate to black or white.
     """
-    real_mosaic, sample_mosaic = _mosaic(real, "real"), _mosaic(samples, "samples")
+    real_mosaic, sample_mosaic = image_mosaic(real, "real"), image_mosaic(samples, "samples")
     vmin, vmax = _range(real_mosaic)
     fig = Figure(figsize=(12, 6.4))
     _show(fig.add_subplot(1, 2, 1), real_mosaic, vmin, vmax, f"data ({len(real)})")
