@@ -161,3 +161,33 @@ def test_every_bijector_names_the_argument_and_what_came(case):
     make, x, message = BAD_INPUTS[case]
     with pytest.raises((TypeError, ValueError), match=message):
         make().inverse(x)
+
+
+def test_without_tfps_greedy_cache_the_results_are_the_same(monkeypatch):
+    """Should a TFP release move its cache internals, the plain cache takes over: each log-det
+    is computed again, but every result stays the same."""
+    from tfp_realnvp.bijectors import base
+
+    monkeypatch.setattr(base, "_cache_util", None)
+    assert base.single_pass_cache() is None
+
+    class PlainCoupling(trn.AffineCoupling):  # made while the greedy cache is missing
+        def _augmented_forward(self, z, context=None):
+            return super()._augmented_forward(z, context)
+
+        def _augmented_inverse(self, x, context=None):
+            return super()._augmented_inverse(x, context)
+
+    plain_cache = type(tfb.Bijector._cache)
+    assert type(PlainCoupling._cache) is plain_cache  # TFP's plain cache
+    assert type(trn.Coupling._cache) is not plain_cache  # the greedy one, in normal times
+    conditioner = trn.ResidualMLP(2, [8], dtype="float64")
+    plain = PlainCoupling(conditioner, num_masked=2, event_shape=[4], dtype=tf.float64)
+    testing.perturb_variables(plain)
+    testing.assert_conformant(plain, event_shape=[4])
+    greedy = trn.AffineCoupling(conditioner, num_masked=2, event_shape=[4], dtype=tf.float64)
+    x = tf.random.stateless_normal([3, 4], seed=[4, 2], dtype=tf.float64)
+    np.testing.assert_array_equal(plain.inverse(x), greedy.inverse(tf.identity(x)))
+    np.testing.assert_array_equal(
+        plain.inverse_log_det_jacobian(x, 1), greedy.inverse_log_det_jacobian(tf.identity(x), 1)
+    )

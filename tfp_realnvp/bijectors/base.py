@@ -99,9 +99,10 @@ class FlowBijector(tfp.bijectors.Bijector):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "_augmented_forward" in cls.__dict__:
-            cache = single_pass_cache()
-            if cache is not None:
-                cls._cache = cache
+            # Without TFP's greedy cache, TFP's plain one (its Bijector's default), never a
+            # parent's greedy cache: it would hand out log-dets this class's pass did not store.
+            cache = single_pass_cache()  # (an empty cache is falsy: no `or` here)
+            cls._cache = tfp.bijectors.Bijector._cache if cache is None else cache
 
     @classmethod
     def _parameter_properties(cls, dtype):
