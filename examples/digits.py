@@ -18,10 +18,8 @@ from tfp_realnvp.data import dequantized, make_dataset, random_split
 from tfp_realnvp.plots import plot_images_side_by_side
 
 
-def main(quick: bool = False, glow: bool = False, out: str | None = "runs/digits-example") -> dict:
-    keras.utils.set_random_seed(0)
-    images = make_dataset("digits")  # [1797, 8, 8, 1], grey levels 0..16
-    train, val, test = random_split(images, [0.1, 0.1], seed=0)
+def build_model(quick: bool = False, glow: bool = False) -> trn.FlowModel:
+    """The untrained model: a multi-scale flow on dequantised grey levels 0..16."""
     flow = trn.multiscale_real_nvp(
         [8, 8, 1],
         couplings_per_stage=1 if quick else 3,
@@ -30,9 +28,20 @@ def main(quick: bool = False, glow: bool = False, out: str | None = "runs/digits
         num_blocks=1 if quick else 2,
         glow=glow,
     )
-    model = trn.FlowModel(trn.preprocessed_image_flow(flow, num_levels=17), dequantize=True)
+    return trn.FlowModel(trn.preprocessed_image_flow(flow, num_levels=17), dequantize=True)
+
+
+def splits():
+    """[1797, 8, 8, 1] grey levels 0..16, split 80/10/10 into train, validation and test."""
+    return random_split(make_dataset("digits"), [0.1, 0.1], seed=0)
+
+
+def main(quick: bool = False, glow: bool = False, out: str | None = "runs/digits-example") -> dict:
+    keras.utils.set_random_seed(0)
+    train, val, test = splits()
+    model = build_model(quick, glow)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(
+    history = model.fit(
         train,
         validation_data=val,
         epochs=1 if quick else 60,
@@ -49,7 +58,12 @@ def main(quick: bool = False, glow: bool = False, out: str | None = "runs/digits
         fake = np.clip(np.floor(samples.numpy()), 0, 16)
         path = plot_images_side_by_side(test[:64], fake, Path(out) / "digits_samples.png")
         print(f"samples beside real digits: {path}")
-    return {"test_nll": test_nll, "test_bits_per_dim": bpd, "samples": samples}
+    return {
+        "test_nll": test_nll,
+        "test_bits_per_dim": bpd,
+        "samples": samples,
+        "history": history.history,
+    }
 
 
 if __name__ == "__main__":

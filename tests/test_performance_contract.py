@@ -82,21 +82,43 @@ def test_compiled_log_prob_and_sample_match_the_plain_path():
         v.assign(tf.random.normal(v.shape, stddev=0.3))
     x = np.random.default_rng(1).normal(size=(6, 2)).astype("float32")
     c = np.ones([6, 1], "float32")
-    plain = model.distribution.log_prob(  # TFP's own, uncompiled path
-        x, bijector_kwargs=trn.conditional_kwargs(model.bijector, tf.constant(c))
-    )
+    kw = model.bijector_kwargs(c)
+    plain = model.distribution.log_prob(x, bijector_kwargs=kw)  # TFP's own, uncompiled path
     assert not np.allclose(plain, model.distribution.distribution.log_prob(x))  # the flow acts
     np.testing.assert_allclose(model.log_prob(x, c), plain, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(model.log_prob(x, c[:1]), plain, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match=r"`context` has batch shape \(4,\)"):
         model.log_prob(x, np.ones([4, 1], "float32"))
+    # sample(seed=[a, b]) is the flow's forward of stateless standard-normal noise.
+    z = tf.random.stateless_normal([6, 2], seed=[3, 4])
+    plain = model.bijector.forward(z, **kw)
+    assert not np.allclose(plain, z)
+    np.testing.assert_allclose(model.sample(6, seed=[3, 4], context=c), plain, atol=1e-5)
+    np.testing.assert_allclose(model.sample(6, seed=[3, 4], context=c[:1]), plain, atol=1e-5)
+
+
+def test_sampling_noise_is_drawn_outside_the_compiled_function(monkeypatch):
+    model = _model()
+    drawn = []  # for each noise draw: was it an eager op (not traced into a tf.function)?
+    for name in ("normal", "stateless_normal"):
+        draw = getattr(tf.random, name)
+
+        def recording(*args, _draw=draw, **kwargs):
+            drawn.append(tf.executing_eagerly())
+            return _draw(*args, **kwargs)
+
+        monkeypatch.setattr(tf.random, name, recording)
+    for seed in (None, 5, [1, 2]):
+        for n in (3, 4):
+            assert model.sample(n, seed=seed).shape == (n, 2)
+    assert drawn == [True] * 6
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_keeps_log_dets_in_float32_and_agrees(policy):
     reference = _model()
-    for v in reference.trainable_variables:
-        v.assign(tf.random.normal(v.shape, stddev=0.1))
+    for v in reference.trainable_variables:  # large weights: log-dets of several nats
+        v.assign(tf.random.normal(v.shape, stddev=1.0, seed=1))
     x = np.random.default_rng(2).normal(size=(64, 2)).astype("float32")
     keras.mixed_precision.set_global_policy(policy)
     try:
@@ -108,10 +130,15 @@ def test_mixed_precision_keeps_log_dets_in_float32_and_agrees(policy):
     assert conditioner.dtype == "float32"  # variables stay float32
     for a, b in zip(mixed.trainable_variables, reference.trainable_variables, strict=True):
         a.assign(b)
-    got, want = mixed.log_prob(x), reference.log_prob(x)
-    assert got.dtype == tf.float32
     # Stated tolerance: bfloat16 carries ~3 significant digits, float16 ~4.
     tol = 5e-2 if policy == "mixed_bfloat16" else 5e-3
+    want = reference.bijector.inverse_log_det_jacobian(x, 1)
+    assert np.mean(np.abs(want)) > 10 * tol  # so dropped or mangled log-dets cannot pass
+    got = mixed.bijector.inverse_log_det_jacobian(x, 1)
+    assert got.dtype == tf.float32
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    got, want = mixed.log_prob(x), reference.log_prob(x)
+    assert got.dtype == tf.float32
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     history = mixed.fit(x, epochs=2, batch_size=32, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))

@@ -49,7 +49,9 @@ class FlowModel(keras.Model):
       event_shape: shape of one example; read from the flow's couplings when omitted.
       context_shape: shape of one example's context; read from the flow when omitted.
       dequantize: add fresh ``Uniform[0, 1)`` noise to every training and evaluation batch
-        (integer-valued data such as grey levels; see `Dequantize`).
+        (integer-valued data such as grey levels; see `Dequantize`). Under a global seed
+        (``keras.utils.set_random_seed``) evaluation draws the same sequence of noise as the
+        first training epoch did: the two compiled steps' random ops share their seed.
       **kwargs: passed to `keras.Model` (e.g. ``name``).
 
     #### Examples

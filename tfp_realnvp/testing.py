@@ -169,8 +169,16 @@ def check_round_trip(bijector, x, z=None, atol=1e-8, rtol=1e-6, **kwargs) -> Non
 
 
 def _ldj(fn, x, event_rank: int, **kwargs) -> tf.Tensor:
-    """A log-det broadcast to the batch shape (constant-Jacobian bijectors may return a scalar)."""
-    return tf.broadcast_to(fn(x, event_rank, **kwargs), tf.shape(x)[: x.shape.rank - event_rank])
+    """A log-det broadcast to the batch shape (constant-Jacobian bijectors may return a scalar);
+    any other shape fails, naming the log-det, the shape it has and the one expected."""
+    ldj = fn(x, event_rank, **kwargs)
+    batch = tuple(x.shape[: x.shape.rank - event_rank])
+    if ldj.shape.rank != 0 and tuple(ldj.shape) != batch:
+        raise AssertionError(
+            f"{fn.__name__}: shape {tuple(ldj.shape)} for input {tuple(x.shape)} with "
+            f"event_rank={event_rank}; expected the batch shape {batch} (or a scalar)."
+        )
+    return tf.broadcast_to(ldj, tf.shape(x)[: x.shape.rank - event_rank])
 
 
 def _autodiff_log_det(fn: Callable, x, event_rank: int) -> tf.Tensor:
@@ -309,15 +317,20 @@ def check_batch_shapes(
     context_shape: Sequence[int] | None = None,
     seed: int = 0,
     sampler: Callable | None = None,
+    atol: float = 1e-8,
 ) -> None:
-    """Outputs have the shapes the bijector's event shapes promise and log-dets the batch shape
-    (or are scalars, for constant-Jacobian bijectors), for several batch shapes (none too)."""
+    """For several batch shapes (none too), outputs have the shapes the bijector's event shapes
+    promise and log-dets the batch shape (or are scalars, for constant-Jacobian bijectors), and
+    every value equals the one the same event gets in a flat batch ``[N, *event]``."""
     rank = len(event_shape)
     latent = tuple(bijector.inverse_event_shape(event_shape))
     for batch in batch_shapes:
         x = _sample(tuple(batch) + tuple(event_shape), dtype, seed, sampler)
         z = _sample(tuple(batch) + latent, dtype, seed)
-        kw = _kwargs(bijector, context_shape, batch, dtype, seed)
+        context = None
+        if context_shape is not None:
+            context = _sample(tuple(batch) + tuple(context_shape), dtype, seed + 1)
+        kw = {} if context is None else conditional_kwargs(bijector, context)
         for name, fn, t, want in (
             ("forward", bijector.forward, z, x.shape),
             ("inverse", bijector.inverse, x, z.shape),
@@ -333,6 +346,31 @@ def check_batch_shapes(
             scalar_ok = bijector.is_constant_jacobian and ldj.shape.rank == 0
             if tuple(ldj.shape) != tuple(batch) and not scalar_ok:
                 raise AssertionError(f"{name}: shape {tuple(ldj.shape)} for batch {batch}")
+        _check_against_flat_batch(bijector, x, z, context, batch, event_shape, latent, atol)
+
+
+def _check_against_flat_batch(bijector, x, z, context, batch, event_shape, latent, atol):
+    """Outputs for the batch shape ``batch`` against the same events as one flat batch."""
+    rank = len(event_shape)
+
+    def flat(t, event):
+        return tf.reshape(t, (-1, *event))
+
+    kw, flat_kw = {}, {}
+    if context is not None:
+        kw = conditional_kwargs(bijector, context)
+        flat_kw = conditional_kwargs(bijector, flat(context, context.shape[len(batch) :]))
+    got = _all_outputs(bijector, tf.identity(x), tf.identity(z), rank, kw)
+    want = _all_outputs(bijector, flat(x, event_shape), flat(z, latent), rank, flat_kw)
+    for name, a, b, event in zip(
+        ("inverse", "ildj", "forward", "fldj"),
+        got,
+        want,
+        (latent, (), event_shape, ()),
+        strict=True,
+    ):
+        where = f"{name} for batch shape {tuple(batch)} vs the same events as a flat batch"
+        _assert_close(where, flat(a, event), b, atol, 1e-6)
 
 
 def _all_outputs(bijector, x, z, event_rank, kwargs):
@@ -435,7 +473,13 @@ def assert_conformant(
         check_log_det_jacobian(bijector, z, rank, atol=atol, **kw)
     check_log_det_consistency(bijector, x, rank, atol=atol, z=z, **kw)
     check_batch_shapes(
-        bijector, event_shape, dtype, context_shape=context_shape, seed=seed, sampler=sampler
+        bijector,
+        event_shape,
+        dtype,
+        context_shape=context_shape,
+        seed=seed,
+        sampler=sampler,
+        atol=atol,
     )
     check_compiled_agreement(bijector, x, rank, z, jit_compile=jit_compile, **kw)
     if bijector.trainable_variables:

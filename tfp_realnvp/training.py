@@ -103,9 +103,12 @@ def _jittered(x: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
 def _training_batches(train: np.ndarray, mask: np.ndarray, config: TrainConfig):
     """Shuffled batches of ``train`` with fresh Uniform[-0.5, 0.5) noise on masked columns."""
     mask_t = tf.constant(mask)
+    # A generator's state advances across epochs; a plain tf.random op inside Dataset.map
+    # replays the same noise in every epoch once a global seed is set (as train_run sets it).
+    noise = tf.random.Generator.from_seed(config.seed)
 
     def jitter(batch):
-        return batch + mask_t * (tf.random.uniform(tf.shape(batch)) - 0.5)
+        return batch + mask_t * (noise.uniform(tf.shape(batch)) - 0.5)
 
     return (
         tf.data.Dataset.from_tensor_slices(train)

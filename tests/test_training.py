@@ -1,0 +1,49 @@
+"""One training run from a typed config (the command line's library side): what it promises
+about training, checked by behaviour."""
+
+import numpy as np
+
+import tfp_realnvp as trn
+from tfp_realnvp.training import TrainConfig, train_run
+
+QUICK = dict(couplings=2, hidden_units=(8,), batch_size=100, xla=False, verbose=0)
+
+
+def _learning_rates(history):
+    return history.get("learning_rate", history.get("lr"))  # Keras 3 / tf-keras
+
+
+def test_a_validation_plateau_halves_the_learning_rate_then_stops_training(tmp_path):
+    # A learning rate of 1e-12 cannot move float32 weights: the validation NLL stays exactly
+    # where it started, which is a plateau from the first epoch on.
+    data = np.random.default_rng(0).normal(size=(500, 2)).astype("float32")
+    config = TrainConfig(epochs=50, learning_rate=1e-12, patience=4, **QUICK)
+    metrics = train_run(data, config, tmp_path)
+    history = metrics["history"]
+    assert len(set(history["val_loss"])) == 1  # the plateau
+    assert metrics["epochs"] == 5  # the first epoch, then `patience` without improvement
+    # halved after patience // 2 epochs without improvement, and again after as many more
+    np.testing.assert_allclose(_learning_rates(history), [1e-12] * 3 + [5e-13] * 2, rtol=1e-6)
+
+
+def test_dequantized_columns_get_fresh_noise_in_every_batch_of_every_epoch(tmp_path, monkeypatch):
+    fed = []
+    fit = trn.FlowModel.fit
+
+    def recording_fit(self, x=None, *args, **kwargs):
+        fed.append(x)
+        return fit(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(trn.FlowModel, "fit", recording_fit)
+    rng = np.random.default_rng(0)
+    data = np.column_stack([rng.poisson(3.0, 500), rng.normal(size=500)]).astype("float32")
+    config = TrainConfig(epochs=1, dequantize_columns=(0,), **QUICK)
+    train_run(data, config, tmp_path)
+    (dataset,) = fed
+    epochs = [np.concatenate([b.numpy() for b in dataset]) for _ in range(2)]
+    for rows in epochs:
+        noise = rows[:, 0] - np.round(rows[:, 0])
+        assert np.all(np.abs(noise) <= 0.5) and np.std(noise) > 0.25  # Uniform[-0.5, 0.5)
+        assert np.isin(rows[:, 1], data[:, 1].astype("float32")).all()  # no noise there
+    assert len(np.unique(epochs[0][:, 0])) == len(epochs[0]) == 400  # a fresh draw per row
+    assert not np.isin(epochs[1][:, 0], epochs[0][:, 0]).any()  # and per epoch
