@@ -36,7 +36,7 @@ def test_dequantized_columns_get_fresh_noise_in_every_batch_of_every_epoch(tmp_p
 
     monkeypatch.setattr(trn.FlowModel, "fit", recording_fit)
     rng = np.random.default_rng(0)
-    data = np.column_stack([rng.poisson(3.0, 500), rng.normal(size=500)]).astype("float32")
+    data = np.column_stack([rng.poisson(3.0, 500), rng.normal(size=500)])  # float64 is taken
     config = TrainConfig(epochs=1, dequantize_columns=(0,), **QUICK)
     train_run(data, config, tmp_path)
     (dataset,) = fed

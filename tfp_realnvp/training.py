@@ -130,6 +130,7 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
     Returns:
       the run's metrics, with ``"model"`` describing what the served model accepts.
     """
+    data = np.asarray(data, np.float32)  # the flows here compute in float32
     keras.utils.set_random_seed(config.seed)
     images = data.ndim == 4
     event_shape = data.shape[1:]
