@@ -318,7 +318,7 @@ def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
     assert _snapshot(workspace.parent) == before
 
 
-def test_help_is_immediate_and_quiet():
+def test_help_is_quiet_and_needs_no_tensorflow_notices():
     run = subprocess.run(
         [str(SCRIPT), "train", "--help"], env=_plain_env(), capture_output=True, text=True
     )

@@ -26,7 +26,12 @@ import numpy as np
 from tfp_realnvp import rundir
 from tfp_realnvp.data import DATASETS, DataError, load_array, load_data
 from tfp_realnvp.rundir import Interrupted, OutputError
-from tfp_realnvp.screening import describe_columns, screen_images, screen_vectors
+from tfp_realnvp.screening import (
+    describe_columns,
+    screen_images,
+    screen_vectors,
+    uses_image_flow,
+)
 
 EXIT_USAGE = 2
 MAX_SAMPLES = 2**31 - 1
@@ -189,7 +194,7 @@ def _note(text: str) -> None:
 
 
 def _train_config(args, training, data: np.ndarray, dequantize_columns: tuple[int, ...]):
-    multiscale = data.ndim == 4 and args.architecture != "vector"
+    multiscale = uses_image_flow(data, args.architecture)
     return training.TrainConfig(
         data_name=args.data,
         architecture=args.architecture,

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_ROBUST_Z",
     "Screening",
     "check_in_domain",
+    "uses_image_flow",
     "describe_columns",
     "screen_images",
     "screen_vectors",
@@ -104,6 +105,12 @@ def screen_vectors(x: np.ndarray, source: str, dequantize: bool = True) -> Scree
             "flow cannot fit it with the other rows: remove the row or rescale the column"
         )
     return Screening(tuple(int(c) for c in np.flatnonzero(deq)))
+
+
+def uses_image_flow(data: np.ndarray, architecture: str) -> bool:
+    """Whether training fits an image flow (multi-scale RealNVP or Glow) to ``data``: images
+    ``[N, H, W, C]``, unless ``architecture == "vector"`` flattens them."""
+    return data.ndim == 4 and architecture != "vector"
 
 
 def screen_images(x: np.ndarray, source: str) -> int:

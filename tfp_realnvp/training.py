@@ -22,6 +22,7 @@ from tfp_realnvp.flows import real_nvp
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
 from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.model import FlowModel
+from tfp_realnvp.screening import uses_image_flow
 
 tfb = tfp.bijectors
 
@@ -60,9 +61,6 @@ class TrainConfig:
     seed: int = 0
     verbose: int = 1
     dequantize_columns: tuple[int, ...] = ()
-
-    def is_multiscale(self, data: np.ndarray) -> bool:
-        return data.ndim == 4 and self.architecture != "vector"
 
 
 def standardized_flow(train: np.ndarray, couplings: int, hidden, seed: int) -> tfb.Chain:
@@ -137,7 +135,7 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
     train, val, test = random_split(data, [config.validation_split, config.test_split], config.seed)
     parts = {"train": train, "validation": val, "test": test}
     support = None
-    if config.is_multiscale(data):
+    if uses_image_flow(data, config.architecture):
         support = [0, int(data.max()) + 1]  # grey levels 0 .. K-1, dequantised onto [0, K)
         model = image_model(event_shape, support[1], config)  # fresh noise in every batch
         scored = {k: dequantized(v, config.seed + i) for i, (k, v) in enumerate(parts.items())}
