@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfp_realnvp import AffineCoupling, keras, multiscale_real_nvp, real_nvp, testing, walk
 from tfp_realnvp.bijectors.scales import SCALES
-from tfp_realnvp.flows import IMAGE_MASKS, PERMUTATIONS, VECTOR_MASKS
+from tfp_realnvp.stacks import IMAGE_MASKS, PERMUTATIONS, VECTOR_MASKS
 
 F64 = tf.float64
 

@@ -14,6 +14,7 @@ from tfp_realnvp import (
     FactorOut,
     Logit,
     LULinear,
+    RationalQuadraticSpline,
     ResidualConvNet,
     ResidualMLP,
     Squeeze,
@@ -22,6 +23,7 @@ from tfp_realnvp import (
     conditional_kwargs,
     keras,
     multiscale_real_nvp,
+    neural_spline_flow,
     preprocessed_image_flow,
     random_permutation,
     real_nvp,
@@ -49,6 +51,13 @@ def _tiny_multiscale(shape, **kwargs):
 
 def _mlp(units, outputs=2):
     return ResidualMLP(units, [8, 8], num_outputs=outputs, dtype="float64")
+
+
+SPLINE = RationalQuadraticSpline(num_bins=4, bound=2.0)
+
+
+def _spline_mlp(units):
+    return ResidualMLP(units, [8], param_shapes=SPLINE.unit_param_shapes, dtype="float64")
 
 
 CASES = {
@@ -98,6 +107,30 @@ CASES = {
         [3],
         None,
         lambda: Coupling(_mlp(2), [False, True, False], Affine("exp")),
+    ),
+    "spline-coupling-gather": (
+        [4],
+        None,
+        lambda: Coupling(
+            _spline_mlp(2), [False, True, False, True], RationalQuadraticSpline(4, bound=2.0)
+        ),
+    ),
+    "spline-coupling-checkerboard-conditional": (
+        [4, 4, 2],
+        [2],
+        lambda: Coupling(
+            ResidualConvNet(
+                2, 8, num_blocks=1, param_shapes=SPLINE.unit_param_shapes, dtype="float64"
+            ),
+            checkerboard_mask(4, 4, 2),
+            RationalQuadraticSpline(4, bound=2.0),
+            context_shape=[2],
+        ),
+    ),
+    "neural-spline-flow-lu": (
+        [3],
+        None,
+        lambda: neural_spline_flow([3], 2, [8], num_bins=3, bound=2.0, permutation="lu", dtype=F64),
     ),
     "lu-linear": ([4], None, lambda: LULinear([4], seed=1, dtype=F64)),
     "lu-1x1-conv": ([3, 3, 2], None, lambda: LULinear([3, 3, 2], seed=2, dtype=F64)),
@@ -180,6 +213,7 @@ XLA_CASES = {
     "multiscale-glow-conditional",
     "preprocessed-real-nvp",
     "real-nvp-image",
+    "spline-coupling-checkerboard-conditional",
 }
 
 

@@ -10,6 +10,7 @@ from test_conformance import CASES
 import tfp_realnvp as trn
 from tfp_realnvp import keras, testing
 from tfp_realnvp.bijectors.base import registered_bijectors
+from tfp_realnvp.bijectors.transformers import registered_transformers
 from tfp_realnvp.traversal import walk
 
 tfb = tfp.bijectors
@@ -45,6 +46,10 @@ FLOWS = {
         lambda: np.linspace(-1, 1, 15).reshape(5, 3),
     ),
     "glow": (lambda: _tiny_multiscale([4, 4, 1], glow=True), _images),
+    "spline": (
+        lambda: trn.neural_spline_flow([3], 2, [4], num_bins=3, bound=2.0),
+        lambda: np.linspace(-3, 3, 15).reshape(5, 3),
+    ),
     "preprocessed": (
         lambda: trn.preprocessed_image_flow(_tiny_multiscale([4, 4, 1]), num_levels=5),
         lambda: _images(levels=5),
@@ -59,6 +64,15 @@ def _types(bijector) -> set[str]:
 def test_every_registered_class_is_in_the_conformance_cases():
     covered = set().union(*(_types(make()) for _, _, make in CASES.values()))
     assert _ours() <= covered, f"no conformance case for {sorted(_ours() - covered)}"
+
+
+def test_every_transformer_is_in_the_conformance_cases():
+    def transformers(bijector):
+        return {type(b.transformer).__name__ for b in walk(bijector) if hasattr(b, "transformer")}
+
+    covered = set().union(*(transformers(make()) for _, _, make in CASES.values()))
+    ours = {n for n, c in registered_transformers().items() if c.__module__.startswith("tfp_")}
+    assert ours <= covered, f"no conformance case for {sorted(ours - covered)}"
 
 
 def test_every_registered_class_is_saved_and_exported():

@@ -36,6 +36,8 @@ _EXPORTS = {
     "conditional_kwargs": "tfp_realnvp.traversal",
     "flow_distribution": "tfp_realnvp.flows",
     "real_nvp": "tfp_realnvp.flows",
+    "neural_spline_flow": "tfp_realnvp.flows",
+    "RationalQuadraticSpline": "tfp_realnvp.bijectors",
     "walk": "tfp_realnvp.traversal",
     "FlowBijector": "tfp_realnvp.bijectors.base",
     "register_bijector": "tfp_realnvp.bijectors.base",
@@ -53,6 +55,7 @@ __all__ = sorted(_EXPORTS)
 
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
+_SUBMODULES |= {"stacks"}
 _SUBMODULES |= {"keras", "testing", "training", "traversal"}
 
 

@@ -17,8 +17,8 @@ from tfp_realnvp.bijectors.masks import channel_mask, checkerboard_mask
 from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
 from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
 from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
-from tfp_realnvp.flows import _layer_dtype
 from tfp_realnvp.networks import ResidualConvNet
+from tfp_realnvp.stacks import layer_dtype as _layer_dtype
 
 __all__ = ["multiscale_real_nvp", "preprocessed_image_flow"]
 

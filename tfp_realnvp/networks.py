@@ -6,6 +6,7 @@ exactly 0) and a new flow's density is the base density.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -16,10 +17,31 @@ from tfp_realnvp._keras import keras, register
 __all__ = ["ResidualConvNet", "ResidualMLP"]
 
 
-def _outputs(out, num_outputs: int):
-    if num_outputs == 1:
-        return out
-    return tuple(tf.split(out, num_outputs, axis=-1))
+def _param_shapes(param_shapes, num_outputs: int) -> tuple[tuple[int, ...], ...]:
+    """Each output's shape per unit: ``param_shapes`` when given, else ``num_outputs`` scalars."""
+    if param_shapes is None:
+        return ((),) * positive_int(num_outputs, "num_outputs")
+    shapes = tuple(tuple(int(d) for d in s) for s in param_shapes)
+    if not shapes or any(d < 1 for s in shapes for d in s):
+        raise ValueError(
+            "`param_shapes` must list one shape of positive sizes per output, e.g. [[8], [8], "
+            f"[7]] for a spline of 8 bins; got {param_shapes!r}."
+        )
+    return shapes
+
+
+def _outputs(out, units: int, shapes: tuple[tuple[int, ...], ...]):
+    """The output layer's values as one tensor per parameter, ``[..., units, *shape]``."""
+    if all(s == () for s in shapes):  # scalars per unit: the output's consecutive blocks
+        return out if len(shapes) == 1 else tuple(tf.split(out, len(shapes), axis=-1))
+    sizes = [math.prod(s) for s in shapes]
+    batch = tf.shape(out)[:-1]
+    per_unit = tf.reshape(out, tf.concat([batch, [units, sum(sizes)]], 0))
+    parts = tf.split(per_unit, sizes, axis=-1)
+    return tuple(
+        tf.reshape(p, tf.concat([batch, [units, *s]], 0))
+        for p, s in zip(parts, shapes, strict=True)
+    )
 
 
 @register
@@ -36,6 +58,11 @@ class ResidualMLP(keras.layers.Layer):
       num_outputs: 2 for ``(shift, log_scale)`` (affine), 1 for ``shift`` (additive).
       activation: Keras activation of the hidden layers.
       residual: add skip connections between hidden layers of equal width.
+      param_shapes: instead of ``num_outputs``, each output's shape per unit, for
+        transformers with several values per unit: outputs are then ``[batch, units, *shape]``
+        (e.g. a spline's ``transformer.unit_param_shapes``).
+      dropout: dropout rate after each hidden layer, in training only (a regulariser for
+        small data).
 
     #### Examples
 
@@ -53,6 +80,8 @@ class ResidualMLP(keras.layers.Layer):
         num_outputs: int = 2,
         activation: str = "relu",
         residual: bool = True,
+        param_shapes: Sequence[Sequence[int]] | None = None,
+        dropout: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,9 +89,12 @@ class ResidualMLP(keras.layers.Layer):
         self.hidden_units = [positive_int(h, "hidden_units") for h in hidden_units]
         if not self.hidden_units:
             raise ValueError("`hidden_units` must list at least one hidden layer width.")
-        self.num_outputs = positive_int(num_outputs, "num_outputs")
+        self.param_shapes = _param_shapes(param_shapes, num_outputs)
+        self.num_outputs = len(self.param_shapes)
         self.activation = activation
         self.residual = bool(residual)
+        self.dropout = _rate(dropout)
+        self.drop = keras.layers.Dropout(self.dropout) if self.dropout else None
         self.hidden = [
             keras.layers.Dense(
                 h, activation=activation, name=f"hidden_{i}", dtype=self.dtype_policy
@@ -70,7 +102,7 @@ class ResidualMLP(keras.layers.Layer):
             for i, h in enumerate(self.hidden_units)
         ]
         self.out = keras.layers.Dense(
-            num_outputs * units,
+            units * sum(math.prod(s) for s in self.param_shapes),
             kernel_initializer="zeros",
             bias_initializer="zeros",
             name="output",
@@ -81,22 +113,26 @@ class ResidualMLP(keras.layers.Layer):
         # Sub-layers build on the first call, once the context's width is known too.
         self.built = True
 
-    def call(self, inputs, context=None):
+    def call(self, inputs, context=None, training=None):
         h = inputs if context is None else tf.concat([inputs, tf.cast(context, inputs.dtype)], -1)
-        h = self.hidden[0](h)
+        h = self._dropped(self.hidden[0](h), training)
         for layer in self.hidden[1:]:
-            new = layer(h)
+            new = self._dropped(layer(h), training)
             h = h + new if self.residual and new.shape[-1] == h.shape[-1] else new
-        return _outputs(self.out(h), self.num_outputs)
+        return _outputs(self.out(h), self.units, self.param_shapes)
+
+    def _dropped(self, h, training):
+        return h if self.drop is None else self.drop(h, training=training)
 
     def get_config(self):
         return {
             **super().get_config(),
             "units": self.units,
             "hidden_units": list(self.hidden_units),
-            "num_outputs": self.num_outputs,
             "activation": self.activation,
             "residual": self.residual,
+            **_output_config(self.param_shapes),
+            **({"dropout": self.dropout} if self.dropout else {}),
         }
 
 
@@ -114,6 +150,7 @@ class ResidualConvNet(keras.layers.Layer):
       kernel_size: spatial size of the hidden convolutions.
       num_outputs: 2 for ``(shift, log_scale)``, 1 for ``shift``.
       activation: Keras activation.
+      param_shapes: as for `ResidualMLP`: outputs are then ``[batch, H, W, channels, *shape]``.
 
     #### Examples
 
@@ -131,14 +168,16 @@ class ResidualConvNet(keras.layers.Layer):
         kernel_size: int = 3,
         num_outputs: int = 2,
         activation: str = "relu",
+        param_shapes: Sequence[Sequence[int]] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.channels = positive_int(channels, "channels")
+        self.param_shapes = _param_shapes(param_shapes, num_outputs)
         self.hidden_channels = positive_int(hidden_channels, "hidden_channels")
         self.num_blocks = integer(num_blocks, "num_blocks", minimum=0)
         self.kernel_size = positive_int(kernel_size, "kernel_size")
-        self.num_outputs = positive_int(num_outputs, "num_outputs")
+        self.num_outputs = len(self.param_shapes)
         self.activation = activation
         self.act = keras.activations.get(activation)
 
@@ -152,7 +191,10 @@ class ResidualConvNet(keras.layers.Layer):
         self.blocks_a = [conv(hidden_channels, f"block_{i}_a") for i in range(self.num_blocks)]
         self.blocks_b = [conv(hidden_channels, f"block_{i}_b") for i in range(self.num_blocks)]
         self.out = conv(
-            num_outputs * channels, "output", kernel_initializer="zeros", bias_initializer="zeros"
+            channels * sum(math.prod(s) for s in self.param_shapes),
+            "output",
+            kernel_initializer="zeros",
+            bias_initializer="zeros",
         )
 
     def build(self, input_shape):
@@ -169,7 +211,7 @@ class ResidualConvNet(keras.layers.Layer):
         for conv_a, conv_b in zip(self.blocks_a, self.blocks_b, strict=False):
             h = h + conv_b(self.act(conv_a(h)))
             h = self.act(h)
-        return _outputs(self.out(h), self.num_outputs)
+        return _outputs(self.out(h), self.channels, self.param_shapes)
 
     def get_config(self):
         return {
@@ -178,6 +220,18 @@ class ResidualConvNet(keras.layers.Layer):
             "hidden_channels": self.hidden_channels,
             "num_blocks": self.num_blocks,
             "kernel_size": self.kernel_size,
-            "num_outputs": self.num_outputs,
             "activation": self.activation,
+            **_output_config(self.param_shapes),
         }
+
+
+def _output_config(shapes: tuple[tuple[int, ...], ...]) -> dict:
+    if all(s == () for s in shapes):
+        return {"num_outputs": len(shapes)}
+    return {"param_shapes": [list(s) for s in shapes]}
+
+
+def _rate(dropout) -> float:
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be a rate in [0, 1); got {dropout!r}.")
+    return float(dropout)

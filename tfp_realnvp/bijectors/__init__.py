@@ -1,4 +1,5 @@
-"""The bijectors of tfp_realnvp: couplings, masks, permutations and learned linear maps."""
+"""The bijectors of tfp_realnvp: couplings and their transformers, masks, permutations and
+learned linear maps."""
 
 from tfp_realnvp.bijectors.actnorm import ActNorm, ActNormParameters
 from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, registered_bijectors
@@ -18,6 +19,7 @@ from tfp_realnvp.bijectors.masks import (
 )
 from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
 from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
+from tfp_realnvp.bijectors.spline import RationalQuadraticSpline
 from tfp_realnvp.bijectors.transformers import (
     SCALES,
     Additive,
@@ -40,6 +42,7 @@ __all__ = [
     "register_bijector",
     "registered_bijectors",
     "LULinear",
+    "RationalQuadraticSpline",
     "LUWeights",
     "LearnedTanhScale",
     "Logit",

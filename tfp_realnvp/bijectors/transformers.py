@@ -50,6 +50,7 @@ __all__ = [
     "check_scale",
     "conditioner_outputs",
     "log_scale",
+    "registered_transformers",
     "transformer_class",
 ]
 
@@ -74,6 +75,11 @@ def transformer_class(name: str) -> type:
             "that defines it before loading."
         )
     return _TRANSFORMERS[name]
+
+
+def registered_transformers() -> dict[str, type]:
+    """Every `Transformer` subclass defined so far, by name."""
+    return dict(_TRANSFORMERS)
 
 
 class Transformer:
