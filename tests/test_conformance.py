@@ -161,6 +161,11 @@ CASES = {
         [2],
         lambda: _tiny_multiscale([4, 4, 1], glow=True, context_shape=[2]),
     ),
+    "multiscale-spline": (
+        [4, 4, 1],
+        None,
+        lambda: _tiny_multiscale([4, 4, 1], transformer="spline"),
+    ),
     "real-nvp-image": (
         [4, 4, 2],
         None,
@@ -190,6 +195,14 @@ DOMAINS = {
     "multiscale-glow-conditional": (-np.inf, np.inf, 10.0),
 }
 UNBOUNDED = (-np.inf, np.inf, 100.0)
+
+# How far the kit's check moves each case's weights off the identity start: 0.3 unless that is
+# beyond what the case's maps can represent well. The multi-scale spline's conv conditioners
+# have many inputs, and weights moved by 0.3 give raw spline parameters near ±5: bins shrink to
+# the `min_bin_size` floor and slopes fall to ~1e-9, where any map loses ulp/slope ~1e-7 in a
+# round trip (the log-det is -106 nats on a 16-pixel image). At 0.2 the raw parameters stay
+# within ±2 and the log-dets within tens of nats.
+PERTURBATION = {"multiscale-spline": 0.2}
 
 
 def _built(case):
@@ -232,7 +245,7 @@ def test_conformance(case):
     bijector, event_shape, context_shape, _ = _built(case)
     # Off the identity start; ActNorms stay uninitialised, so a call that initialised one
     # would fail the kit's call-order check.
-    testing.perturb_variables(bijector, seed=0, stddev=0.3)
+    testing.perturb_variables(bijector, seed=0, stddev=PERTURBATION.get(case, 0.3))
     sampler = _inside(*DOMAINS.get(case, UNBOUNDED)[:2])
     testing.assert_conformant(
         bijector,

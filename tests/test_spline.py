@@ -100,6 +100,19 @@ def test_conditioner_of_the_wrong_shape_is_refused_with_the_expected_shapes():
         trn.Coupling(trn.ResidualMLP(2, [4]), trn.half_mask(4), RationalQuadraticSpline(4))
 
 
+def test_image_flow_takes_spline_couplings_and_refuses_an_affine_scale_for_them():
+    flow = trn.multiscale_real_nvp([4, 4, 1], 2, 1, 4, 1, transformer="spline", num_bins=3)
+    couplings = [b for b in trn.walk(flow) if isinstance(b, trn.Coupling)]
+    assert couplings and all(
+        isinstance(c.transformer, RationalQuadraticSpline) and c.transformer.num_bins == 3
+        for c in couplings
+    )
+    with pytest.raises(ValueError, match="spline couplings take none"):
+        trn.multiscale_real_nvp([4, 4, 1], transformer="spline", scale="exp")
+    with pytest.raises(ValueError, match="`transformer` must be one of"):
+        trn.multiscale_real_nvp([4, 4, 1], transformer="maf")
+
+
 def test_builder_refuses_dropout_for_images_and_bad_rates():
     with pytest.raises(ValueError, match="`dropout` applies to the MLP conditioners"):
         trn.neural_spline_flow([4, 4, 1], 2, hidden_channels=4, dropout=0.1)

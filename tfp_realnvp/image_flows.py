@@ -7,16 +7,17 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp._checks import positive_int
+from tfp_realnvp._checks import one_of, positive_int
 from tfp_realnvp._checks import shape as check_shape
 from tfp_realnvp.bijectors.actnorm import ActNorm
 from tfp_realnvp.bijectors.base import unique_name
-from tfp_realnvp.bijectors.coupling import AffineCoupling
+from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
 from tfp_realnvp.bijectors.linear import LULinear
 from tfp_realnvp.bijectors.masks import channel_mask, checkerboard_mask
 from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
 from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
 from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
+from tfp_realnvp.bijectors.spline import RationalQuadraticSpline
 from tfp_realnvp.networks import ResidualConvNet
 from tfp_realnvp.stacks import layer_dtype as _layer_dtype
 
@@ -35,6 +36,9 @@ def multiscale_real_nvp(
     glow: bool = False,
     final_couplings: int = 4,
     scale: str | None = None,
+    transformer: str = "affine",
+    num_bins: int = 8,
+    bound: float = 5.0,
     context_shape: Sequence[int] | None = None,
     dtype: tf.DType | str = tf.float32,
     name: str | None = None,
@@ -60,6 +64,9 @@ def multiscale_real_nvp(
       final_couplings: couplings (or steps) of the last scale.
       scale: the couplings' scale parameterisation (default ``"soft_clamp"``, or
         ``"sigmoid"`` with ``glow=True``); ``"none"`` makes additive couplings.
+      transformer: ``"affine"`` (default) or ``"spline"``: rational-quadratic spline
+        couplings (`tfp_realnvp.bijectors.RationalQuadraticSpline`) of ``num_bins`` bins on
+        ``[-bound, bound]``, as in Neural Spline Flows.
       context_shape: shape of one example's context, for a conditional flow.
       dtype: float32 or float64.
       name: defaults to a unique ``multiscale_real_nvp_<n>``.
@@ -95,9 +102,28 @@ def multiscale_real_nvp(
     if glow and shape[2] < 2 and num_scales == 1:
         raise ValueError("a one-scale Glow flow needs at least 2 channels.")
     dtype = tf.as_dtype(dtype)
+    transformer = one_of(transformer, ("affine", "spline"), "transformer")
+    if transformer == "spline":
+        if scale is not None:
+            raise ValueError(
+                f"`scale` sets affine couplings; spline couplings take none (got scale={scale!r} "
+                'with transformer="spline").'
+            )
+        spline_args = {"num_bins": num_bins, "bound": bound}
+        param_shapes = RationalQuadraticSpline(**spline_args).unit_param_shapes
     scale = check_scale(scale or ("sigmoid" if glow else "soft_clamp"), 3.0)
 
     def coupling(mask, event_shape):
+        if transformer == "spline":
+            net = ResidualConvNet(
+                event_shape[-1],
+                hidden_channels,
+                num_blocks,
+                param_shapes=param_shapes,
+                dtype=_layer_dtype(dtype),
+            )
+            spline = RationalQuadraticSpline(**spline_args)
+            return Coupling(net, mask, spline, context_shape=context_shape, dtype=dtype)
         return AffineCoupling(
             ResidualConvNet(
                 event_shape[-1],
