@@ -55,7 +55,7 @@ __all__ = sorted(_EXPORTS)
 
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
-_SUBMODULES |= {"stacks"}
+_SUBMODULES |= {"bases", "stacks"}
 _SUBMODULES |= {"keras", "testing", "training", "traversal"}
 
 

@@ -33,17 +33,19 @@ def tf_variables(layer) -> tuple[tf.Variable, ...]:
     weight on the TensorFlow backend wraps one, which its public ``value`` returns outside a
     layer's call; inside one, under a mixed policy, ``value`` is a cast copy, which is refused.
     """
-    out = []
-    for weight in layer.weights:
-        inner = weight if isinstance(weight, tf.Variable) else weight.value
-        if not isinstance(inner, tf.Variable):
-            raise TypeError(
-                f"cannot find the tf.Variable behind weight {weight.name!r} of layer "
-                f"{layer.name!r} (got {type(inner).__name__}); is Keras on the TensorFlow "
-                "backend, and is the flow built outside a layer's call?"
-            )
-        out.append(inner)
-    return tuple(out)
+    return tuple(tf_variable(weight, layer.name) for weight in layer.weights)
+
+
+def tf_variable(weight, owner: str = "") -> tf.Variable:
+    """The `tf.Variable` behind one Keras weight (see `tf_variables`)."""
+    inner = weight if isinstance(weight, tf.Variable) else weight.value
+    if not isinstance(inner, tf.Variable):
+        raise TypeError(
+            f"cannot find the tf.Variable behind weight {weight.name!r} of layer "
+            f"{owner!r} (got {type(inner).__name__}); is Keras on the TensorFlow "
+            "backend, and is the flow built outside a layer's call?"
+        )
+    return inner
 
 
 def aggregation(name: str):

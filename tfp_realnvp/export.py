@@ -31,7 +31,7 @@ def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
         return {"log_prob": model.distribution.log_prob(x, bijector_kwargs=kwargs(context))}
 
     def sample(count, seed, context=None):
-        z = tf.random.stateless_normal(tf.concat([[count], event], 0), seed, dtype=dtype)
+        z = model.base_sample(count, seed)
         if conditional:
             context = tf.broadcast_to(context, tf.concat([[count], model.context_shape_], 0))
         return {"samples": model.bijector.forward(z, **kwargs(context))}

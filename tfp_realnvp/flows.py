@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_realnvp.bases import LearnedBase, make_base, standard_normal
 from tfp_realnvp.bijectors.base import unique_name
 from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
 from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
@@ -234,19 +235,33 @@ def flow_distribution(
     event_shape: Sequence[int] | int | None = None,
     *,
     dtype: tf.DType | str | None = None,
+    base: str | LearnedBase | tfd.Distribution | None = None,
     name: str | None = None,
 ) -> tfd.TransformedDistribution:
-    """The flow's density: ``bijector`` pushed over a standard normal of ``event_shape``.
+    """The flow's density: ``bijector`` pushed over a base distribution of ``event_shape``.
 
     Args:
       bijector: a flow (``forward`` maps noise to data), e.g. from `real_nvp`.
       event_shape: the base's event shape; found from the flow's couplings when omitted.
       dtype: the base's dtype; found from the flow's couplings when omitted (else float32).
+      base: ``None`` or ``"normal"`` for a standard normal; ``"diagonal"``, ``"student_t"``
+        or ``"mixture"`` for a base with learned parameters (`tfp_realnvp.bases`), or a
+        `tfp_realnvp.bases.LearnedBase` layer, or any TFP distribution over ``event_shape``.
+        A learned base's variables are the distribution's, so TFP's own fitting trains them;
+        `FlowModel` also saves and exports them.
       name: the distribution's name; by default TFP's, which leaves JointDistributions free to
         name the component after the argument that refers to it.
 
     Returns:
-      A `tfd.TransformedDistribution` whose ``trainable_variables`` are the flow's.
+      A `tfd.TransformedDistribution` whose ``trainable_variables`` are the flow's and the
+      base's.
+
+    #### Examples
+
+    >>> import tensorflow as tf
+    >>> dist = flow_distribution(real_nvp([2], 2, [8]), base="student_t")
+    >>> type(dist.distribution.distribution).__name__, dist.log_prob(tf.zeros([3, 2])).shape
+    ('StudentT', TensorShape([3]))
     """
     found = find(bijector, "event_shape")
     if event_shape is None:
@@ -260,7 +275,15 @@ def flow_distribution(
     if dtype is None:
         dtype = find(bijector, "flow_dtype") or tf.float32
     dtype = tf.as_dtype(dtype)
-    base = tfd.Sample(tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)), sample_shape=event_shape)
+    if isinstance(base, tfd.Distribution):
+        if tuple(base.event_shape) != event_shape or base.dtype != dtype:
+            raise ValueError(
+                f"`base` must be a distribution of {dtype.name} events of shape {event_shape}; "
+                f"got {base.dtype.name} events of shape {tuple(base.event_shape)}."
+            )
+    else:
+        learned = make_base(base, event_shape, dtype)
+        base = standard_normal(event_shape, dtype) if learned is None else learned.distribution()
     # No default name: JointDistributionSequential takes an explicit name for the component's
     # own and then refuses the lambda argument names that refer to it.
     return tfd.TransformedDistribution(base, bijector, **({"name": name} if name else {}))

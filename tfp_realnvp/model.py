@@ -9,6 +9,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras, register
+from tfp_realnvp.bases import LearnedBase, make_base
 from tfp_realnvp.flows import flow_distribution
 from tfp_realnvp.initialization import first_batch, uninitialized
 from tfp_realnvp.initialization import initialize as initialize_flow
@@ -52,6 +53,10 @@ class FlowModel(keras.Model):
         (integer-valued data such as grey levels; see `Dequantize`). Under a global seed
         (``keras.utils.set_random_seed``) evaluation draws the same sequence of noise as the
         first training epoch did: the two compiled steps' random ops share their seed.
+      base: the base distribution: ``"normal"`` (default, nothing learned), or a learned
+        ``"diagonal"`` Gaussian, ``"student_t"`` or ``"mixture"``, or a
+        `tfp_realnvp.bases.LearnedBase` layer (see `tfp_realnvp.bases`). A learned base trains
+        with the flow and is saved and exported with it.
       **kwargs: passed to `keras.Model` (e.g. ``name``).
 
     #### Examples
@@ -74,12 +79,18 @@ class FlowModel(keras.Model):
         event_shape: Sequence[int] | None = None,
         context_shape: Sequence[int] | None = None,
         dequantize: bool = False,
+        base: str | LearnedBase | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.dequantize = bool(dequantize)
         self._flow = bijector
         self._dist = flow_distribution(bijector, event_shape)
+        if base is not None:
+            shape, dtype = self._dist.event_shape, self._dist.dtype
+            self.base_layer = make_base(base, shape, dtype)  # None for "normal"
+            if self.base_layer is not None:
+                self._dist = flow_distribution(bijector, shape, base=self.base_layer)
         self.event_shape_ = tuple(int(d) for d in self._dist.event_shape)
         if context_shape is None:
             context_shape = find(bijector, "context_shape")
@@ -206,13 +217,24 @@ class FlowModel(keras.Model):
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"`n` must be a non-negative integer; got {n!r}.")
-        shape = (int(n), *self.event_shape_)
-        if seed is None:
-            z = tf.random.normal(shape, dtype=self.flow_dtype)
-        else:
+        if seed is not None:
             seed = tf.constant([0, seed] if np.ndim(seed) == 0 else seed, tf.int32)
-            z = tf.random.stateless_normal(shape, seed, dtype=self.flow_dtype)
-        return self._eager_call("forward", z, context)
+        return self._eager_call("forward", self.base_sample(int(n), seed), context)
+
+    def base_sample(self, n, seed=None) -> tf.Tensor:
+        """``n`` draws of the base distribution; ``seed`` a shape-[2] stateless seed or
+        ``None`` for fresh noise."""
+        if self.learned_base is not None:
+            return self._dist.distribution.sample(n, seed=seed)
+        shape = tf.concat([[n], self.event_shape_], 0)
+        if seed is None:
+            return tf.random.normal(shape, dtype=self.flow_dtype)
+        return tf.random.stateless_normal(shape, seed, dtype=self.flow_dtype)
+
+    @property
+    def learned_base(self) -> LearnedBase | None:
+        """The base distribution's layer when it is learned, else ``None``."""
+        return getattr(self, "base_layer", None)
 
     # The Keras side.
     def _unpack(self, data):
@@ -406,10 +428,17 @@ class FlowModel(keras.Model):
             "event_shape": list(self.event_shape_),
             "context_shape": None if self.context_shape_ is None else list(self.context_shape_),
             "dequantize": self.dequantize,
+            **(
+                {}
+                if self.learned_base is None
+                else {"base": keras.saving.serialize_keras_object(self.learned_base)}
+            ),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         bijector = bijector_from_config(config.pop("bijector"))
+        if "base" in config:
+            config["base"] = keras.saving.deserialize_keras_object(config["base"])
         return cls(bijector, **config)
