@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from tfp_realnvp import ResidualConvNet, ResidualMLP, keras
+import tfp_realnvp as trn
+from tfp_realnvp import ResidualConvNet, ResidualMLP, keras, testing
 
 
 def test_mlp_starts_at_zero_and_round_trips_config():
@@ -28,3 +30,37 @@ def test_conv_net_shapes_context_and_config():
     # 1 input conv + 2 blocks x 2 convs + output conv, each with kernel and bias.
     assert len(net.trainable_weights) == 2 * 6
     assert ResidualConvNet.from_config(net.get_config()).get_config() == net.get_config()
+
+
+def test_dropout_acts_in_training_steps_only():
+    """With dropout, a flow's log-density is random inside `training_mode` (and in
+    FlowModel's training step) and deterministic everywhere else."""
+    flow = trn.real_nvp([4], 2, [32], dropout=0.5)
+    testing.perturb_variables(flow, seed=0)
+    dist = trn.flow_distribution(flow)
+    x = tf.ones([3, 4])
+    np.testing.assert_array_equal(dist.log_prob(x), dist.log_prob(x))
+    with trn.training_mode():
+        assert not np.allclose(dist.log_prob(x), dist.log_prob(x))
+
+    model = trn.FlowModel(flow)
+    model.compile(jit_compile=False)
+    evaluated = model.evaluate(np.ones((8, 4), "float32"), verbose=0, return_dict=True)
+    before = [np.array(w) for w in model.trainable_weights]
+    model.optimizer.learning_rate.assign(0.0)  # a step that changes no weight...
+    trained = model.fit(np.ones((8, 4), "float32"), epochs=1, batch_size=8, verbose=0)
+    assert all(np.array_equal(w, b) for w, b in zip(model.trainable_weights, before, strict=True))
+    assert trained.history["loss"][0] != evaluated["loss"]  # ...but saw dropout
+
+
+def test_param_shapes_give_several_values_per_unit():
+    net = trn.ResidualMLP(3, [8], param_shapes=[[4], [4], [3]])
+    shapes = [tuple(t.shape) for t in net(tf.ones([5, 2]))]
+    assert shapes == [(5, 3, 4), (5, 3, 4), (5, 3, 3)]
+    conv = trn.ResidualConvNet(2, 4, num_blocks=1, param_shapes=[[4], [3]])
+    assert [tuple(t.shape) for t in conv(tf.ones([1, 4, 4, 2]))] == [
+        (1, 4, 4, 2, 4),
+        (1, 4, 4, 2, 3),
+    ]
+    with pytest.raises(ValueError, match="`param_shapes` must list one shape"):
+        trn.ResidualMLP(3, [8], param_shapes=[[0]])

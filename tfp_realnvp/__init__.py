@@ -48,6 +48,7 @@ _EXPORTS = {
     "FlowModel": "tfp_realnvp.model",
     "ResidualConvNet": "tfp_realnvp.networks",
     "ResidualMLP": "tfp_realnvp.networks",
+    "training_mode": "tfp_realnvp.networks",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,6 +14,7 @@ from tfp_realnvp.flows import flow_distribution
 from tfp_realnvp.initialization import first_batch, uninitialized
 from tfp_realnvp.initialization import initialize as initialize_flow
 from tfp_realnvp.metrics import bits_per_dim
+from tfp_realnvp.networks import training_mode
 from tfp_realnvp.screening import check_in_domain
 from tfp_realnvp.serialization import bijector_from_config, bijector_to_config
 from tfp_realnvp.traversal import conditional_kwargs, data_domain, find, walk
@@ -388,7 +389,7 @@ class FlowModel(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        with tf.GradientTape() as tape:
+        with tf.GradientTape() as tape, training_mode():
             loss = self._loss(data)
             total = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses] or [0.0])
             # Gradients are summed over replicas, so each replica contributes its share.

@@ -6,15 +6,38 @@ exactly 0) and a new flow's density is the base density.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 
 from tfp_realnvp._checks import integer, positive_int
 from tfp_realnvp._keras import keras, register
 
-__all__ = ["ResidualConvNet", "ResidualMLP"]
+__all__ = ["ResidualConvNet", "ResidualMLP", "training_mode"]
+
+_TRAINING = contextvars.ContextVar("tfp_realnvp_training", default=False)
+
+
+@contextlib.contextmanager
+def training_mode(training: bool = True) -> Iterator[None]:
+    """Runs the conditioners inside in training mode (dropout on) when Keras does not say.
+
+    A bijector calls its conditioner deep inside TFP, where Keras' own ``training`` flag does
+    not reach; `FlowModel`'s training step enters this, and so can a hand-written loop::
+
+        with training_mode():
+            loss = -tf.reduce_mean(dist.log_prob(x))
+
+    It acts while Python runs, so inside a `tf.function` it holds for what is traced in it.
+    """
+    token = _TRAINING.set(bool(training))
+    try:
+        yield
+    finally:
+        _TRAINING.reset(token)
 
 
 def _param_shapes(param_shapes, num_outputs: int) -> tuple[tuple[int, ...], ...]:
@@ -122,7 +145,9 @@ class ResidualMLP(keras.layers.Layer):
         return _outputs(self.out(h), self.units, self.param_shapes)
 
     def _dropped(self, h, training):
-        return h if self.drop is None else self.drop(h, training=training)
+        if self.drop is None:
+            return h
+        return self.drop(h, training=_TRAINING.get() if training is None else training)
 
     def get_config(self):
         return {
