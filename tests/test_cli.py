@@ -171,6 +171,23 @@ def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, c
     assert "test NLL not finite" in captured.out
 
 
+@pytest.mark.parametrize("flow", ["spline"])
+def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, capsys, flow):
+    out = tmp_path / flow
+    args = ["--flow", flow, "--base", "student_t", "--weight-decay", "1e-3"]
+    assert cli.main(["train", "--out", str(out), *FAST, *args]) == 0
+    assert "the conditioners use dropout 0.2 against overfitting" in capsys.readouterr().err
+    described = json.loads((out / "metrics.json").read_text())["model"]
+    assert (described["flow"], described["base"]) == (flow, "student_t")
+    assert (described["dropout"], described["weight_decay"]) == (0.2, 1e-3)
+    x = np.random.default_rng(0).normal(size=(5, 2)).astype("float32")
+    served = tf.saved_model.load(str(out / "saved_model")).signatures["log_prob"]
+    from tfp_realnvp import keras
+
+    loaded = keras.models.load_model(str(out / "model.keras"))
+    np.testing.assert_allclose(served(x=tf.constant(x))["log_prob"], loaded.log_prob(x), rtol=1e-5)
+
+
 def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     rng = np.random.default_rng(0)
     counts = np.column_stack([rng.poisson(3.0, 400), rng.normal(size=400), rng.poisson(9, 400)])
@@ -275,6 +292,10 @@ REFUSALS = {
     "glow on vectors": ("train --data three.csv --architecture glow --out r", "is for images"),
     "negative grey levels": ("train --data images.npy --out r", "whole grey levels 0, 1"),
     "widths for images": ("train --data digits --hidden 8,8 --out r", "take one channel count"),
+    "maf for images": ("train --data digits --flow maf --out r", "--flow maf is for vectors"),
+    "dropout for images": ("train --data digits --dropout 0.1 --out r", "vector flows; image"),
+    "dropout rate": ("train --dropout 1 --out r", "must be a rate in [0, 1), got 1"),
+    "unknown flow": ("train --flow glow --out r", "argument --flow: invalid choice: 'glow'"),
     "no model": ("sample --model victim -n 2 --out x.npy", "--model victim: no exported model"),
     "too many samples": ("sample --model run -n 3000000000 --out x.npy", "at most 2147483647"),
     "output exists": ("sample --model run -n 2 --out s.npy", "--out s.npy exists; pass --force"),

@@ -18,7 +18,7 @@ from tfp_realnvp import plots
 from tfp_realnvp._keras import keras
 from tfp_realnvp.data import dequantized, random_split
 from tfp_realnvp.export import export_saved_model
-from tfp_realnvp.flows import real_nvp
+from tfp_realnvp.flows import neural_spline_flow, real_nvp
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
 from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.model import FlowModel
@@ -37,17 +37,23 @@ class TrainConfig:
       data_name: names the data in the metrics.
       architecture: for images ``[N, H, W, C]``: ``"realnvp"`` (multi-scale), ``"glow"``, or
         ``"vector"`` (a RealNVP on the flattened, dequantised pixels). Vectors get a RealNVP.
+      flow: the couplings' family: ``"affine"`` (RealNVP), ``"spline"`` (rational-quadratic
+        splines; images too) or ``"maf"`` (masked autoregressive flow; vectors only).
       couplings: couplings (vectors, default 8) or couplings per stage (images, default 3).
       hidden_units: the conditioners' MLP widths for vectors (default ``(64, 64)``).
       hidden_channels: the conv conditioners' channels for images (default 64).
       dequantize_columns: 0-based columns of whole numbers that get fresh uniform noise on
         ``[-0.5, 0.5)`` in every training batch (vectors only; see `tfp_realnvp.screening`).
+      dropout: dropout rate in the vector flows' MLP conditioners.
+      weight_decay: decoupled weight decay of the optimiser (AdamW); 0 for plain Adam.
+      base: the base distribution (`tfp_realnvp.bases.BASES`).
       xla: compile the training step with XLA.
       verbose: Keras' progress output (0 none, 1 bar, 2 a line per epoch).
     """
 
     data_name: str = "data"
     architecture: Literal["realnvp", "glow", "vector"] = "realnvp"
+    flow: Literal["affine", "spline", "maf"] = "affine"
     couplings: int | None = None
     hidden_units: tuple[int, ...] | None = None
     hidden_channels: int | None = None
@@ -57,19 +63,44 @@ class TrainConfig:
     validation_split: float = 0.1
     test_split: float = 0.1
     patience: int = 10
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    base: str = "normal"
     xla: bool = True
     seed: int = 0
     verbose: int = 1
     dequantize_columns: tuple[int, ...] = ()
 
 
-def standardized_flow(train: np.ndarray, couplings: int, hidden, seed: int) -> tfb.Chain:
-    """A RealNVP on vectors behind a fixed per-dimension standardisation, so the model's
-    density is in the data's own units."""
+# The builder behind each --flow for vectors, as metrics.json names it.
+VECTOR_ARCHITECTURES = {
+    "affine": "realnvp",
+    "spline": "neural_spline_flow",
+    "maf": "masked_autoregressive_flow",
+}
+
+
+def vector_flow(num_dims: int, config: TrainConfig) -> tfb.Chain:
+    """The flow ``config.flow`` names for standardised vectors of ``num_dims``."""
+    layers = config.couplings or 8
+    hidden = config.hidden_units or (64, 64)
+    kwargs = {"dropout": config.dropout, "seed": config.seed}
+    if config.flow == "spline":
+        return neural_spline_flow([num_dims], layers, hidden, **kwargs)
+    if config.flow == "maf":
+        from tfp_realnvp import masked_autoregressive_flow
+
+        return masked_autoregressive_flow([num_dims], layers, hidden, **kwargs)
+    return real_nvp([num_dims], layers, hidden, **kwargs)
+
+
+def standardized_flow(train: np.ndarray, config: TrainConfig) -> tfb.Chain:
+    """The vector flow of ``config`` behind a fixed per-dimension standardisation, so the
+    model's density is in the data's own units."""
     flat = train.reshape(len(train), -1).astype(np.float64)
     mean = flat.mean(0).astype(np.float32)
     std = np.maximum(flat.std(0), 1e-3).astype(np.float32)
-    flow = real_nvp([flat.shape[1]], couplings, hidden, seed=seed)
+    flow = vector_flow(flat.shape[1], config)
     return tfb.Chain([tfb.Shift(mean), tfb.Scale(std), flow], name="standardized_flow")
 
 
@@ -82,8 +113,9 @@ def image_model(image_shape, levels: int, config: TrainConfig) -> FlowModel:
         couplings_per_stage=config.couplings or 3,
         hidden_channels=config.hidden_channels or 64,
         glow=config.architecture == "glow",
+        transformer="spline" if config.flow == "spline" else "affine",
     )
-    return FlowModel(preprocessed_image_flow(flow, levels), dequantize=True)
+    return FlowModel(preprocessed_image_flow(flow, levels), dequantize=True, base=config.base)
 
 
 def _jitter_mask(num_dims: int, columns: tuple[int, ...]) -> np.ndarray:
@@ -150,14 +182,15 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
             }
         mask = _jitter_mask(parts["train"].shape[1], config.dequantize_columns)
         scored = {k: _jittered(v, mask, config.seed + i) for i, (k, v) in enumerate(parts.items())}
-        flow = standardized_flow(
-            scored["train"], config.couplings or 8, config.hidden_units or (64, 64), config.seed
-        )
-        model = FlowModel(flow)
+        model = FlowModel(standardized_flow(scored["train"], config), base=config.base)
         fit_data, validation = _training_batches(parts["train"], mask, config), scored["validation"]
         fit_kwargs = {"shuffle": False}  # the dataset shuffles
+    if config.weight_decay:
+        optimizer = keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
+    else:
+        optimizer = keras.optimizers.Adam(config.learning_rate)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=optimizer,
         jit_compile="auto" if config.xla else False,
     )
     callbacks = [
@@ -185,7 +218,11 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
     metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     metrics["model"] = {
         "kind": "image" if support else "vector",
-        "architecture": config.architecture if images else "realnvp",
+        "architecture": config.architecture if images else VECTOR_ARCHITECTURES[config.flow],
+        "flow": config.flow,
+        "base": config.base,
+        "dropout": config.dropout,
+        "weight_decay": config.weight_decay,
         "support": support,
         "dequantized_columns": [c + 1 for c in config.dequantize_columns],
     }
