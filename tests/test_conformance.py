@@ -21,6 +21,7 @@ from tfp_realnvp import (
     checkerboard_mask,
     conditional_kwargs,
     keras,
+    masked_autoregressive_flow,
     multiscale_real_nvp,
     preprocessed_image_flow,
     random_permutation,
@@ -113,6 +114,18 @@ CASES = {
         [2],
         lambda: real_nvp([5], 2, [8], mask="alternating", context_shape=[2], dtype=F64),
     ),
+    "maf-narrow-hidden": (
+        [5],
+        None,
+        lambda: masked_autoregressive_flow([5], 2, [3], residual=True, dtype=F64),
+    ),
+    "iaf-conditional-tanh": (
+        [4],
+        [2],
+        lambda: masked_autoregressive_flow(
+            [4], 2, [8], inverse=True, scale="tanh", context_shape=[2], dtype=F64
+        ),
+    ),
     "actnorm": ([2, 2, 3], None, lambda: ActNorm([2, 2, 3], dtype=F64)),
     "squeeze": ([4, 2, 1], None, lambda: Squeeze([4, 2, 1])),
     "factor-out": (
@@ -177,6 +190,7 @@ XLA_CASES = {
     "coupling-checkerboard",
     "coupling-gather-tanh",
     "coupling-generic-affine-gather",
+    "iaf-conditional-tanh",
     "multiscale-glow-conditional",
     "preprocessed-real-nvp",
     "real-nvp-image",

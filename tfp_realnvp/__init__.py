@@ -46,6 +46,9 @@ _EXPORTS = {
     "FlowModel": "tfp_realnvp.model",
     "ResidualConvNet": "tfp_realnvp.networks",
     "ResidualMLP": "tfp_realnvp.networks",
+    "MADE": "tfp_realnvp.made",
+    "MaskedAutoregressive": "tfp_realnvp.bijectors",
+    "masked_autoregressive_flow": "tfp_realnvp.autoregressive_flows",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -54,6 +57,7 @@ __all__ = sorted(_EXPORTS)
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
 _SUBMODULES |= {"keras", "testing", "training", "traversal"}
+_SUBMODULES |= {"autoregressive_flows", "made"}
 
 
 def __getattr__(name: str) -> Any:

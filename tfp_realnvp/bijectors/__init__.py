@@ -1,6 +1,8 @@
-"""The bijectors of tfp_realnvp: couplings, masks, permutations and learned linear maps."""
+"""The bijectors of tfp_realnvp: couplings, autoregressive layers, masks, permutations and
+learned linear maps."""
 
 from tfp_realnvp.bijectors.actnorm import ActNorm, ActNormParameters
+from tfp_realnvp.bijectors.autoregressive import MaskedAutoregressive
 from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, registered_bijectors
 from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
 from tfp_realnvp.bijectors.linear import (
@@ -43,6 +45,7 @@ __all__ = [
     "LUWeights",
     "LearnedTanhScale",
     "Logit",
+    "MaskedAutoregressive",
     "Squeeze",
     "Transformer",
     "alternating_mask",
