@@ -217,7 +217,7 @@ class MaskedAutoregressive(FlowBijector):
         out = self._call_conditioner(tf.zeros((1, *self._event_shape), self._flow_dtype), context)
         transformer = self._transformer
         wants = [(1, *self._event_shape, *s) for s in transformer.unit_param_shapes]
-        outputs = (out,) if tf.is_tensor(out) else tuple(out)
+        outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         shapes = [tuple(t.shape) if tf.is_tensor(t) else type(t).__name__ for t in outputs]
         if shapes != wants:
             raise ValueError(
