@@ -118,6 +118,22 @@ def test_slow_direction_is_one_while_loop_whatever_d_and_fast_has_none(inverse):
     assert counts[3] == counts[12]  # the graph does not grow with D: no Python loop of D calls
 
 
+def test_fast_directions_run_one_made_pass_per_layer():
+    """The log-det comes from the same pass as the output (TFP's own MAF runs its network twice
+    for log_prob): two layers of a one-hidden-layer MADE make four matmuls."""
+    x = tf.TensorSpec([None, 5])
+    for inverse in (False, True):
+        flow = masked_autoregressive_flow([5], 2, [8], inverse=inverse)
+        if inverse:  # a sample and its log-det, as a variational family uses them
+
+            def fast(z, flow=flow):
+                return flow.forward(z), flow.forward_log_det_jacobian(z, 1)
+
+        else:
+            fast = trn.flow_distribution(flow).log_prob
+        assert _graph_ops(fast, x).count("MatMul") == 4
+
+
 def test_iaf_is_fast_to_sample_and_its_samples_score_without_the_loop():
     """IAF as a variational family: the log-prob of its own samples comes from the cache."""
     flow = masked_autoregressive_flow([4], 2, [8], inverse=True, dtype=F64)
