@@ -171,7 +171,7 @@ def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, c
     assert "test NLL not finite" in captured.out
 
 
-@pytest.mark.parametrize("flow", ["spline"])
+@pytest.mark.parametrize("flow", ["spline", "maf"])
 def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, capsys, flow):
     out = tmp_path / flow
     args = ["--flow", flow, "--base", "student_t", "--weight-decay", "1e-3"]

@@ -22,6 +22,7 @@ from tfp_realnvp import (
     checkerboard_mask,
     conditional_kwargs,
     keras,
+    masked_autoregressive_flow,
     multiscale_real_nvp,
     neural_spline_flow,
     preprocessed_image_flow,
@@ -132,6 +133,13 @@ CASES = {
         None,
         lambda: neural_spline_flow([3], 2, [8], num_bins=3, bound=2.0, permutation="lu", dtype=F64),
     ),
+    "maf-spline": (
+        [3],
+        None,
+        lambda: masked_autoregressive_flow(
+            [3], 2, [8], transformer="spline", num_bins=3, bound=2.0, dtype=F64
+        ),
+    ),
     "lu-linear": ([4], None, lambda: LULinear([4], seed=1, dtype=F64)),
     "lu-1x1-conv": ([3, 3, 2], None, lambda: LULinear([3, 3, 2], seed=2, dtype=F64)),
     "reverse": ([4], None, lambda: reverse_permutation(4)),
@@ -145,6 +153,18 @@ CASES = {
         [5],
         [2],
         lambda: real_nvp([5], 2, [8], mask="alternating", context_shape=[2], dtype=F64),
+    ),
+    "maf-narrow-hidden": (
+        [5],
+        None,
+        lambda: masked_autoregressive_flow([5], 2, [3], residual=True, dtype=F64),
+    ),
+    "iaf-conditional-tanh": (
+        [4],
+        [2],
+        lambda: masked_autoregressive_flow(
+            [4], 2, [8], inverse=True, scale="tanh", context_shape=[2], dtype=F64
+        ),
     ),
     "actnorm": ([2, 2, 3], None, lambda: ActNorm([2, 2, 3], dtype=F64)),
     "squeeze": ([4, 2, 1], None, lambda: Squeeze([4, 2, 1])),
@@ -223,6 +243,7 @@ XLA_CASES = {
     "coupling-checkerboard",
     "coupling-gather-tanh",
     "coupling-generic-affine-gather",
+    "iaf-conditional-tanh",
     "multiscale-glow-conditional",
     "preprocessed-real-nvp",
     "real-nvp-image",

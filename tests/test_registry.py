@@ -50,6 +50,14 @@ FLOWS = {
         lambda: trn.neural_spline_flow([3], 2, [4], num_bins=3, bound=2.0),
         lambda: np.linspace(-3, 3, 15).reshape(5, 3),
     ),
+    "maf": (
+        lambda: trn.masked_autoregressive_flow([3], 2, [4]),
+        lambda: np.linspace(-2, 2, 15).reshape(5, 3),
+    ),
+    "iaf": (
+        lambda: trn.masked_autoregressive_flow([3], 2, [4], inverse=True, scale="tanh"),
+        lambda: np.linspace(-2, 2, 15).reshape(5, 3),
+    ),
     "preprocessed": (
         lambda: trn.preprocessed_image_flow(_tiny_multiscale([4, 4, 1]), num_levels=5),
         lambda: _images(levels=5),

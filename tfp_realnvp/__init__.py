@@ -49,6 +49,9 @@ _EXPORTS = {
     "ResidualConvNet": "tfp_realnvp.networks",
     "ResidualMLP": "tfp_realnvp.networks",
     "training_mode": "tfp_realnvp.networks",
+    "MADE": "tfp_realnvp.made",
+    "MaskedAutoregressive": "tfp_realnvp.bijectors",
+    "masked_autoregressive_flow": "tfp_realnvp.autoregressive_flows",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -58,6 +61,7 @@ _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics",
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
 _SUBMODULES |= {"bases", "stacks"}
 _SUBMODULES |= {"keras", "testing", "training", "traversal"}
+_SUBMODULES |= {"autoregressive_flows", "made"}
 
 
 def __getattr__(name: str) -> Any:

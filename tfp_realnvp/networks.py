@@ -116,7 +116,7 @@ class ResidualMLP(keras.layers.Layer):
         self.num_outputs = len(self.param_shapes)
         self.activation = activation
         self.residual = bool(residual)
-        self.dropout = _rate(dropout)
+        self.dropout = dropout_rate(dropout)
         self.drop = keras.layers.Dropout(self.dropout) if self.dropout else None
         self.hidden = [
             keras.layers.Dense(
@@ -145,9 +145,7 @@ class ResidualMLP(keras.layers.Layer):
         return _outputs(self.out(h), self.units, self.param_shapes)
 
     def _dropped(self, h, training):
-        if self.drop is None:
-            return h
-        return self.drop(h, training=_TRAINING.get() if training is None else training)
+        return dropped(self.drop, h, training)
 
     def get_config(self):
         return {
@@ -256,7 +254,15 @@ def _output_config(shapes: tuple[tuple[int, ...], ...]) -> dict:
     return {"param_shapes": [list(s) for s in shapes]}
 
 
-def _rate(dropout) -> float:
+def dropped(drop, h, training):
+    """``h`` through the Dropout layer ``drop`` (if any), in training mode when Keras says so
+    or, when it does not, inside `training_mode`."""
+    if drop is None:
+        return h
+    return drop(h, training=_TRAINING.get() if training is None else training)
+
+
+def dropout_rate(dropout) -> float:
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"`dropout` must be a rate in [0, 1); got {dropout!r}.")
     return float(dropout)

@@ -90,7 +90,9 @@ def coupling_stack(
             )
         bijectors.append(make_coupling(conditioner, coupling_mask))
         if i < num_couplings - 1 and permutation not in ("alternate", "none"):
-            bijectors.append(_permutation(permutation, event_shape, seed + i, dtype, validate_args))
+            bijectors.append(
+                permutation_bijector(permutation, event_shape, seed + i, dtype, validate_args)
+            )
     return bijectors
 
 
@@ -138,7 +140,9 @@ def _make_mask(kind: str, event_shape, parity: int) -> np.ndarray:
     return channel_mask(*event_shape, parity=parity)
 
 
-def _permutation(kind: str, event_shape, seed: int, dtype, validate_args: bool) -> tfb.Bijector:
+def permutation_bijector(
+    kind: str, event_shape, seed: int, dtype, validate_args: bool
+) -> tfb.Bijector:
     if kind == "lu":
         return LULinear(event_shape, seed=seed, dtype=dtype, validate_args=validate_args)
     if kind == "reverse":

@@ -1,7 +1,8 @@
-"""The bijectors of tfp_realnvp: couplings and their transformers, masks, permutations and
-learned linear maps."""
+"""The bijectors of tfp_realnvp: couplings and their transformers, autoregressive layers, masks,
+permutations and learned linear maps."""
 
 from tfp_realnvp.bijectors.actnorm import ActNorm, ActNormParameters
+from tfp_realnvp.bijectors.autoregressive import MaskedAutoregressive
 from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, registered_bijectors
 from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
 from tfp_realnvp.bijectors.linear import (
@@ -46,6 +47,7 @@ __all__ = [
     "LUWeights",
     "LearnedTanhScale",
     "Logit",
+    "MaskedAutoregressive",
     "Squeeze",
     "Transformer",
     "alternating_mask",
