@@ -23,8 +23,8 @@ for reverse-KL fitting.
 
 >>> import tfp_realnvp as trn
 >>> base = trn.bases.make_base("student_t", [2])
->>> base.distribution().event_shape, round(float(base.degrees_of_freedom()), 3)
-(TensorShape([2]), 30.0)
+>>> base.distribution().event_shape, base.degrees_of_freedom().numpy().round(3).tolist()
+(TensorShape([2]), [30.0, 30.0])
 """
 
 from __future__ import annotations

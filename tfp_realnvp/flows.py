@@ -12,7 +12,7 @@ from tfp_realnvp.bijectors.base import unique_name
 from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
 from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
 from tfp_realnvp.bijectors.spline import RationalQuadraticSpline
-from tfp_realnvp.stacks import coupling_stack, event_shape_of
+from tfp_realnvp.stacks import coupling_stack, event_shape_of, stack_options
 from tfp_realnvp.traversal import conditional_kwargs, find, walk
 
 __all__ = [
@@ -101,6 +101,7 @@ def real_nvp(
     [2] Laurent Dinh, David Krueger, Yoshua Bengio. NICE: Non-linear Independent Components
         Estimation. ICLR 2015 workshop. https://arxiv.org/abs/1410.8516
     """
+    options = stack_options(locals())
     scale = check_scale(scale, clamp)
     dtype = tf.as_dtype(dtype)
 
@@ -116,20 +117,7 @@ def real_nvp(
         )
 
     bijectors = coupling_stack(
-        event_shape,
-        num_couplings,
-        coupling,
-        ((),) * conditioner_outputs(scale),
-        hidden_units=hidden_units,
-        hidden_channels=hidden_channels,
-        mask=mask,
-        permutation=permutation,
-        activation=activation,
-        num_blocks=num_blocks,
-        dropout=dropout,
-        dtype=dtype,
-        seed=seed,
-        validate_args=validate_args,
+        event_shape, num_couplings, coupling, ((),) * conditioner_outputs(scale), **options
     )
     # tfb.Chain applies its list right to left in `forward`, so the couplings' inverses (data ->
     # noise) run in list order.
@@ -195,6 +183,7 @@ def neural_spline_flow(
     [1] Conor Durkan, Artur Bekasov, Iain Murray, George Papamakarios. Neural Spline Flows.
         NeurIPS 2019. https://arxiv.org/abs/1906.04140
     """
+    options = stack_options(locals())
     spline_args = {"num_bins": num_bins, "bound": bound}
     param_shapes = RationalQuadraticSpline(**spline_args).unit_param_shapes
     dtype = tf.as_dtype(dtype)
@@ -209,22 +198,7 @@ def neural_spline_flow(
             validate_args=validate_args,
         )
 
-    bijectors = coupling_stack(
-        event_shape,
-        num_couplings,
-        coupling,
-        param_shapes,
-        hidden_units=hidden_units,
-        hidden_channels=hidden_channels,
-        mask=mask,
-        permutation=permutation,
-        activation=activation,
-        num_blocks=num_blocks,
-        dropout=dropout,
-        dtype=dtype,
-        seed=seed,
-        validate_args=validate_args,
-    )
+    bijectors = coupling_stack(event_shape, num_couplings, coupling, param_shapes, **options)
     return tfb.Chain(
         bijectors, validate_args=validate_args, name=name or unique_name("neural_spline_flow")
     )

@@ -24,6 +24,27 @@ IMAGE_MASKS = ("checkerboard", "channel")
 PERMUTATIONS = ("alternate", "reverse", "random", "lu", "none")
 
 
+# The builders' arguments that `coupling_stack` takes, passed on by name.
+STACK_OPTIONS = (
+    "hidden_units",
+    "hidden_channels",
+    "mask",
+    "permutation",
+    "activation",
+    "num_blocks",
+    "dropout",
+    "dtype",
+    "seed",
+    "validate_args",
+)
+
+
+def stack_options(arguments: dict) -> dict:
+    """The `STACK_OPTIONS` among a builder's ``arguments`` (its ``locals()``), dtype resolved."""
+    options = {k: arguments[k] for k in STACK_OPTIONS}
+    return {**options, "dtype": tf.as_dtype(options["dtype"])}
+
+
 def coupling_stack(
     event_shape,
     num_couplings,
