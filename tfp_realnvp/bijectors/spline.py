@@ -42,9 +42,9 @@ class RationalQuadraticSpline(Transformer):
     the interval; derivatives are ``exp(c * tanh(u / c))`` with ``c = log(max_derivative)``,
     positive and bounded. All zeros is the identity.
 
-    Slopes lie between about ``(min_bin_size / max_derivative)^2`` and their inverse; where the
-    conditioner drives bins to the ``min_bin_size`` floor, slopes near 1e-9 make any map lose
-    about ``ulp / slope`` in a round trip (1e-7 in float64). Log-dets stay exact there.
+    Where the conditioner drives bins to the ``min_bin_size`` floor (raw parameters of about
+    ±5 or more), slopes fall to ~1e-9 and, as for any map that steep, a round trip loses about
+    ``ulp / slope`` (1e-7 in float64); the log-dets stay exact there.
 
     Args:
       num_bins: number of bins ``K``.
