@@ -22,7 +22,9 @@ from tfp_realnvp import (
     conditional_kwargs,
     keras,
     multiscale_real_nvp,
+    planar_flow,
     preprocessed_image_flow,
+    radial_flow,
     random_permutation,
     real_nvp,
     reverse_permutation,
@@ -113,6 +115,8 @@ CASES = {
         [2],
         lambda: real_nvp([5], 2, [8], mask="alternating", context_shape=[2], dtype=F64),
     ),
+    "planar-flow": ([3], None, lambda: planar_flow(3, 2, dtype=F64)),
+    "radial-flow": ([3], None, lambda: radial_flow(3, 2, dtype=F64)),
     "actnorm": ([2, 2, 3], None, lambda: ActNorm([2, 2, 3], dtype=F64)),
     "squeeze": ([4, 2, 1], None, lambda: Squeeze([4, 2, 1])),
     "factor-out": (
@@ -178,7 +182,9 @@ XLA_CASES = {
     "coupling-gather-tanh",
     "coupling-generic-affine-gather",
     "multiscale-glow-conditional",
+    "planar-flow",
     "preprocessed-real-nvp",
+    "radial-flow",
     "real-nvp-image",
 }
 

@@ -25,6 +25,8 @@ _EXPORTS = {
     "FactorOut": "tfp_realnvp.bijectors",
     "Logit": "tfp_realnvp.bijectors",
     "LULinear": "tfp_realnvp.bijectors",
+    "Planar": "tfp_realnvp.bijectors",
+    "Radial": "tfp_realnvp.bijectors",
     "Squeeze": "tfp_realnvp.bijectors",
     "alternating_mask": "tfp_realnvp.bijectors",
     "channel_mask": "tfp_realnvp.bijectors",
@@ -36,6 +38,8 @@ _EXPORTS = {
     "conditional_kwargs": "tfp_realnvp.traversal",
     "flow_distribution": "tfp_realnvp.flows",
     "real_nvp": "tfp_realnvp.flows",
+    "planar_flow": "tfp_realnvp.residual_flows",
+    "radial_flow": "tfp_realnvp.residual_flows",
     "walk": "tfp_realnvp.traversal",
     "FlowBijector": "tfp_realnvp.bijectors.base",
     "register_bijector": "tfp_realnvp.bijectors.base",
@@ -53,7 +57,7 @@ __all__ = sorted(_EXPORTS)
 
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
-_SUBMODULES |= {"keras", "testing", "training", "traversal"}
+_SUBMODULES |= {"keras", "testing", "training", "traversal", "residual_flows", "vi"}
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,10 @@ from tfp_realnvp.bijectors.masks import (
     validate_mask,
 )
 from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
+from tfp_realnvp.bijectors.planar import Planar
 from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
+from tfp_realnvp.bijectors.radial import Radial
+from tfp_realnvp.bijectors.residual import ResidualWeights
 from tfp_realnvp.bijectors.transformers import (
     SCALES,
     Additive,
@@ -43,6 +46,9 @@ __all__ = [
     "LUWeights",
     "LearnedTanhScale",
     "Logit",
+    "Planar",
+    "Radial",
+    "ResidualWeights",
     "Squeeze",
     "Transformer",
     "alternating_mask",
