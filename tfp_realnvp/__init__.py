@@ -50,6 +50,11 @@ _EXPORTS = {
     "FlowModel": "tfp_realnvp.model",
     "ResidualConvNet": "tfp_realnvp.networks",
     "ResidualMLP": "tfp_realnvp.networks",
+    "VIModel": "tfp_realnvp.vi",
+    "fit_vi": "tfp_realnvp.vi",
+    "diagnose": "tfp_realnvp.vi",
+    "sample_neutra": "tfp_realnvp.vi",
+    "neutra_kernel": "tfp_realnvp.vi",
 }
 
 __all__ = sorted(_EXPORTS)
