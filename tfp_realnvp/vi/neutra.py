@@ -22,6 +22,7 @@ def neutra_kernel(
     kind: str = "nuts",
     step_size: float = 0.5,
     num_leapfrog_steps: int = 4,
+    max_tree_depth: int = 10,
     num_adaptation_steps: int = 100,
     target_accept_prob: float = 0.75,
 ) -> mcmc.TransitionKernel:
@@ -39,6 +40,7 @@ def neutra_kernel(
       kind: ``"nuts"`` or ``"hmc"``.
       step_size: the initial leapfrog step size.
       num_leapfrog_steps: HMC's leapfrog steps per transition (NUTS chooses its own).
+      max_tree_depth: NUTS's bound: at most ``2^max_tree_depth - 1`` leapfrog steps.
       num_adaptation_steps: steps of step-size adaptation.
       target_accept_prob: the acceptance rate the adaptation aims at.
 
@@ -51,7 +53,11 @@ def neutra_kernel(
     kind = one_of(kind, ("nuts", "hmc"), "kind")
     bijector = as_distribution(flow).bijector
     if kind == "nuts":
-        inner = mcmc.NoUTurnSampler(target_log_prob_fn, step_size=step_size)
+        inner = mcmc.NoUTurnSampler(
+            target_log_prob_fn,
+            step_size=step_size,
+            max_tree_depth=positive_int(max_tree_depth, "max_tree_depth"),
+        )
     else:
         inner = mcmc.HamiltonianMonteCarlo(
             target_log_prob_fn,

@@ -25,7 +25,7 @@ __all__ = [
 tfd = tfp.distributions
 
 # U2-U4 are constant along z1 far from the origin: times this Gaussian in z1 they integrate.
-ENVELOPE_SCALE = 4.0
+ENVELOPE_SCALE = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +71,10 @@ def rezende_energy(kind: str) -> Target:
     """``p~(z) = exp(-U(z))`` for Rezende & Mohamed's U1-U4 (2015, Table 1) on ``R^2``.
 
     U1 (a ring of two half-moons) integrates as it is. U2-U4 do not depend on ``z1`` far from
-    the origin and would not: here they are multiplied by ``exp(-z1^2 / (2 * 4^2))``, a
-    Gaussian envelope of scale 4 along ``z1`` (nearly flat over the paper's ``[-4, 4]^2``
-    plots). ``log Z`` has no closed form: integrate on a grid (``benchmarks/vi_energies.py``).
+    the origin and would not: here they are multiplied by ``exp(-z1^2 / (2 * 2^2))``, a
+    Gaussian envelope of scale 2 along ``z1`` (down to ``e^-2`` of its peak at the edges of
+    the paper's ``[-4, 4]^2`` plots). ``log Z`` has no closed form: integrate on a grid
+    (``benchmarks/vi_energies.py``).
 
     #### References
 
