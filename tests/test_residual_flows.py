@@ -31,9 +31,8 @@ def _radial(beta_raw, alpha_raw=0.5):
     return radial
 
 
-@pytest.mark.parametrize("wu", [-12.0, 8.0])  # w.u_hat = -1 + 6e-6 (nearly singular); 7
-def test_planar_conforms_near_the_invertibility_limit_and_far_from_it(wu):
-    testing.assert_conformant(_planar(wu), [3], jit_compile=False)
+def test_planar_conforms_near_the_invertibility_limit():
+    testing.assert_conformant(_planar(-12.0), [3], jit_compile=False)  # w.u_hat = -1 + 6e-6
 
 
 @pytest.mark.parametrize("beta_raw", [-12.0, 4.0])  # beta = -alpha + 6e-6; beta >> alpha
