@@ -6,6 +6,7 @@ log Z comes from grid quadrature (the targets' own envelope for U2-U4 is documen
 (`tfp_realnvp.vi.diagnose`, which also gives its standard error and PSIS's Pareto-k).
 
 Run: python benchmarks/vi_energies.py [--steps 3000] [--out benchmarks/vi_energies.json]
+     [--targets u3 u4] [--flows real_nvp] [--stl] [--figure ""]
 """
 
 from __future__ import annotations
@@ -40,19 +41,22 @@ def grid_log_z(target, step=0.01) -> float:
     return float(np.log(total))
 
 
-def main(steps: int, out: str, figure: str) -> dict:
-    results = {"steps": steps, "sample_size": 256, "learning_rate": 1e-3, "targets": {}}
+def main(steps, out, figure, kinds=("u1", "u2", "u3", "u4"), flows=tuple(FLOWS), stl=False):
+    results = {"steps": steps, "sample_size": 256, "learning_rate": 1e-3, "targets": {},
+               "stick_the_landing": stl}  # fmt: skip
     fitted = {}
-    for kind in ("u1", "u2", "u3", "u4"):
+    for kind in kinds:
         target = targets.rezende_energy(kind)
         log_z = grid_log_z(target)
         row = {"log_z_grid": log_z, "flows": {}}
-        for name, make in FLOWS.items():
+        for name in flows:
+            make = FLOWS[name]
             keras.utils.set_random_seed(0)
             flow = make()
             t0 = time.time()
             optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps))
-            fit_vi(flow, target.log_prob, steps, sample_size=256, optimizer=optimizer, seed=1)
+            fit_vi(flow, target.log_prob, steps, sample_size=256, optimizer=optimizer, seed=1,
+                   stick_the_landing=stl)  # fmt: skip
             seconds = time.time() - t0
             d = diagnose(flow, target.log_prob, num_samples=20000, seed=2)
             row["flows"][name] = {
@@ -70,7 +74,8 @@ def main(steps: int, out: str, figure: str) -> dict:
         results["targets"][kind.upper()] = row
     with open(out, "w") as f:
         json.dump(results, f, indent=1)
-    _pictures(fitted, figure)
+    if figure:
+        _pictures(fitted, figure)
     return results
 
 
@@ -102,6 +107,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--out", default="benchmarks/vi_energies.json")
-    parser.add_argument("--figure", default="docs/vi_energies.png")
+    parser.add_argument("--figure", default="docs/vi_energies.png", help="'' for none")
+    parser.add_argument("--targets", nargs="+", default=["u1", "u2", "u3", "u4"])
+    parser.add_argument("--flows", nargs="+", default=list(FLOWS), choices=list(FLOWS))
+    parser.add_argument("--stl", action="store_true", help="sticking-the-landing gradients")
     args = parser.parse_args()
-    main(args.steps, args.out, args.figure)
+    main(args.steps, args.out, args.figure, args.targets, args.flows, args.stl)
