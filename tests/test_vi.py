@@ -156,3 +156,16 @@ def test_targets_normalise_as_documented():
     model, y = logreg.info["model"], tf.constant(logreg.info["labels"], tf.float32)
     want = [model.log_prob(w=w[i], y=y) for i in range(3)]
     np.testing.assert_allclose(logreg.log_prob(w), want, rtol=1e-5)
+
+
+def test_bad_targets_and_flows_are_refused_at_the_door():
+    flow = trn.planar_flow(2, 1)
+    with pytest.raises(ValueError, match=r"one log-density per sample: for z of shape \(2, 2\) "
+                       r"it returned shape \(\)"):  # fmt: skip
+        trn.VIModel(flow, lambda z: tf.reduce_sum(z))
+    with pytest.raises(TypeError, match="returned float64 for float32 samples"):
+        trn.diagnose(flow, lambda z: tf.cast(tf.reduce_sum(z, -1), tf.float64))
+    with pytest.raises(TypeError, match="`target_log_prob_fn` must be callable"):
+        trn.VIModel(flow, 3.0)
+    with pytest.raises(TypeError, match="`flow` must be a flow bijector"):
+        trn.fit_vi("real_nvp", gaussian)

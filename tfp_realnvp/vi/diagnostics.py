@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp._checks import integer
-from tfp_realnvp.vi.objective import as_distribution, log_weights
+from tfp_realnvp.vi.objective import as_distribution, check_target, log_weights
 
 __all__ = ["VIDiagnostics", "diagnose", "pareto_k"]
 
@@ -73,6 +73,7 @@ def diagnose(
     (1.8379, True, True)
     """
     q = as_distribution(flow)
+    check_target(q, target_log_prob_fn)
     n = integer(num_samples, "num_samples", minimum=25)
     shape = (n, *[int(d) for d in q.event_shape])
     eps = tf.random.stateless_normal(shape, [int(seed), 7], dtype=q.dtype)

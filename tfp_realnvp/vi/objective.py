@@ -10,7 +10,7 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp.flows import flow_distribution
 
-__all__ = ["as_distribution", "log_weights", "noise_shape", "objective"]
+__all__ = ["as_distribution", "check_target", "log_weights", "noise_shape", "objective"]
 
 tfd = tfp.distributions
 
@@ -30,6 +30,27 @@ def as_distribution(flow, event_shape=None) -> tfd.TransformedDistribution:
         "`flow` must be a flow bijector, a tfd.TransformedDistribution or a model with a "
         f"`distribution`; got {type(flow).__name__}."
     )
+
+
+def check_target(q, target_log_prob_fn: Callable) -> Callable:
+    """Refuses, at the door, a target that is not callable or does not return one finite-shaped
+    log-density per sample (tried on a batch of 2 draws of ``q``'s base)."""
+    if not callable(target_log_prob_fn):
+        raise TypeError(f"`target_log_prob_fn` must be callable; got {target_log_prob_fn!r}.")
+    z = tf.zeros([2, *[int(d) for d in q.event_shape]], q.dtype)
+    out = tf.convert_to_tensor(target_log_prob_fn(z))
+    if tuple(out.shape) != (2,):
+        raise ValueError(
+            "`target_log_prob_fn` must return one log-density per sample: for z of shape "
+            f"{tuple(z.shape)} it returned shape {tuple(out.shape)} (sum over the event axes "
+            "only)."
+        )
+    if out.dtype != q.dtype:
+        raise TypeError(
+            f"`target_log_prob_fn` returned {out.dtype.name} for {q.dtype.name} samples; "
+            "compute in the flow's dtype."
+        )
+    return target_log_prob_fn
 
 
 def _is_transformed(dist) -> bool:

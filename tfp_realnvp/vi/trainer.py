@@ -11,7 +11,13 @@ import tensorflow as tf
 from tfp_realnvp._checks import positive_int
 from tfp_realnvp._keras import keras
 from tfp_realnvp.traversal import walk
-from tfp_realnvp.vi.objective import as_distribution, log_weights, noise_shape, objective
+from tfp_realnvp.vi.objective import (
+    as_distribution,
+    check_target,
+    log_weights,
+    noise_shape,
+    objective,
+)
 
 __all__ = ["VIModel", "fit_vi"]
 
@@ -57,10 +63,8 @@ class VIModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not callable(target_log_prob_fn):
-            raise TypeError(f"`target_log_prob_fn` must be callable; got {target_log_prob_fn!r}.")
         self._q = as_distribution(flow)
-        self._target = target_log_prob_fn
+        self._target = check_target(self._q, target_log_prob_fn)
         self.sample_size = positive_int(sample_size, "sample_size")
         self.importance_samples = positive_int(importance_samples, "importance_samples")
         self.stick_the_landing = bool(stick_the_landing)
