@@ -99,7 +99,7 @@ def sample_neutra(
     >>> flow = tfp.bijectors.Shift(tf.constant([3.0, -1.0]))  # an exact transport
     >>> target = lambda z: -0.5 * tf.reduce_sum((z - [3.0, -1.0]) ** 2, -1)
     >>> s, trace = sample_neutra(flow, target, 20, num_burnin_steps=10, kind="hmc",
-    ...                          num_chains=2, seed=1, event_shape=[2])
+    ...                          num_chains=2, seed=1, event_shape=[2], jit_compile=False)
     >>> s.shape
     TensorShape([20, 2, 2])
     """
