@@ -25,7 +25,9 @@ from tfp_realnvp import (
     masked_autoregressive_flow,
     multiscale_real_nvp,
     neural_spline_flow,
+    planar_flow,
     preprocessed_image_flow,
+    radial_flow,
     random_permutation,
     real_nvp,
     reverse_permutation,
@@ -166,6 +168,8 @@ CASES = {
             [4], 2, [8], inverse=True, scale="tanh", context_shape=[2], dtype=F64
         ),
     ),
+    "planar-flow": ([3], None, lambda: planar_flow(3, 2, dtype=F64)),
+    "radial-flow": ([3], None, lambda: radial_flow(3, 2, dtype=F64)),
     "actnorm": ([2, 2, 3], None, lambda: ActNorm([2, 2, 3], dtype=F64)),
     "squeeze": ([4, 2, 1], None, lambda: Squeeze([4, 2, 1])),
     "factor-out": (
@@ -245,7 +249,9 @@ XLA_CASES = {
     "coupling-generic-affine-gather",
     "iaf-conditional-tanh",
     "multiscale-glow-conditional",
+    "planar-flow",
     "preprocessed-real-nvp",
+    "radial-flow",
     "real-nvp-image",
     "spline-coupling-checkerboard-conditional",
 }

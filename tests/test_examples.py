@@ -39,6 +39,13 @@ def _vi_surrogate(module, tmp_path):
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
 
 
+def _vi_flows(module, tmp_path):
+    out = module.main(quick=True)
+    assert out["history"]["loss"][-1] < out["history"]["loss"][0]
+    assert np.isfinite(out["diagnostics"].log_z) and out["diagnostics"].kl >= -0.01
+    assert out["samples"].shape == (50, 4, 2) and np.all(np.isfinite(out["samples"]))
+
+
 def _export_and_serve(module, tmp_path):
     out = module.main(quick=True, out=str(tmp_path))
     assert out["path"] == tmp_path / "flow_saved_model"
@@ -72,6 +79,7 @@ CHECKS = {
     "digits": _digits,
     "export_and_serve": _export_and_serve,
     "two_moons_fit": _two_moons_fit,
+    "vi_flows": _vi_flows,
     "vi_surrogate": _vi_surrogate,
 }
 

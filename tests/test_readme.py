@@ -74,3 +74,9 @@ def test_the_user_defined_bijector_saves_and_exports(namespace):
     assert namespace["reloaded"].bijector.bijectors[0].a == 2.0
     served = tf.saved_model.load(str(scratch / "heavy_served")).signatures["log_prob"]
     np.testing.assert_allclose(served(x=tf.constant(x))["log_prob"], want, rtol=1e-5)
+
+
+def test_vi_block_fits_the_banana(namespace):
+    report = namespace["report"]  # the banana is normalised: log Z = 0
+    assert report.kl < 0.2 and abs(report.log_z) < 4 * report.log_z_se + 0.02, str(report)
+    assert namespace["kernel"].num_adaptation_steps == 200

@@ -45,6 +45,10 @@ FLOWS = {
         lambda: trn.Coupling(trn.ResidualMLP(2, [4]), trn.half_mask(3, 1), trn.Affine("tanh")),
         lambda: np.linspace(-1, 1, 15).reshape(5, 3),
     ),
+    "rezende": (
+        lambda: tfb.Chain([trn.planar_flow(3, 2), trn.radial_flow(3, 1)]),
+        lambda: np.linspace(-1, 1, 15).reshape(5, 3),
+    ),
     "glow": (lambda: _tiny_multiscale([4, 4, 1], glow=True), _images),
     "spline": (
         lambda: trn.neural_spline_flow([3], 2, [4], num_bins=3, bound=2.0),

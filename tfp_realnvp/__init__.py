@@ -25,6 +25,8 @@ _EXPORTS = {
     "FactorOut": "tfp_realnvp.bijectors",
     "Logit": "tfp_realnvp.bijectors",
     "LULinear": "tfp_realnvp.bijectors",
+    "Planar": "tfp_realnvp.bijectors",
+    "Radial": "tfp_realnvp.bijectors",
     "Squeeze": "tfp_realnvp.bijectors",
     "alternating_mask": "tfp_realnvp.bijectors",
     "channel_mask": "tfp_realnvp.bijectors",
@@ -38,6 +40,8 @@ _EXPORTS = {
     "real_nvp": "tfp_realnvp.flows",
     "neural_spline_flow": "tfp_realnvp.flows",
     "RationalQuadraticSpline": "tfp_realnvp.bijectors",
+    "planar_flow": "tfp_realnvp.residual_flows",
+    "radial_flow": "tfp_realnvp.residual_flows",
     "walk": "tfp_realnvp.traversal",
     "FlowBijector": "tfp_realnvp.bijectors.base",
     "register_bijector": "tfp_realnvp.bijectors.base",
@@ -52,6 +56,11 @@ _EXPORTS = {
     "MADE": "tfp_realnvp.made",
     "MaskedAutoregressive": "tfp_realnvp.bijectors",
     "masked_autoregressive_flow": "tfp_realnvp.autoregressive_flows",
+    "VIModel": "tfp_realnvp.vi",
+    "fit_vi": "tfp_realnvp.vi",
+    "diagnose": "tfp_realnvp.vi",
+    "sample_neutra": "tfp_realnvp.vi",
+    "neutra_kernel": "tfp_realnvp.vi",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -62,6 +71,7 @@ _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "s
 _SUBMODULES |= {"bases", "stacks"}
 _SUBMODULES |= {"keras", "testing", "training", "traversal"}
 _SUBMODULES |= {"autoregressive_flows", "made"}
+_SUBMODULES |= {"keras", "testing", "training", "traversal", "residual_flows", "vi"}
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,10 @@ from tfp_realnvp.bijectors.masks import (
     validate_mask,
 )
 from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
+from tfp_realnvp.bijectors.planar import Planar
 from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
+from tfp_realnvp.bijectors.radial import Radial
+from tfp_realnvp.bijectors.residual import ResidualWeights
 from tfp_realnvp.bijectors.spline import RationalQuadraticSpline
 from tfp_realnvp.bijectors.transformers import (
     SCALES,
@@ -48,6 +51,9 @@ __all__ = [
     "LearnedTanhScale",
     "Logit",
     "MaskedAutoregressive",
+    "Planar",
+    "Radial",
+    "ResidualWeights",
     "Squeeze",
     "Transformer",
     "alternating_mask",
