@@ -33,6 +33,7 @@ _EXPORTS = {
     "random_permutation": "tfp_realnvp.bijectors",
     "reverse_permutation": "tfp_realnvp.bijectors",
     "export_saved_model": "tfp_realnvp.export",
+    "export_tflite": "tfp_realnvp.tflite",
     "conditional_kwargs": "tfp_realnvp.traversal",
     "flow_distribution": "tfp_realnvp.flows",
     "real_nvp": "tfp_realnvp.flows",
@@ -53,7 +54,7 @@ __all__ = sorted(_EXPORTS)
 
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
-_SUBMODULES |= {"keras", "testing", "training", "traversal"}
+_SUBMODULES |= {"keras", "testing", "tflite", "training", "traversal"}
 
 
 def __getattr__(name: str) -> Any:
