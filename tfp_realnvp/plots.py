@@ -16,6 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from tfp_realnvp._extras import missing_extra
+
+if error := missing_extra("matplotlib", "tfp_realnvp.plots"):
+    raise error
+
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
