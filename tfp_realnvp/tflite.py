@@ -91,12 +91,11 @@ def export_tflite(model: FlowModel, path: str | os.PathLike, overwrite: bool = F
     - ``log_prob``: ``x [N, *event]`` -> ``log_prob [N]``;
     - ``sample``: ``z [N, *event]``, standard-normal noise -> ``samples [N, *event]``.
 
-    Only TensorFlow Lite's built-in ops are used (no TF Select), so any TensorFlow Lite (or
-    LiteRT) runtime runs it: ``tf.lite.Interpreter(model_path=path).get_signature_runner(
-    "log_prob")(x=x)``. The batch size ``N`` is free (the runner resizes its inputs). Outputs
-    match the Keras model to float32 rounding (tested to ``1e-5`` relative plus ``1e-4``
-    absolute on log-densities). The file is written next to ``path`` and moved into place
-    whole.
+    Only TensorFlow Lite's built-in ops are used (no TF Select ops): run it with
+    ``tf.lite.Interpreter(model_path=path).get_signature_runner("log_prob")(x=x)``. The batch
+    size ``N`` is free (the runner resizes its inputs). Outputs match the Keras model to
+    float32 rounding (tested with ``rtol=1e-5, atol=1e-5``). The file is written next to
+    ``path`` and moved into place whole.
 
     Raises:
       FileExistsError: if ``path`` exists and ``overwrite`` is False.
