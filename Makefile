@@ -27,8 +27,8 @@ demo: install
 # An sdist, and a wheel built from it (so a file the sdist lacks is missing from the wheel too).
 dist: install
 	rm -rf dist
-	$(PY) -m build --no-isolation --outdir dist . > build.log 2>&1 || (cat build.log; exit 1)
-	rm -f build.log
+	mkdir -p build
+	$(PY) -m build --no-isolation --outdir dist . > build/dist.log 2>&1 || (cat build/dist.log; exit 1)
 
 wheel-venv: dist
 	rm -rf $(WHEEL_VENV)
