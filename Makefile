@@ -3,9 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PYTEST := $(PY) -m pytest -p no:cacheprovider
+PYTEST := -m pytest -p no:cacheprovider
+# The wheel is tested as installed: in its own virtual environment, which reaches the
+# dependencies already in $(VENV) through a .pth file (and so does not run $(VENV)'s editable
+# install of the checkout), from a directory where the checkout is not importable.
+WHEEL_VENV := build/wheel-venv
+WHEEL_PY := $(abspath $(WHEEL_VENV))/bin/python
 
-.PHONY: install demo test test-keras3 test-tfkeras lint format clean
+.PHONY: install demo dist wheel-venv test test-keras3 test-tfkeras lint format clean
 
 install: $(STAMP)
 
@@ -19,15 +24,31 @@ $(STAMP): setup.py pyproject.toml
 demo: install
 	$(VENV)/bin/tfp-realnvp train --out runs/demo --force
 
-# The suite runs twice: under Keras 3 (TensorFlow's default tf.keras) with the slow end-to-end
-# runs and the docstring examples, then under tf-keras (TF_USE_LEGACY_KERAS=1) without them.
+# An sdist, and a wheel built from it (so a file the sdist lacks is missing from the wheel too).
+dist: install
+	rm -rf dist
+	mkdir -p build
+	$(PY) -m build --no-isolation --outdir dist . > build/dist.log 2>&1 || (cat build/dist.log; exit 1)
+
+wheel-venv: dist
+	rm -rf $(WHEEL_VENV)
+	$(PY) -m venv --without-pip $(WHEEL_VENV)
+	$(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
+		> "$$($(WHEEL_PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/deps.pth"
+	$(WHEEL_PY) -m pip install --quiet --no-deps --no-index dist/*.whl
+	$(WHEEL_PY) -m pip check
+
+# The suite runs twice: under Keras 3 (TensorFlow's default tf.keras) on the checkout, with the
+# slow end-to-end runs and the docstring examples, then under tf-keras (TF_USE_LEGACY_KERAS=1)
+# on the installed wheel, without them.
 test: lint test-keras3 test-tfkeras
 
 test-keras3: install
-	$(PYTEST) -q --doctest-modules tfp_realnvp tests
+	$(PY) $(PYTEST) -q --doctest-modules tfp_realnvp tests
 
-test-tfkeras: install
-	TF_USE_LEGACY_KERAS=1 $(PYTEST) -q -m "not slow" tests
+test-tfkeras: wheel-venv
+	cd $(WHEEL_VENV) && TF_USE_LEGACY_KERAS=1 TFP_REALNVP_TEST_INSTALLED=1 \
+		$(WHEEL_PY) $(PYTEST) -q -m "not slow" $(CURDIR)/tests
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -38,4 +59,4 @@ format: install
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

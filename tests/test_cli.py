@@ -320,12 +320,12 @@ def workspace(tmp_path_factory):
     return tmp
 
 
-@pytest.mark.parametrize("case", REFUSALS)
-def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
-    argv, message = REFUSALS[case]
+def _refusal(workspace: Path, argv: str, prelude: str = "") -> str:
+    """Runs the command line in a fresh process; checks that it refused in one line, exit
+    status 2, without TensorFlow and changing nothing; returns the line."""
     before = _snapshot(workspace.parent)
     run = subprocess.run(
-        [sys.executable, "-c", DRIVER, *argv.split()],
+        [sys.executable, "-c", prelude + DRIVER, *argv.split()],
         cwd=workspace,
         env=_plain_env(),
         capture_output=True,
@@ -335,8 +335,29 @@ def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
     assert run.returncode == 2, (run.returncode, run.stderr)  # 99: TensorFlow was imported
     assert run.stdout == ""
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("tfp-realnvp"), run.stderr
-    assert message in run.stderr, run.stderr
     assert _snapshot(workspace.parent) == before
+    return run.stderr
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
+    argv, message = REFUSALS[case]
+    assert message in _refusal(workspace, argv)
+
+
+@pytest.mark.parametrize(
+    "module, distribution, argv",
+    [
+        ("matplotlib", "matplotlib", "train --out r"),
+        ("sklearn", "scikit-learn", "train --data digits --out r"),
+    ],
+)
+def test_train_without_the_cli_extra_says_what_to_install(workspace, module, distribution, argv):
+    # A None in sys.modules makes any import of the module fail: installed, yet as if it were not.
+    line = _refusal(workspace, argv, prelude=f"import sys\nsys.modules[{module!r}] = None\n")
+    assert line.endswith(
+        f'needs {distribution}, which is not installed: pip install "tfp_realnvp[cli]"\n'
+    ), line
 
 
 def test_help_is_quiet_and_needs_no_tensorflow_notices():

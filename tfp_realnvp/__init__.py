@@ -35,6 +35,7 @@ _EXPORTS = {
     "random_permutation": "tfp_realnvp.bijectors",
     "reverse_permutation": "tfp_realnvp.bijectors",
     "export_saved_model": "tfp_realnvp.export",
+    "export_tflite": "tfp_realnvp.tflite",
     "conditional_kwargs": "tfp_realnvp.traversal",
     "flow_distribution": "tfp_realnvp.flows",
     "real_nvp": "tfp_realnvp.flows",
@@ -68,10 +69,8 @@ __all__ = sorted(_EXPORTS)
 
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
-_SUBMODULES |= {"bases", "stacks"}
-_SUBMODULES |= {"keras", "testing", "training", "traversal"}
-_SUBMODULES |= {"autoregressive_flows", "made"}
-_SUBMODULES |= {"keras", "testing", "training", "traversal", "residual_flows", "vi"}
+_SUBMODULES |= {"keras", "testing", "tflite", "training", "traversal"}
+_SUBMODULES |= {"autoregressive_flows", "bases", "made", "residual_flows", "stacks", "vi"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,9 @@
 """The ``tfp-realnvp`` command line: ``train``, ``sample`` and ``log-prob``.
 
-Every argument, input file and output location is checked before TensorFlow is imported, so a
-refusal takes a fraction of a second and prints exactly one line, ``tfp-realnvp: error: ...``,
-with exit status 2, having changed nothing. Outputs are written atomically (a run directory
+Every argument, input file and output location (and, for ``train``, the ``cli`` extra's
+matplotlib and scikit-learn) is checked before TensorFlow is imported, so a refusal takes a
+fraction of a second and prints exactly one line, ``tfp-realnvp: error: ...``, with exit
+status 2, having changed nothing. Outputs are written atomically (a run directory
 appears whole or not at all) and replace only what `tfp_realnvp.rundir` proves is ours. SIGINT
 and SIGTERM stop cleanly with one line and exit status 130 / 143, removing staged files.
 TensorFlow's start-up log stays off the terminal unless ``--verbose`` or the user's own
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tfp_realnvp import rundir
+from tfp_realnvp._extras import missing_extra
 from tfp_realnvp.data import DATASETS, DataError, load_array, load_data
 from tfp_realnvp.rundir import Interrupted, OutputError
 from tfp_realnvp.screening import (
@@ -315,7 +317,18 @@ def _json_safe(value, key: str, replaced: list[str]):
     return value
 
 
+def _check_extras(args) -> None:
+    """Refuses, before anything else, to train without the ``cli`` extra's packages."""
+    needs = [("matplotlib", "train (for its pictures)")]
+    if args.data == "digits":
+        needs.append(("sklearn", "--data digits"))
+    for module, needed_for in needs:
+        if error := missing_extra(module, needed_for):
+            raise UsageError(str(error))
+
+
 def cmd_train(args) -> int:
+    _check_extras(args)
     data_path = Path(args.data) if args.data not in DATASETS else None
     out = args.out or Path("runs") / Path(args.data).stem
     rundir.check_run_dir(out, args.force, [("--data", data_path)] if data_path else [])

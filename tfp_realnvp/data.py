@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfp_realnvp._extras import missing_extra
+
 __all__ = [
     "DATASETS",
     "DataError",
@@ -108,8 +110,11 @@ def make_dataset(name: str, num_samples: int = 4096, seed: int = 0) -> np.ndarra
 
     Raises:
       DataError: for an unknown name or a ``num_samples`` below 1.
+      MissingExtra: (an ImportError) for ``"digits"`` without scikit-learn installed.
     """
     if name == "digits":
+        if error := missing_extra("sklearn", 'the dataset "digits"'):
+            raise error
         from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
 
         return load_digits().images[..., None].astype(np.float32)

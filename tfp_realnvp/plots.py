@@ -5,6 +5,9 @@ Figures are drawn with matplotlib's Agg canvas directly (``matplotlib.figure.Fig
 backend of an interactive session that imports this module. Each function writes its PNG
 atomically: a temporary file in the target directory is renamed over ``path`` only once it is
 complete, so a crash never leaves a half-written picture. Each returns ``path`` as a ``Path``.
+
+matplotlib comes with the ``cli`` extra, ``pip install "tfp_realnvp[cli]"``; without it,
+importing this module raises `MissingExtra` (an ``ImportError``) saying so.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from tfp_realnvp._extras import missing_extra
+
+if _missing := missing_extra("matplotlib", "tfp_realnvp.plots"):
+    raise _missing
+
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 

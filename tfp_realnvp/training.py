@@ -1,7 +1,8 @@
 """One training run of the command line: data -> FlowModel -> run directory.
 
 The library does not know the command line: `TrainConfig` is the run's typed description, which
-the command line fills in from its arguments after checking them.
+the command line fills in from its arguments after checking them. A run draws pictures
+(`tfp_realnvp.plots`), so this module needs the ``cli`` extra, as the command line does.
 """
 
 from __future__ import annotations
