@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp._keras import keras, register
+from tfp_realnvp._keras import LEGACY_KERAS, keras, register
 from tfp_realnvp.bases import LearnedBase, make_base
 from tfp_realnvp.flows import flow_distribution
 from tfp_realnvp.initialization import first_batch, uninitialized
@@ -22,6 +22,13 @@ from tfp_realnvp.traversal import conditional_kwargs, data_domain, find, walk
 __all__ = ["FlowModel"]
 
 tfb = tfp.bijectors
+
+
+def _keras_reduces_along_axis_0(strategy) -> bool:
+    """Keras 3 averages a multi-worker run's logs with ``strategy.reduce("MEAN", v, axis=0)``,
+    which a scalar lacks (tf-keras takes the first replica's)."""
+    multi_worker = getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)()
+    return not LEGACY_KERAS and multi_worker
 
 
 @register
@@ -386,7 +393,10 @@ class FlowModel(keras.Model):
     def _update_metrics(self, loss):
         self.nll_tracker.update_state(loss)
         self.bpd_tracker.update_state(bits_per_dim(loss, self.num_dims))
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if _keras_reduces_along_axis_0(tf.distribute.get_strategy()):
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def train_step(self, data):
         with tf.GradientTape() as tape, training_mode():
