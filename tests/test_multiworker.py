@@ -83,3 +83,19 @@ def test_two_workers_follow_one_process_on_a_multiscale_image_flow(tmp_path):
     np.save(tmp_path / "data.npy", images)
     argv = [*COMMON, "--data", str(tmp_path / "data.npy"), "--epochs", "3"]
     _compare(tmp_path, [*argv, "--couplings", "1", "--hidden", "4"], rtol=3e-2)
+
+
+class _Strategy:
+    def __init__(self, *devices):
+        self.num_replicas_in_sync = len(devices)
+        self.extended = type("Extended", (), {"worker_devices": devices})()
+
+
+def test_xla_is_used_where_tf_can_compile_a_replicated_step():
+    from tfp_realnvp.model import xla_allowed
+
+    assert xla_allowed(_Strategy("/job:localhost/replica:0/task:0/device:CPU:0"))
+    assert xla_allowed(_Strategy("/job:worker/task:0/device:GPU:0", "/job:worker/task:0/GPU:1"))
+    # No XLA collectives on CPU; a logical-CPU mirror reads another device's variable.
+    assert not xla_allowed(_Strategy("/job:worker/task:0/device:CPU:0", "/job:worker/task:1/CPU:0"))
+    assert not xla_allowed(_Strategy("/device:GPU:0", "/device:CPU:0"))

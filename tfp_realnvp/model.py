@@ -31,6 +31,17 @@ def _keras_reduces_along_axis_0(strategy) -> bool:
     return not LEGACY_KERAS and multi_worker
 
 
+def xla_allowed(strategy: tf.distribute.Strategy) -> bool:
+    """Whether TF 2.21 compiles a replicated train step with XLA: for one replica, or when
+    every replica is a GPU or TPU (XLA has collectives there, not on CPU)."""
+    if strategy.num_replicas_in_sync == 1:
+        return True
+    kinds = [
+        tf.DeviceSpec.from_string(d).device_type or "" for d in strategy.extended.worker_devices
+    ]
+    return all(kind.upper() in ("GPU", "TPU") for kind in kinds)
+
+
 @register
 class FlowModel(keras.Model):
     """A Keras model of the density ``p(x)`` (or ``p(x | context)``) defined by a flow.
@@ -354,13 +365,16 @@ class FlowModel(keras.Model):
         return data
 
     def compile(self, optimizer="adam", *args, jit_compile="auto", **kwargs):
-        """`keras.Model.compile`, with ``jit_compile="auto"`` meaning XLA on, except under a
-        multi-replica distribution strategy (where TF's XLA path fails on CPU). XLA runs these
-        flows' train steps about 1.2-1.6x faster on CPU (benchmarks/README.md), but compiles
-        anew for every batch shape; ``jit_compile=False`` turns it off for training and for the
-        compiled ``log_prob``/``sample`` alike."""
+        """`keras.Model.compile`, with ``jit_compile="auto"`` meaning XLA on wherever TF can
+        compile the step: on one replica, or on replicas that are all GPUs/TPUs. Replicas on
+        CPUs train without it: TF 2.21's XLA has no CPU collectives (multi-worker), and under
+        `MirroredStrategy` on logical CPUs a compiled step reads another device's variable
+        (``benchmarks/xla_multireplica.py`` shows both). XLA runs these flows' train steps
+        about 1.2-1.6x faster on CPU (benchmarks/README.md), but compiles anew for every batch
+        shape; ``jit_compile=False`` turns it off for training and for the compiled
+        ``log_prob``/``sample`` alike."""
         if jit_compile == "auto":
-            jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
+            jit_compile = xla_allowed(tf.distribute.get_strategy())
         object.__setattr__(self, "_eval_jit", bool(jit_compile))
         self._compiled_fns.clear()
         return super().compile(optimizer, *args, jit_compile=jit_compile, **kwargs)
