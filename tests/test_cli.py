@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import cli, rundir
+from tfp_realnvp import backup, cli, rundir
 
 FAST = [
     "--no-xla",
@@ -127,7 +127,7 @@ def test_force_replaces_a_previous_run_whole(tmp_path, capsys):
 def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monkeypatch):
     out = tmp_path / "runs" / "new"
 
-    def stopped(data, config, tmp):
+    def stopped(data, config, tmp, *resumable):
         (tmp / "metrics.json").write_text("{half")
         raise rundir.Interrupted(signal.SIGTERM)
 
@@ -135,7 +135,7 @@ def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monk
     assert cli.main(["train", "--out", str(out), *FAST]) == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []  # not even the runs/ it had to create
 
-    def boom(data, config, tmp):
+    def boom(data, config, tmp, *resumable):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr("tfp_realnvp.training.train_run", boom)
@@ -145,7 +145,7 @@ def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monk
 
 
 def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, capsys):
-    def diverged(data, config, tmp):
+    def diverged(data, config, tmp, *resumable):
         (tmp / "model.keras").write_text("weights")
         model = {"kind": "vector", "support": None}
         history = {"loss": [3.0, float("nan")]}
@@ -260,6 +260,8 @@ def _setup(tmp: Path) -> None:
     (tmp / "run.csv").write_text("1,2\n")
     (tmp / "s.npy").write_bytes(b"mine")
     _fake_run(tmp / "extra")
+    (tmp / ".mine.backup").mkdir()
+    (tmp / ".mine.backup" / "notes.txt").write_text("mine")
     (tmp / "extra" / "notes.txt").write_text("mine")
 
 
@@ -280,6 +282,9 @@ REFUSALS = {
     "not ours": ("train --out victim/sub --force", "--out victim/sub holds files that are not"),
     "ours plus a user's file": ("train --out extra --force", "also holds files the run did not"),
     "previous run": ("train --out run", "--out run holds a previous run; pass --force"),
+    "--resume, no backup": ("train --out new --resume", "--resume: no backup of an interrupted"),
+    "backup not ours": ("train --out mine --force", ".mine.backup is where this run keeps its"),
+    "no TF_CONFIG": ("train --distribute multi-worker --out r", "reads the cluster from TF_CONFIG"),
     "--out is a file": ("train --out file --force", "--out file exists and is a file"),
     "--out below a file": ("train --out file/run", "--out file/run: "),
     "unwritable --out": ("train --out /proc/sys/run", "cannot write in /proc/sys"),
@@ -380,7 +385,7 @@ def test_a_signal_stops_training_cleanly(tmp_path, signum):
     )
     try:
         deadline = time.time() + 60
-        while not list(tmp_path.glob(".run.tmp-*")) and time.time() < deadline:
+        while not list(tmp_path.glob(".run.backup/.run.tmp-*")) and time.time() < deadline:
             time.sleep(0.1)  # the staging directory appears once the checks have passed
         time.sleep(2.0)  # building the flow or training by now
         proc.send_signal(signum)
@@ -388,8 +393,14 @@ def test_a_signal_stops_training_cleanly(tmp_path, signum):
     finally:
         proc.kill()
     assert proc.returncode == 128 + signum, err
-    assert err == f"tfp-realnvp: stopped by {signum.name}; no output was written\n"
-    assert list(tmp_path.iterdir()) == []
+    stopped = f"tfp-realnvp: stopped by {signum.name}; no output was written\n"
+    left = [p.name for p in tmp_path.iterdir()]
+    if left:  # one epoch or more was done: only its backup stays, for the rerun to resume
+        assert left == [".run.backup"] and backup.complete_epochs(tmp_path / ".run.backup")
+        note = f"rerunning this command resumes from the backup in {tmp_path / '.run.backup'}"
+        assert err == f"tfp-realnvp: note: {note}\n{stopped}"
+    else:
+        assert err == stopped
 
 
 @pytest.mark.slow

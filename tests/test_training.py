@@ -37,10 +37,10 @@ def test_dequantized_columns_get_fresh_noise_in_every_batch_of_every_epoch(tmp_p
     monkeypatch.setattr(trn.FlowModel, "fit", recording_fit)
     rng = np.random.default_rng(0)
     data = np.column_stack([rng.poisson(3.0, 500), rng.normal(size=500)])  # float64 is taken
-    config = TrainConfig(epochs=1, dequantize_columns=(0,), **QUICK)
+    config = TrainConfig(epochs=2, dequantize_columns=(0,), **QUICK)
     train_run(data, config, tmp_path)
-    (dataset,) = fed
-    epochs = [np.concatenate([b.numpy() for b in dataset]) for _ in range(2)]
+    (dataset,) = fed  # the stream of both epochs, each a function of (seed, epoch)
+    epochs = np.split(np.concatenate([b.numpy() for b in dataset]), 2)
     for rows in epochs:
         noise = rows[:, 0] - np.round(rows[:, 0])
         assert np.all(np.abs(noise) <= 0.5) and np.std(noise) > 0.25  # Uniform[-0.5, 0.5)

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tfp_realnvp import rundir
+from tfp_realnvp import backup, cluster, rundir
 from tfp_realnvp._extras import missing_extra
+from tfp_realnvp.backup import BackupError
+from tfp_realnvp.cluster import ClusterError
 from tfp_realnvp.data import DATASETS, DataError, load_array, load_data
 from tfp_realnvp.rundir import Interrupted, OutputError
 from tfp_realnvp.screening import (
@@ -187,6 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run of this same command from its last backed-up epoch "
+        "(rerunning the command does it too; --resume insists there is a backup)",
+    )
+    train.add_argument(
+        "--distribute",
+        choices=["none", "mirrored", "multi-worker"],
+        default="none",
+        help="train on this machine's devices (mirrored) or on the cluster of TF_CONFIG, one "
+        "process per machine (multi-worker); batch size, learning rate and epochs mean the same",
+    )
 
     sample = sub.add_parser("sample", parents=[logs], help="draw samples from an exported flow")
     sample.add_argument("--model", type=Path, required=True, help="a run directory")
@@ -327,11 +342,36 @@ def _check_extras(args) -> None:
             raise UsageError(str(error))
 
 
+def _fingerprint(args, data_path: Path | None) -> dict:
+    """What makes two runs the same: every training argument, and the data file's identity."""
+    skip = {"out", "force", "resume", "quiet", "verbose", "command"}
+    record = {k: v for k, v in sorted(vars(args).items()) if k not in skip}
+    if data_path is not None and data_path.is_file():
+        stat = data_path.stat()
+        record["data_file"] = [str(data_path.resolve()), stat.st_size, stat.st_mtime_ns]
+    return json.loads(json.dumps(record, default=str))
+
+
+def _strategy(kind: str):
+    import tensorflow as tf
+
+    if kind == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def cmd_train(args) -> int:
     _check_extras(args)
     data_path = Path(args.data) if args.data not in DATASETS else None
     out = args.out or Path("runs") / Path(args.data).stem
-    rundir.check_run_dir(out, args.force, [("--data", data_path)] if data_path else [])
+    multi = args.distribute == "multi-worker"
+    task = cluster.task_from_env() if multi else cluster.Task(0, 1)
+    if task.is_chief:
+        rundir.check_run_dir(out, args.force, [("--data", data_path)] if data_path else [])
+    fingerprint = _fingerprint(args, data_path)
+    resume_from = backup.check_backup(out, fingerprint, args.resume, args.force, task.index)
     if args.validation_split + args.test_split >= 0.9:
         raise UsageError("--validation-split plus --test-split must leave some training data")
     data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
@@ -347,9 +387,24 @@ def cmd_train(args) -> int:
 
     training = _import("tfp_realnvp.training", args.verbose)
     config = _train_config(args, training, data, dequantize_columns)
-    with rundir.staging_dir(out) as tmp:
+    strategy = _strategy(args.distribute)
+    created = [p for p in reversed(out.resolve().parents) if not p.exists()]
+    saved = backup.start_backup(out, fingerprint, resume_from < 0, task.index)
+    if resume_from > 0:
+        _note(f"resuming after epoch {resume_from} from the backup in {saved}")
+    # Workers other than the chief write their copy beside it, into a directory then removed.
+    staged = out if task.is_chief else out.with_name(f"{out.name}-worker{task.index}")
+    with rundir.staging_dir(staged, within=saved) as tmp:  # a kill leaves it in the backup
         start = time.time()
-        metrics = training.train_run(data, config, tmp)
+        try:
+            metrics = training.train_run(data, config, tmp, saved, max(resume_from, 0), strategy)
+        except BaseException:
+            if backup.complete_epochs(saved):
+                _note(f"rerunning this command resumes from the backup in {saved}")
+            else:
+                backup.remove_backup(saved)
+                rundir.remove_empty(created)
+            raise
         metrics["wall_time_s"] = round(time.time() - start, 2)
         replaced: list[str] = []
         metrics = _json_safe(metrics, "", replaced)
@@ -364,7 +419,11 @@ def cmd_train(args) -> int:
         rundir.write_marker(
             tmp, {"data": args.data, **metrics["model"], "event_shape": list(data.shape[1:])}
         )
-        rundir.publish(tmp, out)
+        if task.is_chief:
+            rundir.publish(tmp, out)
+    backup.remove_backup(saved)
+    if not task.is_chief:
+        return 0
 
     def show(key):
         value = metrics[key]
@@ -484,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = rundir.install_signal_handlers()
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, DataError, OutputError) as e:
+    except (UsageError, DataError, OutputError, BackupError, ClusterError) as e:
         print(f"tfp-realnvp: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:  # the disk filled up, a file vanished: no traceback for those

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp._keras import keras, register
+from tfp_realnvp._keras import LEGACY_KERAS, keras, register
 from tfp_realnvp.bases import LearnedBase, make_base
 from tfp_realnvp.flows import flow_distribution
 from tfp_realnvp.initialization import first_batch, uninitialized
@@ -22,6 +22,24 @@ from tfp_realnvp.traversal import conditional_kwargs, data_domain, find, walk
 __all__ = ["FlowModel"]
 
 tfb = tfp.bijectors
+
+
+def _keras_reduces_along_axis_0(strategy) -> bool:
+    """Keras 3 averages a multi-worker run's logs with ``strategy.reduce("MEAN", v, axis=0)``,
+    which a scalar lacks (tf-keras takes the first replica's)."""
+    multi_worker = getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)()
+    return not LEGACY_KERAS and multi_worker
+
+
+def xla_allowed(strategy: tf.distribute.Strategy) -> bool:
+    """Whether TF 2.21 compiles a replicated train step with XLA: for one replica, or when
+    every replica is a GPU or TPU (XLA has collectives there, not on CPU)."""
+    if strategy.num_replicas_in_sync == 1:
+        return True
+    kinds = [
+        tf.DeviceSpec.from_string(d).device_type or "" for d in strategy.extended.worker_devices
+    ]
+    return all(kind.upper() in ("GPU", "TPU") for kind in kinds)
 
 
 @register
@@ -347,13 +365,16 @@ class FlowModel(keras.Model):
         return data
 
     def compile(self, optimizer="adam", *args, jit_compile="auto", **kwargs):
-        """`keras.Model.compile`, with ``jit_compile="auto"`` meaning XLA on, except under a
-        multi-replica distribution strategy (where TF's XLA path fails on CPU). XLA runs these
-        flows' train steps about 1.2-1.6x faster on CPU (benchmarks/README.md), but compiles
-        anew for every batch shape; ``jit_compile=False`` turns it off for training and for the
-        compiled ``log_prob``/``sample`` alike."""
+        """`keras.Model.compile`, with ``jit_compile="auto"`` meaning XLA on wherever TF can
+        compile the step: on one replica, or on replicas that are all GPUs/TPUs. Replicas on
+        CPUs train without it: TF 2.21's XLA has no CPU collectives (multi-worker), and under
+        `MirroredStrategy` on logical CPUs a compiled step reads another device's variable
+        (``benchmarks/xla_multireplica.py`` shows both). XLA runs these flows' train steps
+        about 1.2-1.6x faster on CPU (benchmarks/README.md), but compiles anew for every batch
+        shape; ``jit_compile=False`` turns it off for training and for the compiled
+        ``log_prob``/``sample`` alike."""
         if jit_compile == "auto":
-            jit_compile = tf.distribute.get_strategy().num_replicas_in_sync == 1
+            jit_compile = xla_allowed(tf.distribute.get_strategy())
         object.__setattr__(self, "_eval_jit", bool(jit_compile))
         self._compiled_fns.clear()
         return super().compile(optimizer, *args, jit_compile=jit_compile, **kwargs)
@@ -386,7 +407,10 @@ class FlowModel(keras.Model):
     def _update_metrics(self, loss):
         self.nll_tracker.update_state(loss)
         self.bpd_tracker.update_state(bits_per_dim(loss, self.num_dims))
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if _keras_reduces_along_axis_0(tf.distribute.get_strategy()):
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def train_step(self, data):
         with tf.GradientTape() as tape, training_mode():

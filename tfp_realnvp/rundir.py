@@ -35,6 +35,7 @@ __all__ = [
     "publish",
     "install_signal_handlers",
     "read_marker",
+    "remove_empty",
     "received_signal",
     "restore_signal_handlers",
     "staging_dir",
@@ -200,16 +201,17 @@ def check_output_file(path: Path, force: bool, inputs: Iterable[tuple[str, Path]
 
 
 @contextlib.contextmanager
-def staging_dir(out: Path) -> Iterator[Path]:
-    """A hidden directory beside ``out`` to build the run in; removed (with any parents it had
-    to create) unless it was published."""
+def staging_dir(out: Path, within: Path | None = None) -> Iterator[Path]:
+    """A hidden directory beside ``out`` (or in ``within``, a directory of ours beside it) to
+    build the run in; removed (with any parents it had to create) unless it was published."""
     target = out.resolve()
     created = [p for p in reversed(target.parents) if not p.exists()]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        where = target.parent if within is None else within
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=where))
     except OSError as e:
-        _remove_empty(created)
+        remove_empty(created)
         raise OutputError(f"--out {out}: cannot create it: {e.strerror or e}") from None
     _follow_umask(tmp, directory=True)
     try:
@@ -217,10 +219,12 @@ def staging_dir(out: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already once published
         if not target.exists():
-            _remove_empty(created)
+            remove_empty(created)
 
 
-def _remove_empty(created: list[Path]) -> None:
+def remove_empty(created: list[Path]) -> None:
+    """Removes the directories in ``created`` (outermost first) that are empty, innermost
+    first: the parents a run had to create, when it publishes nothing."""
     for path in reversed(created):
         with contextlib.suppress(OSError):
             path.rmdir()

@@ -23,7 +23,9 @@ from tfp_realnvp.flows import neural_spline_flow, real_nvp
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
 from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.model import FlowModel
+from tfp_realnvp.resume import TrainingBackup, restore
 from tfp_realnvp.screening import uses_image_flow
+from tfp_realnvp.streams import epoch_batches
 
 tfb = tfp.bijectors
 
@@ -131,26 +133,14 @@ def _jittered(x: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
     return (x + mask * noise).astype(np.float32)
 
 
-def _training_batches(train: np.ndarray, mask: np.ndarray, config: TrainConfig):
-    """Shuffled batches of ``train`` with fresh Uniform[-0.5, 0.5) noise on masked columns."""
-    mask_t = tf.constant(mask)
-    # A generator's state advances across epochs; a plain tf.random op inside Dataset.map
-    # replays the same noise in every epoch once a global seed is set (as train_run sets it).
-    noise = tf.random.Generator.from_seed(config.seed)
-
-    def jitter(batch):
-        return batch + mask_t * (noise.uniform(tf.shape(batch)) - 0.5)
-
-    return (
-        tf.data.Dataset.from_tensor_slices(train)
-        .shuffle(len(train), seed=config.seed, reshuffle_each_iteration=True)
-        .batch(config.batch_size)
-        .map(jitter)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
-def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
+def train_run(
+    data: np.ndarray,
+    config: TrainConfig,
+    out: Path,
+    backup: Path | None = None,
+    resume_from: int = 0,
+    strategy: tf.distribute.Strategy | None = None,
+) -> dict:
     """Trains on ``data`` as ``config`` says and writes the model and pictures into ``out``.
 
     Vectors get a standardised RealNVP; images ``[N, H, W, C]`` of integer grey levels the
@@ -158,9 +148,15 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
     dequantised pixels instead). Reported NLLs are in nats per example of the data's own units
     (grey levels for images); dequantised parts are scored with one fixed noise draw.
 
+    With ``backup`` (a directory of `tfp_realnvp.backup.start_backup`), the training state is
+    backed up there after every epoch, and ``resume_from`` > 0 continues from the state saved
+    after that many epochs (`tfp_realnvp.resume`). The model is built and trained in
+    ``strategy``'s scope (default: the current strategy).
+
     Returns:
       the run's metrics, with ``"model"`` describing what the served model accepts.
     """
+    strategy = strategy or tf.distribute.get_strategy()
     data = np.asarray(data, np.float32)  # the flows here compute in float32
     keras.utils.set_random_seed(config.seed)
     images = data.ndim == 4
@@ -170,11 +166,11 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
     support = None
     if uses_image_flow(data, config.architecture):
         support = [0, int(data.max()) + 1]  # grey levels 0 .. K-1, dequantised onto [0, K)
-        model = image_model(event_shape, support[1], config)  # fresh noise in every batch
+        with strategy.scope():  # fresh noise in every batch
+            model = image_model(event_shape, support[1], config)
         scored = {k: dequantized(v, config.seed + i) for i, (k, v) in enumerate(parts.items())}
         # FlowModel(dequantize=True) adds the noise to validation batches too: give it levels.
-        fit_data, validation = train, val
-        fit_kwargs = {"batch_size": config.batch_size}
+        validation, noise_mask = val, None
     else:
         if images:  # flat pixels, dequantised once
             parts = {
@@ -183,29 +179,38 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
             }
         mask = _jitter_mask(parts["train"].shape[1], config.dequantize_columns)
         scored = {k: _jittered(v, mask, config.seed + i) for i, (k, v) in enumerate(parts.items())}
-        model = FlowModel(standardized_flow(scored["train"], config), base=config.base)
-        fit_data, validation = _training_batches(parts["train"], mask, config), scored["validation"]
-        fit_kwargs = {"shuffle": False}  # the dataset shuffles
-    if config.weight_decay:
-        optimizer = keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
-    else:
-        optimizer = keras.optimizers.Adam(config.learning_rate)
-    model.compile(
-        optimizer=optimizer,
-        jit_compile="auto" if config.xla else False,
+        with strategy.scope():
+            model = FlowModel(standardized_flow(scored["train"], config), base=config.base)
+        validation, noise_mask = scored["validation"], mask
+    fit_data, steps = epoch_batches(
+        parts["train"], config.batch_size, config.seed, config.epochs, resume_from, noise_mask
     )
-    callbacks = [
-        keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.patience // 2)),
-        keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
-    ]
+    with strategy.scope():
+        if config.weight_decay:
+            optimizer = keras.optimizers.AdamW(
+                config.learning_rate, weight_decay=config.weight_decay
+            )
+        else:
+            optimizer = keras.optimizers.Adam(config.learning_rate)
+        model.compile(optimizer=optimizer, jit_compile="auto" if config.xla else False)
+        callbacks = [
+            keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, config.patience // 2)),
+            keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
+        ]
+        resumed = restore(model, backup, resume_from) if resume_from else None
+    if backup is not None:
+        callbacks.append(TrainingBackup(backup, callbacks[:], resumed))
     history = model.fit(
         fit_data,
         validation_data=validation,
         epochs=config.epochs,
+        initial_epoch=resume_from,
+        steps_per_epoch=steps,
+        shuffle=False,  # the stream is shuffled
         callbacks=callbacks,
         verbose=config.verbose,
-        **fit_kwargs,
     )
+    history = callbacks[-1].history if backup is not None else history.history
     num_dims = int(np.prod(event_shape))
     metrics: dict = {"data": config.data_name, "event_shape": list(event_shape)}
     metrics["num_dims"] = num_dims
@@ -214,9 +219,9 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
             nll = float(-np.mean(_batched_log_prob(model, part).astype(np.float64)))
         metrics[f"{name}_nll"] = nll
         metrics[f"{name}_bits_per_dim"] = bits_per_dim(nll, num_dims)
-    metrics["epochs"] = len(history.history["loss"])
+    metrics["epochs"] = len(history["loss"])
     metrics["num_examples"] = {k: len(v) for k, v in parts.items()}
-    metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
     metrics["model"] = {
         "kind": "image" if support else "vector",
         "architecture": config.architecture if images else VECTOR_ARCHITECTURES[config.flow],
@@ -230,7 +235,7 @@ def train_run(data: np.ndarray, config: TrainConfig, out: Path) -> dict:
 
     export_saved_model(model, out / "saved_model")
     model.save(str(out / "model.keras"))
-    _pictures(model, history.history, scored["test"], event_shape, images, out, config.seed)
+    _pictures(model, history, scored["test"], event_shape, images, out, config.seed)
     return metrics
 
 

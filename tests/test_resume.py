@@ -1,0 +1,100 @@
+"""Runs that survive being killed: backups beside the run, and resuming to the same weights."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tfp_realnvp import backup, cli
+from tfp_realnvp._keras import LEGACY_KERAS
+from tfp_realnvp.backup import BACKUP_MARKER, BackupError, backup_dir, check_backup, start_backup
+
+FINGERPRINT = {"epochs": 6, "seed": 0}
+
+
+def test_a_backup_resumes_only_the_same_command(tmp_path):
+    out = tmp_path / "run"
+    assert check_backup(out, FINGERPRINT, resume=False, force=False) == 0
+    with pytest.raises(BackupError, match="--resume: no backup of an interrupted run"):
+        check_backup(out, FINGERPRINT, resume=True, force=False)
+    path = start_backup(out, FINGERPRINT, discard=False)
+    assert path == tmp_path / ".run.backup" and (path / BACKUP_MARKER).is_file()
+    (path / "epoch-3").mkdir()
+    (path / "epoch-4.tmp").mkdir()  # killed while writing: not a complete epoch
+    assert check_backup(out, FINGERPRINT, resume=True, force=False) == 3
+    other = {**FINGERPRINT, "epochs": 9}
+    with pytest.raises(BackupError, match=r"other settings \(--epochs differ\).*--force"):
+        check_backup(out, other, resume=False, force=False)
+    assert check_backup(out, other, resume=False, force=True) == -1  # ours: may be discarded
+    start_backup(out, other, discard=True)
+    assert backup.complete_epochs(path) == [] and check_backup(out, other, False, False) == 0
+
+
+def test_a_directory_that_is_not_our_backup_is_never_touched(tmp_path):
+    out = tmp_path / "run"
+    mine = backup_dir(out)
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(BackupError, match="not a tfp-realnvp backup"):
+            check_backup(out, FINGERPRINT, resume=False, force=force)
+    backup.remove_backup(mine)
+    assert (mine / "notes.txt").read_text() == "mine"
+    assert backup_dir(out, worker=2) == tmp_path / ".run.backup-worker2"
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from tfp_realnvp import cli, resume
+
+    kill_after, save = int(sys.argv[1]), resume.TrainingBackup.save
+
+    def save_then_die(self, epochs_done):
+        save(self, epochs_done)
+        if epochs_done == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    resume.TrainingBackup.save = save_then_die
+    sys.exit(cli.main(sys.argv[2:]))
+    """
+)
+ARGS = "train --no-xla --num-samples 300 --epochs 6 --couplings 2 --hidden 8 --quiet"
+ARGS += " --learning-rate 0.05 --patience 2 --batch-size 64"
+# tf-keras's Dropout draws from a stateful op whose position a restart loses (Keras 3 keeps it in
+# a seed variable, which the backup holds): there a resumed run with dropout is not bit-equal.
+ARGS += " --dropout 0" if LEGACY_KERAS else " --dropout 0.1"
+
+
+def _weights(run):
+    from tfp_realnvp._keras import keras
+
+    return [w for w in keras.saving.load_model(run / "model.keras").get_weights()]
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert cli.main([*ARGS.split(), "--out", str(whole)]) == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    run = subprocess.run(
+        [sys.executable, "-c", KILLER, "3", *ARGS.split(), "--out", str(killed)],
+        env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    saved = backup_dir(killed)
+    assert not killed.exists() and backup.complete_epochs(saved) == [2, 3]
+    assert cli.main([*ARGS.split(), "--out", str(killed), "--resume"]) == 0
+    assert not saved.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["killed", "whole"]
+    a, b = (json.loads((r / "metrics.json").read_text()) for r in (whole, killed))
+    # One process, the same batches, dropout masks and callback state: equal to the bit.
+    assert a["history"] == b["history"] and a["test_nll"] == b["test_nll"]
+    rates = a["history"].get("learning_rate", a["history"].get("lr"))
+    assert rates[-1] < rates[0]  # ReduceLROnPlateau acted, so its state had to resume too
+    for x, y in zip(_weights(whole), _weights(killed), strict=True):
+        np.testing.assert_array_equal(x, y)
