@@ -1,5 +1,5 @@
 """Reverse-KL fits of Rezende & Mohamed's energies U1-U4: KL(q || p) = log Z - ELBO reached by
-real_nvp, planar_flow and radial_flow at the same budget, with pictures.
+real_nvp, neural_spline_flow, planar_flow and radial_flow at the same budget, with pictures.
 
 log Z comes from grid quadrature (the targets' own envelope for U2-U4 is documented in
 `tfp_realnvp.vi.targets.rezende_energy`); the ELBO from 20,000 draws of the fitted q
@@ -25,6 +25,7 @@ from tfp_realnvp.vi import diagnose, fit_vi, targets
 FLOWS = {
     "real_nvp": lambda: trn.real_nvp([2], 8, [64, 64]),
     "planar_flow": lambda: trn.planar_flow(2, 32),
+    "neural_spline_flow": lambda: trn.neural_spline_flow([2], 4, [64, 64], num_bins=8),
     "radial_flow": lambda: trn.radial_flow(2, 32),
 }
 
