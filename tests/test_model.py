@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_realnvp as trn
-from tfp_realnvp import keras
+from tfp_realnvp import keras, testing
 
 
 def _data(n=512, seed=0):
@@ -307,3 +307,20 @@ def test_dequantize_draws_fresh_noise_for_every_batch():
     # Known, documented in FlowModel: evaluation, a separately compiled step, replays the first
     # epoch's draws under a global seed; this pins it so that changing it is noticed.
     np.testing.assert_array_equal(evaluated, trained[:4])
+
+
+def test_metrics_are_the_mean_over_examples_for_any_dataset():
+    """A short last batch counts for the examples it holds, and a dataset of unknown length
+    (which ends in a step whose input ran out) reports the same loss as an array."""
+    model = trn.FlowModel(trn.real_nvp([2], 1, [4]))
+    model.compile(jit_compile=False)
+    testing.perturb_variables(model.bijector, seed=1)
+    x = np.random.default_rng(0).normal(size=(10, 2)).astype("float32")
+    want = float(-np.mean(model.log_prob(x)))
+    unknown = tf.data.Dataset.from_generator(
+        lambda: iter(x), output_signature=tf.TensorSpec([2], tf.float32)
+    ).batch(4)
+    assert unknown.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    for data, kwargs in [(x, {"batch_size": 4}), (unknown, {})]:
+        got = model.evaluate(data, verbose=0, return_dict=True, **kwargs)["loss"]
+        np.testing.assert_allclose(got, want, rtol=1e-5)

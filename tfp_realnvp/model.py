@@ -390,23 +390,31 @@ class FlowModel(keras.Model):
         return self._log_prob(x, context)
 
     def _loss(self, data):
+        """The batch's mean NLL and its weight in the metrics (the batch size, or the sum of
+        the sample weights)."""
         x, context, weight = self._unpack(data)
         nll = -self._log_prob(self._dequantized(x), context)
         if weight is None:
             loss = tf.reduce_mean(nll)
+            total = tf.cast(tf.size(nll), tf.float32)
         else:
             weight = tf.cast(tf.reshape(weight, tf.shape(nll)), nll.dtype)
             loss = tf.reduce_sum(nll * weight) / tf.maximum(tf.reduce_sum(weight), 1e-12)
-        return tf.cast(loss, tf.float32)
+            total = tf.cast(tf.reduce_sum(weight), tf.float32)
+        return tf.cast(loss, tf.float32), total
 
     def _dequantized(self, x):
         if not self.dequantize:
             return x
         return x + tf.random.uniform(tf.shape(x), dtype=x.dtype)
 
-    def _update_metrics(self, loss):
-        self.nll_tracker.update_state(loss)
-        self.bpd_tracker.update_state(bits_per_dim(loss, self.num_dims))
+    def _update_metrics(self, loss, weight):
+        # Weighted by the batch's size, the metrics are the mean over examples (a short last
+        # batch counts for what it holds), and a step whose input ran out (a dataset of
+        # unknown length ends that way) updates nothing: an unweighted count would still
+        # have been incremented there, halving the reported loss.
+        self.nll_tracker.update_state(loss, sample_weight=weight)
+        self.bpd_tracker.update_state(bits_per_dim(loss, self.num_dims), sample_weight=weight)
         logs = {m.name: m.result() for m in self.metrics}
         if _keras_reduces_along_axis_0(tf.distribute.get_strategy()):
             logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
@@ -414,7 +422,7 @@ class FlowModel(keras.Model):
 
     def train_step(self, data):
         with tf.GradientTape() as tape, training_mode():
-            loss = self._loss(data)
+            loss, weight = self._loss(data)
             total = loss + tf.add_n([tf.cast(v, tf.float32) for v in self.losses] or [0.0])
             # Gradients are summed over replicas, so each replica contributes its share.
             total = total / tf.distribute.get_strategy().num_replicas_in_sync
@@ -424,7 +432,7 @@ class FlowModel(keras.Model):
         if hasattr(self.optimizer, "get_unscaled_gradients"):  # tf-keras mixed precision
             grads = self.optimizer.get_unscaled_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return self._update_metrics(loss)
+        return self._update_metrics(loss, weight)
 
     def _scale_loss(self, loss):
         if hasattr(self.optimizer, "scale_loss"):  # Keras 3
@@ -434,7 +442,7 @@ class FlowModel(keras.Model):
         return loss
 
     def test_step(self, data):
-        return self._update_metrics(self._loss(data))
+        return self._update_metrics(*self._loss(data))
 
     @property
     def metrics(self):
