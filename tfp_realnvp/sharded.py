@@ -96,8 +96,8 @@ def row_stream(
     )
 
 
+@tf.autograph.experimental.do_not_convert
 def _npy_rows(path, width: int) -> tf.data.Dataset:
-    @tf.autograph.experimental.do_not_convert
     def blocks(name):
         array = np.load(name.decode(), mmap_mode="r")
         for start in range(0, len(array), _BLOCK_ROWS):
