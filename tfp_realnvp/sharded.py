@@ -203,4 +203,3 @@ def raise_bad_rows(error: Exception) -> None:
     """Re-raises a failed row check as `DataError` with its one line (else does nothing)."""
     if (message := bad_row_message(error)) is not None:
         raise DataError(message) from None
-
