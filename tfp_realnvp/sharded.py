@@ -44,8 +44,9 @@ def shard_dataset(
     """The rows of the shards ``pattern`` names (a file or a glob) as float32 batches.
 
     Shards are read ``cycle_length`` at a time, interleaved row by row, through a shuffling
-    buffer of ``shuffle_buffer`` rows (``seed=None``: no shuffling; rows come in the interleaved order, the same each time), then
-    batched and prefetched. One pass over the data; ``.repeat()`` it for more. Its length is
+    buffer of ``shuffle_buffer`` rows (``seed=None``: no shuffling; rows come interleaved, in
+    the same order every time), then batched and prefetched. One pass over the data;
+    ``.repeat()`` it for more. Its length is
     unknown to TensorFlow (`tf.data.experimental.UNKNOWN_CARDINALITY`), which `FlowModel.fit`
     takes as it comes: an epoch ends when the stream does.
 

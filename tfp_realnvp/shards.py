@@ -18,7 +18,7 @@ editor shows it; an npy's or TFRecord's row or record). Without ``--validation-d
 sorted shard list drawn from the seed.
 
 >>> sorted(p.name for p in held_out([Path(f"s{i}.npy") for i in range(10)], 0.2, seed=0)[1])
-['s1.npy', 's6.npy']
+['s4.npy', 's6.npy']
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def _npy_width(path: Path) -> int:
         with path.open("rb") as f:
             major, _ = fmt.read_magic(f)
             read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-            shape, fortran, dtype = read(f)
+            shape, _, dtype = read(f)
     except (ValueError, EOFError):
         raise DataError(f"{path}: cannot read file: not a valid .npy file") from None
     if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
