@@ -101,10 +101,14 @@ def standardized_flow(train: np.ndarray, config: TrainConfig) -> tfb.Chain:
     """The vector flow of ``config`` behind a fixed per-dimension standardisation, so the
     model's density is in the data's own units."""
     flat = train.reshape(len(train), -1).astype(np.float64)
-    mean = flat.mean(0).astype(np.float32)
-    std = np.maximum(flat.std(0), 1e-3).astype(np.float32)
-    flow = vector_flow(flat.shape[1], config)
-    return tfb.Chain([tfb.Shift(mean), tfb.Scale(std), flow], name="standardized_flow")
+    return standardized_by(flat.mean(0), flat.std(0), config)
+
+
+def standardized_by(mean: np.ndarray, std: np.ndarray, config: TrainConfig) -> tfb.Chain:
+    """`standardized_flow` from the training rows' per-dimension ``mean`` and ``std``."""
+    flow = vector_flow(len(mean), config)
+    shift, scale = np.asarray(mean, np.float32), np.maximum(std, 1e-3).astype(np.float32)
+    return tfb.Chain([tfb.Shift(shift), tfb.Scale(scale), flow], name="standardized_flow")
 
 
 def image_model(image_shape, levels: int, config: TrainConfig) -> FlowModel:
@@ -185,6 +189,36 @@ def train_run(
     fit_data, steps = epoch_batches(
         parts["train"], config.batch_size, config.seed, config.epochs, resume_from, noise_mask
     )
+    history = fit_flow(model, fit_data, steps, validation, config, backup, resume_from, strategy)
+    num_dims = int(np.prod(event_shape))
+    metrics: dict = {"data": config.data_name, "event_shape": list(event_shape)}
+    metrics["num_dims"] = num_dims
+    for name, part in scored.items():
+        with np.errstate(over="ignore", invalid="ignore"):
+            nll = float(-np.mean(_batched_log_prob(model, part).astype(np.float64)))
+        metrics[f"{name}_nll"] = nll
+        metrics[f"{name}_bits_per_dim"] = bits_per_dim(nll, num_dims)
+    metrics["epochs"] = len(history["loss"])
+    metrics["num_examples"] = {k: len(v) for k, v in parts.items()}
+    metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
+    metrics["model"] = model_record(config, config.architecture if images else None, support)
+    publish_model(model, history, scored["test"], event_shape, images, out, config.seed)
+    return metrics
+
+
+def fit_flow(
+    model: FlowModel,
+    fit_data: tf.data.Dataset,
+    steps: int,
+    validation,
+    config: TrainConfig,
+    backup: Path | None,
+    resume_from: int,
+    strategy: tf.distribute.Strategy,
+) -> dict:
+    """Compiles ``model`` in ``strategy``'s scope and fits it on the epoch stream ``fit_data``
+    as ``config`` says (early stopping, learning-rate plateaus, the backup); returns the
+    history of every epoch, restored ones included."""
     with strategy.scope():
         if config.weight_decay:
             optimizer = keras.optimizers.AdamW(
@@ -210,21 +244,14 @@ def train_run(
         callbacks=callbacks,
         verbose=config.verbose,
     )
-    history = callbacks[-1].history if backup is not None else history.history
-    num_dims = int(np.prod(event_shape))
-    metrics: dict = {"data": config.data_name, "event_shape": list(event_shape)}
-    metrics["num_dims"] = num_dims
-    for name, part in scored.items():
-        with np.errstate(over="ignore", invalid="ignore"):
-            nll = float(-np.mean(_batched_log_prob(model, part).astype(np.float64)))
-        metrics[f"{name}_nll"] = nll
-        metrics[f"{name}_bits_per_dim"] = bits_per_dim(nll, num_dims)
-    metrics["epochs"] = len(history["loss"])
-    metrics["num_examples"] = {k: len(v) for k, v in parts.items()}
-    metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
-    metrics["model"] = {
+    return callbacks[-1].history if backup is not None else history.history
+
+
+def model_record(config: TrainConfig, image_architecture: str | None, support) -> dict:
+    """What the served model accepts, for metrics.json and the run's marker."""
+    return {
         "kind": "image" if support else "vector",
-        "architecture": config.architecture if images else VECTOR_ARCHITECTURES[config.flow],
+        "architecture": image_architecture or VECTOR_ARCHITECTURES[config.flow],
         "flow": config.flow,
         "base": config.base,
         "dropout": config.dropout,
@@ -233,10 +260,12 @@ def train_run(
         "dequantized_columns": [c + 1 for c in config.dequantize_columns],
     }
 
+
+def publish_model(model, history, test: np.ndarray, event_shape, images, out: Path, seed: int):
+    """Writes the exported model, the ``.keras`` file and the pictures into ``out``."""
     export_saved_model(model, out / "saved_model")
     model.save(str(out / "model.keras"))
-    _pictures(model, history, scored["test"], event_shape, images, out, config.seed)
-    return metrics
+    _pictures(model, history, test, event_shape, images, out, seed)
 
 
 def _batched_log_prob(model: FlowModel, x: np.ndarray, batch: int = 8192) -> np.ndarray:

@@ -1,0 +1,110 @@
+"""Data bigger than memory: shard files streamed with tf.data (shards.py, sharded.py,
+shard_training.py). Tiny shards in tmp_path; every check has an independent truth: the same rows
+held in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_realnvp.data import DataError, random_split
+from tfp_realnvp.shard_training import train_sharded_run
+from tfp_realnvp.sharded import row_stream, shard_dataset
+from tfp_realnvp.shards import inspect_shard, plan_shards
+from tfp_realnvp.training import TrainConfig, train_run
+
+
+def _write_csv(path, rows):
+    np.savetxt(path, rows, delimiter=",", fmt="%.9g", header="a,b", comments="")
+
+
+def _write_tfrecord(path, rows):
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for row in rows:
+            feature = tf.train.Feature(float_list=tf.train.FloatList(value=row))
+            example = tf.train.Example(features=tf.train.Features(feature={"x": feature}))
+            writer.write(example.SerializeToString())
+
+
+def test_shards_train_to_the_metrics_of_the_same_rows_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    data = (rng.normal(size=(80, 2)) * [1.0, 3.0] + [0.5, -1.0]).astype(np.float32)
+    # Full-batch training: every epoch is one batch of all training rows, whatever their order,
+    # so both paths take the same optimisation steps (up to float summation order).
+    config = TrainConfig(
+        couplings=2, hidden_units=(4,), epochs=3, batch_size=100, xla=False, verbose=0
+    )
+    in_memory = train_run(data, config, tmp_path / "memory")
+    train, validation, test = random_split(data, [0.1, 0.1], config.seed)
+    for i, part in enumerate(np.array_split(train, 3)):
+        np.save(tmp_path / f"train-{i}.npy", part)
+    _write_csv(tmp_path / "validation.csv", validation)
+    _write_tfrecord(tmp_path / "test.tfrecord", test)
+    plan = plan_shards(
+        str(tmp_path / "train-*.npy"),
+        str(tmp_path / "validation.csv"),
+        str(tmp_path / "test.tfrecord"),
+        0.1,
+        0.1,
+        config.seed,
+    )
+    (tmp_path / "shards").mkdir()
+    streamed = train_sharded_run(plan, config, tmp_path / "shards")
+    assert streamed["num_examples"] == in_memory["num_examples"]
+    for key in ("train_nll", "validation_nll", "test_nll"):
+        np.testing.assert_allclose(streamed[key], in_memory[key], rtol=1e-5, err_msg=key)
+    assert (tmp_path / "shards" / "saved_model" / "saved_model.pb").is_file()
+
+
+def test_fit_takes_a_dataset_of_unknown_length(tmp_path):
+    from tfp_realnvp import FlowModel, real_nvp
+
+    x = np.random.default_rng(1).normal(size=(40, 2)).astype(np.float32)
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(np.array_split(x, 4)), output_signature=tf.TensorSpec([None, 2], tf.float32)
+    )
+    assert dataset.cardinality() == tf.data.experimental.UNKNOWN_CARDINALITY
+    model = FlowModel(real_nvp([2], num_couplings=2, hidden_units=[4]))
+    model.compile(optimizer="adam", jit_compile=False)
+    history = model.fit(dataset, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        (
+            "cell.csv",
+            "a,b\n1,2\n\n1,oops\n",
+            "cell.csv: non-numeric cell 'oops' at row 4, column 2",
+        ),
+        ("short.csv", "1,2\n3\n", "short.csv: ragged rows: row 2 has 1 columns, expected 2"),
+        ("nan.csv", "1,2\n# note\n3,nan\n", "nan.csv: NaN at row 3, column 2"),
+    ],
+)
+def test_a_bad_row_is_named_by_file_and_row(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        list(row_stream([inspect_shard(tmp_path / name)]))
+    from tfp_realnvp.sharded import bad_row_message
+
+    assert bad_row_message(caught.value) == f"{tmp_path / name}: {message.split(': ', 1)[1]}"
+
+
+def test_headers_are_checked_before_reading_rows(tmp_path):
+    np.save(tmp_path / "a-0.npy", np.zeros((4, 2), np.float32))
+    np.save(tmp_path / "a-1.npy", np.zeros((4, 3), np.float32))
+    first = str(tmp_path / "a-0.npy")
+    with pytest.raises(DataError, match=r"3 columns, but .*a-0\.npy has 2"):
+        plan_shards(str(tmp_path / "a-*.npy"), first, first, 0.1, 0.1, 0)
+    with pytest.raises(DataError, match="no such file matches"):
+        plan_shards(str(tmp_path / "b-*.npy"), None, None, 0.1, 0.1, 0)
+
+
+def test_shard_dataset_streams_every_row_once(tmp_path):
+    x = np.arange(30, dtype=np.float32).reshape(15, 2)
+    for i, part in enumerate(np.array_split(x, 3)):
+        np.save(tmp_path / f"p-{i}.npy", part)
+    got = np.concatenate(list(shard_dataset(str(tmp_path / "p-*.npy"), 4, seed=3)))
+    np.testing.assert_array_equal(np.sort(got, axis=0), x)
