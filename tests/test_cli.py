@@ -188,6 +188,30 @@ def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, cap
     np.testing.assert_allclose(served(x=tf.constant(x))["log_prob"], loaded.log_prob(x), rtol=1e-5)
 
 
+def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        np.save(tmp_path / f"part{i}.npy", rng.normal(size=(60, 2)).astype("float32"))
+    np.savetxt(tmp_path / "val.csv", rng.normal(size=(30, 2)), delimiter=",")
+    out = tmp_path / "run"
+    shards = str(tmp_path / "part*.npy")
+    base = ["train", "--data", shards, "--out", str(out), *FAST[:1], *FAST[3:]]
+    assert cli.main([*base, "--validation-data", str(tmp_path / "val.csv")]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_examples"] == {"train": 120, "validation": 30, "test": 60}
+    assert capsys.readouterr().err == ""  # no warning about a stream running out
+    bad = rng.normal(size=(30, 2))
+    np.savetxt(tmp_path / "bad.csv", bad, delimiter=",")
+    rows = (tmp_path / "bad.csv").read_text().splitlines()
+    rows[4] = rows[4].split(",")[0] + ",nan"
+    (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n")
+    again = tmp_path / "again"
+    argv = ["train", "--data", shards, "--out", str(again), *FAST[:1], *FAST[3:]]
+    assert cli.main([*argv, "--validation-data", str(tmp_path / "bad.csv")]) == 2
+    assert "bad.csv: NaN at row 5, column 2" in capsys.readouterr().err
+    assert not again.exists() and not list(tmp_path.glob(".again*"))
+
+
 def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     rng = np.random.default_rng(0)
     counts = np.column_stack([rng.poisson(3.0, 400), rng.normal(size=400), rng.poisson(9, 400)])
@@ -259,6 +283,8 @@ def _setup(tmp: Path) -> None:
     _fake_run(tmp / "run")
     (tmp / "run.csv").write_text("1,2\n")
     (tmp / "s.npy").write_bytes(b"mine")
+    np.save(tmp / "shard3.npy", x[:, :2] + 1.0)
+    np.save(tmp / "shard4.npy", np.ones((20, 3)))
     _fake_run(tmp / "extra")
     (tmp / ".mine.backup").mkdir()
     (tmp / ".mine.backup" / "notes.txt").write_text("mine")
@@ -301,6 +327,12 @@ REFUSALS = {
     "dropout for images": ("train --data digits --dropout 0.1 --out r", "vector flows; image"),
     "dropout rate": ("train --dropout 1 --out r", "must be a rate in [0, 1), got 1"),
     "unknown flow": ("train --flow glow --out r", "argument --flow: invalid choice: 'glow'"),
+    "no shards": ("train --data nothing*.npy --out r", "--data nothing*.npy: no such file matches"),
+    "shard widths": (
+        "train --data shard3.npy --validation-data shard4.npy --test-data shard3.npy --out r",
+        "shard4.npy: 3 columns, but shard3.npy has 2",
+    ),
+    "unquoted glob": ("train --data shard3.npy shard4.npy --out r", "quote a glob of shards"),
     "no model": ("sample --model victim -n 2 --out x.npy", "--model victim: no exported model"),
     "too many samples": ("sample --model run -n 3000000000 --out x.npy", "at most 2147483647"),
     "output exists": ("sample --model run -n 2 --out s.npy", "--out s.npy exists; pass --force"),

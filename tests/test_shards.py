@@ -54,6 +54,10 @@ def test_shards_train_to_the_metrics_of_the_same_rows_in_memory(tmp_path):
     assert streamed["num_examples"] == in_memory["num_examples"]
     for key in ("train_nll", "validation_nll", "test_nll"):
         np.testing.assert_allclose(streamed[key], in_memory[key], rtol=1e-5, err_msg=key)
+    for key in ("loss", "val_loss"):  # every epoch, as early stopping sees it
+        np.testing.assert_allclose(
+            streamed["history"][key], in_memory["history"][key], rtol=1e-5, err_msg=key
+        )
     assert (tmp_path / "shards" / "saved_model" / "saved_model.pb").is_file()
 
 

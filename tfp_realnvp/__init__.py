@@ -35,6 +35,7 @@ _EXPORTS = {
     "random_permutation": "tfp_realnvp.bijectors",
     "reverse_permutation": "tfp_realnvp.bijectors",
     "export_saved_model": "tfp_realnvp.export",
+    "shard_dataset": "tfp_realnvp.sharded",
     "export_tflite": "tfp_realnvp.tflite",
     "conditional_kwargs": "tfp_realnvp.traversal",
     "flow_distribution": "tfp_realnvp.flows",
@@ -71,6 +72,7 @@ _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics",
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
 _SUBMODULES |= {"keras", "testing", "tflite", "training", "traversal"}
 _SUBMODULES |= {"autoregressive_flows", "bases", "made", "residual_flows", "stacks", "vi"}
+_SUBMODULES |= {"shard_training", "sharded", "shards", "backup", "cluster", "resume", "streams"}
 
 
 def __getattr__(name: str) -> Any:

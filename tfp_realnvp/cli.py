@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfp_realnvp import backup, cluster, rundir
+from tfp_realnvp import backup, cluster, rundir, shards
 from tfp_realnvp._extras import missing_extra
 from tfp_realnvp.backup import BackupError
 from tfp_realnvp.cluster import ClusterError
@@ -110,6 +110,10 @@ def _hidden(text):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         """One line, not argparse's usage block: the usage is one ``--help`` away."""
+        if message.startswith("unrecognized arguments") and any(
+            os.path.isfile(a) for a in message.split(":", 1)[1].split()
+        ):  # the shell expanded an unquoted glob into many files
+            message += "; quote a glob of shards so the shell passes it on: --data 'dir/*.npy'"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -123,8 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", parents=[logs], help="train a flow and write a run directory")
     train.add_argument(
-        "--data", default="moons", help=f"a bundled dataset ({', '.join(DATASETS)}) or a .csv/.npy"
+        "--data",
+        default="moons",
+        help=f"a bundled dataset ({', '.join(DATASETS)}), a .csv/.npy, or a glob of shards "
+        "(.npy, .csv or .tfrecord), which are streamed",
     )
+    train.add_argument(
+        "--validation-data", default=None, help="validation shards (file or glob) for --data shards"
+    )
+    train.add_argument("--test-data", default=None, help="test shards (file or glob)")
     train.add_argument("--out", type=Path, default=None, help="run directory (default runs/DATA)")
     train.add_argument(
         "--force", action="store_true", help="replace --out if it holds a previous run"
@@ -255,8 +266,10 @@ def _note(text: str) -> None:
 # train ------------------------------------------------------------------------------------
 
 
-def _train_config(args, training, data: np.ndarray, dequantize_columns: tuple[int, ...]):
-    multiscale = uses_image_flow(data, args.architecture)
+def _train_config(args, training, data: np.ndarray | None, dequantize_columns: tuple[int, ...]):
+    """The run's configuration; ``data`` is ``None`` for streamed shards (vectors, no default
+    dropout: their size is known only once streamed)."""
+    multiscale = data is not None and uses_image_flow(data, args.architecture)
     return training.TrainConfig(
         data_name=args.data,
         architecture=args.architecture,
@@ -270,7 +283,11 @@ def _train_config(args, training, data: np.ndarray, dequantize_columns: tuple[in
         validation_split=args.validation_split,
         test_split=args.test_split,
         patience=args.patience,
-        dropout=0.0 if multiscale else _dropout(args, data),
+        dropout=0.0
+        if multiscale
+        else _dropout(args, data)
+        if data is not None
+        else args.dropout or 0.0,
         weight_decay=args.weight_decay,
         base=args.base,
         xla=not args.no_xla,
@@ -342,14 +359,34 @@ def _check_extras(args) -> None:
             raise UsageError(str(error))
 
 
-def _fingerprint(args, data_path: Path | None) -> dict:
-    """What makes two runs the same: every training argument, and the data file's identity."""
+def _fingerprint(args, data_paths: list[Path]) -> dict:
+    """What makes two runs the same: every training argument, and the data files' identity."""
     skip = {"out", "force", "resume", "quiet", "verbose", "command"}
     record = {k: v for k, v in sorted(vars(args).items()) if k not in skip}
-    if data_path is not None and data_path.is_file():
-        stat = data_path.stat()
-        record["data_file"] = [str(data_path.resolve()), stat.st_size, stat.st_mtime_ns]
+    files = [p for p in data_paths if p.is_file()]
+    if files:
+        record["data_files"] = [
+            [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files
+        ]
     return json.loads(json.dumps(record, default=str))
+
+
+def _shard_plan(args):
+    """The shards to stream when ``--data`` is a glob or a TFRecord (or the sets come as
+    their own files), checked before TensorFlow starts; ``None`` for in-memory data."""
+    separate = args.validation_data is not None or args.test_data is not None
+    if args.data in DATASETS or not (shards.is_pattern(args.data) or separate):
+        return None
+    if args.architecture != "realnvp":
+        raise UsageError(f"--architecture {args.architecture} is for images; shards hold vectors")
+    return shards.plan_shards(
+        args.data,
+        args.validation_data,
+        args.test_data,
+        args.validation_split,
+        args.test_split,
+        args.seed,
+    )
 
 
 def _strategy(kind: str):
@@ -364,20 +401,27 @@ def _strategy(kind: str):
 
 def cmd_train(args) -> int:
     _check_extras(args)
-    data_path = Path(args.data) if args.data not in DATASETS else None
-    out = args.out or Path("runs") / Path(args.data).stem
+    if args.validation_split + args.test_split >= 0.9:
+        raise UsageError("--validation-split plus --test-split must leave some training data")
+    plan = _shard_plan(args)
+    if plan is not None:
+        inputs = plan.paths()
+        out = args.out or Path("runs") / shards.default_name(args.data)
+    else:
+        inputs = [Path(args.data)] if args.data not in DATASETS else []
+        out = args.out or Path("runs") / Path(args.data).stem
     multi = args.distribute == "multi-worker"
     task = cluster.task_from_env() if multi else cluster.Task(0, 1)
     if task.is_chief:
-        rundir.check_run_dir(out, args.force, [("--data", data_path)] if data_path else [])
-    fingerprint = _fingerprint(args, data_path)
+        rundir.check_run_dir(out, args.force, [("--data", p) for p in inputs])
+    fingerprint = _fingerprint(args, inputs)
     resume_from = backup.check_backup(out, fingerprint, args.resume, args.force, task.index)
-    if args.validation_split + args.test_split >= 0.9:
-        raise UsageError("--validation-split plus --test-split must leave some training data")
-    data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
-    dequantize_columns, notes = _screen(args, data)
-    vectors = not uses_image_flow(data, args.architecture)
-    if vectors and args.dropout is None and _dropout(args, data):
+    data, dequantize_columns, notes = None, (), []
+    if plan is None:
+        data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
+        dequantize_columns, notes = _screen(args, data)
+    vectors = data is None or not uses_image_flow(data, args.architecture)
+    if data is not None and vectors and args.dropout is None and _dropout(args, data):
         notes.append(
             f"fewer than {SMALL_DATA_ROWS} training rows: the conditioners use dropout "
             f"{SMALL_DATA_DROPOUT} against overfitting (--dropout 0 turns it off)"
@@ -397,7 +441,16 @@ def cmd_train(args) -> int:
     with rundir.staging_dir(staged, within=saved) as tmp:  # a kill leaves it in the backup
         start = time.time()
         try:
-            metrics = training.train_run(data, config, tmp, saved, max(resume_from, 0), strategy)
+            if plan is None:
+                metrics = training.train_run(
+                    data, config, tmp, saved, max(resume_from, 0), strategy
+                )
+            else:
+                sharded = _import("tfp_realnvp.shard_training", args.verbose)
+                dequantize = not args.no_dequantize
+                metrics = sharded.train_sharded_run(
+                    plan, config, tmp, saved, max(resume_from, 0), strategy, dequantize
+                )
         except BaseException:
             if backup.complete_epochs(saved):
                 _note(f"rerunning this command resumes from the backup in {saved}")
@@ -417,7 +470,7 @@ def cmd_train(args) -> int:
             )
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
         rundir.write_marker(
-            tmp, {"data": args.data, **metrics["model"], "event_shape": list(data.shape[1:])}
+            tmp, {"data": args.data, **metrics["model"], "event_shape": metrics["event_shape"]}
         )
         if task.is_chief:
             rundir.publish(tmp, out)

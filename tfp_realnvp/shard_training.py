@@ -92,6 +92,9 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
         model = FlowModel(standardized_by(mean, np.sqrt(var), config), base=config.base)
     scored = {k: _scored(v, width, mask, config.seed + i) for i, (k, v) in enumerate(sets.items())}
     validation = scored["validation"].unbatch().batch(_VALIDATION_BATCH)
+    # Its length is known from the checking pass; said, Keras need not run into its end.
+    count = math.ceil(seen["validation"][0] / _VALIDATION_BATCH)
+    validation = validation.apply(tf.data.experimental.assert_cardinality(count))
     fit_data = _epochs(plan, width, config, resume_from, mask)
     steps = math.ceil(n / config.batch_size)
     history = fit_flow(model, fit_data, steps, validation, config, backup, resume_from, strategy)
