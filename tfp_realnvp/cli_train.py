@@ -1,0 +1,263 @@
+"""``tfp-realnvp train``: checks everything it can before TensorFlow starts, then trains in a
+staging directory beside ``--out`` (backed up after every epoch) and publishes the run whole."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tfp_realnvp import backup, cluster, rundir, shards
+from tfp_realnvp._cli import UsageError, _import, _note
+from tfp_realnvp._extras import missing_extra
+from tfp_realnvp.data import DATASETS, load_data
+from tfp_realnvp.screening import (
+    describe_columns,
+    screen_images,
+    screen_vectors,
+    uses_image_flow,
+)
+
+# Below this many training rows, vector flows get dropout by default: on 1,437 digits as
+# 64-vectors it kept the validation NLL from turning up (benchmarks/README.md, small data).
+SMALL_DATA_ROWS = 5000
+SMALL_DATA_DROPOUT = 0.2
+
+
+def _dropout(args, data: np.ndarray) -> float:
+    if args.dropout is not None:
+        return args.dropout
+    train_rows = len(data) * (1 - args.validation_split - args.test_split)
+    return SMALL_DATA_DROPOUT if train_rows < SMALL_DATA_ROWS else 0.0
+
+
+def _train_config(args, training, data: np.ndarray | None, dequantize_columns: tuple[int, ...]):
+    """The run's configuration; ``data`` is ``None`` for streamed shards (vectors, no default
+    dropout: their size is known only once streamed)."""
+    multiscale = data is not None and uses_image_flow(data, args.architecture)
+    return training.TrainConfig(
+        data_name=args.data,
+        architecture=args.architecture,
+        flow=args.flow,
+        couplings=args.couplings,
+        hidden_units=None if multiscale else args.hidden,
+        hidden_channels=args.hidden[0] if multiscale and args.hidden else None,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        validation_split=args.validation_split,
+        test_split=args.test_split,
+        patience=args.patience,
+        dropout=0.0
+        if multiscale
+        else _dropout(args, data)
+        if data is not None
+        else args.dropout or 0.0,
+        weight_decay=args.weight_decay,
+        base=args.base,
+        xla=not args.no_xla,
+        seed=args.seed,
+        verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
+        dequantize_columns=dequantize_columns,
+    )
+
+
+def _screen(args, data: np.ndarray) -> tuple[tuple[int, ...], list[str]]:
+    """Checks the data before TensorFlow starts; returns the columns to dequantise and notes
+    for the user."""
+    if len(data) < 10:
+        raise UsageError(f"{args.data}: {len(data)} examples; training needs at least 10")
+    if data.ndim == 4:
+        levels = screen_images(data, args.data)
+        if args.architecture == "vector":
+            return (), [f"images of {levels} grey levels, flattened, dequantised onto [k, k + 1)"]
+        if args.flow == "maf":
+            raise UsageError(
+                "--flow maf is for vectors; image flows take --flow affine or spline (or use "
+                "--architecture vector --flow maf on flat pixels)"
+            )
+        if args.dropout:
+            raise UsageError(
+                "--dropout applies to the MLP conditioners of vector flows; image flows have "
+                "conv conditioners (use --architecture vector for flat pixels)"
+            )
+        if args.hidden and len(args.hidden) != 1:
+            raise UsageError(
+                f"--hidden {','.join(map(str, args.hidden))}: an image flow's conditioners take "
+                "one channel count, e.g. --hidden 64"
+            )
+        return (), []
+    if args.architecture != "realnvp":
+        raise UsageError(
+            f"--architecture {args.architecture} is for images; {args.data} holds vectors"
+        )
+    report = screen_vectors(data, args.data, dequantize=not args.no_dequantize)
+    if not report.integer_columns:
+        return (), []
+    return report.integer_columns, [
+        f"{describe_columns(report.integer_columns)} of {args.data} hold only whole numbers; "
+        "training adds uniform noise on [-0.5, 0.5) to them (dequantisation), so log-probs "
+        "of whole numbers estimate log-probabilities (--no-dequantize turns this off)"
+    ]
+
+
+def _json_safe(value, key: str, replaced: list[str]):
+    """``value`` with every non-finite float replaced by None; their keys go to ``replaced``."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v, f"{key}.{k}" if key else k, replaced) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v, key, replaced) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        if f"{key} ({value})" not in replaced:
+            replaced.append(f"{key} ({value})")
+        return None
+    return value
+
+
+def _check_extras(args) -> None:
+    """Refuses, before anything else, to train without the ``cli`` extra's packages."""
+    needs = [("matplotlib", "train (for its pictures)")]
+    if args.data == "digits":
+        needs.append(("sklearn", "--data digits"))
+    for module, needed_for in needs:
+        if error := missing_extra(module, needed_for):
+            raise UsageError(str(error))
+
+
+def _fingerprint(args, data_paths: list[Path]) -> dict:
+    """What makes two runs the same: every training argument, and the data files' identity."""
+    skip = {"out", "force", "resume", "quiet", "verbose", "command"}
+    record = {k: v for k, v in sorted(vars(args).items()) if k not in skip}
+    files = [p for p in data_paths if p.is_file()]
+    if files:
+        record["data_files"] = [
+            [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files
+        ]
+    return json.loads(json.dumps(record, default=str))
+
+
+def _shard_plan(args):
+    """The shards to stream when ``--data`` is a glob or a TFRecord (or the sets come as
+    their own files), checked before TensorFlow starts; ``None`` for in-memory data."""
+    separate = args.validation_data is not None or args.test_data is not None
+    if args.data in DATASETS or not (shards.is_pattern(args.data) or separate):
+        return None
+    if args.architecture != "realnvp":
+        raise UsageError(f"--architecture {args.architecture} is for images; shards hold vectors")
+    return shards.plan_shards(
+        args.data,
+        args.validation_data,
+        args.test_data,
+        args.validation_split,
+        args.test_split,
+        args.seed,
+    )
+
+
+def _strategy(kind: str):
+    import tensorflow as tf
+
+    if kind == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def cmd_train(args) -> int:
+    _check_extras(args)
+    if args.validation_split + args.test_split >= 0.9:
+        raise UsageError("--validation-split plus --test-split must leave some training data")
+    plan = _shard_plan(args)
+    if plan is not None:
+        inputs = plan.paths()
+        out = args.out or Path("runs") / shards.default_name(args.data)
+    else:
+        inputs = [Path(args.data)] if args.data not in DATASETS else []
+        out = args.out or Path("runs") / Path(args.data).stem
+    multi = args.distribute == "multi-worker"
+    task = cluster.task_from_env() if multi else cluster.Task(0, 1)
+    if task.is_chief:
+        rundir.check_run_dir(out, args.force, [("--data", p) for p in inputs])
+    fingerprint = _fingerprint(args, inputs)
+    resume_from = backup.check_backup(out, fingerprint, args.resume, args.force, task.index)
+    data, dequantize_columns, notes = None, (), []
+    if plan is None:
+        data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
+        dequantize_columns, notes = _screen(args, data)
+    vectors = data is None or not uses_image_flow(data, args.architecture)
+    if data is not None and vectors and args.dropout is None and _dropout(args, data):
+        notes.append(
+            f"fewer than {SMALL_DATA_ROWS} training rows: the conditioners use dropout "
+            f"{SMALL_DATA_DROPOUT} against overfitting (--dropout 0 turns it off)"
+        )
+    for note in notes:
+        _note(note)
+
+    training = _import("tfp_realnvp.training", args.verbose)
+    config = _train_config(args, training, data, dequantize_columns)
+    strategy = _strategy(args.distribute)
+    created = [p for p in reversed(out.resolve().parents) if not p.exists()]
+    saved = backup.start_backup(out, fingerprint, resume_from < 0, task.index)
+    if resume_from > 0:
+        _note(f"resuming after epoch {resume_from} from the backup in {saved}")
+    # Workers other than the chief write their copy beside it, into a directory then removed.
+    staged = out if task.is_chief else out.with_name(f"{out.name}-worker{task.index}")
+    with rundir.staging_dir(staged, within=saved) as tmp:  # a kill leaves it in the backup
+        start = time.time()
+        try:
+            if plan is None:
+                metrics = training.train_run(
+                    data, config, tmp, saved, max(resume_from, 0), strategy
+                )
+            else:
+                sharded = _import("tfp_realnvp.shard_training", args.verbose)
+                dequantize = not args.no_dequantize
+                metrics = sharded.train_sharded_run(
+                    plan, config, tmp, saved, max(resume_from, 0), strategy, dequantize
+                )
+        except BaseException:
+            if backup.complete_epochs(saved):
+                _note(f"rerunning this command resumes from the backup in {saved}")
+            else:
+                backup.remove_backup(saved)
+                rundir.remove_empty(created)
+            raise
+        metrics["wall_time_s"] = round(time.time() - start, 2)
+        replaced: list[str] = []
+        metrics = _json_safe(metrics, "", replaced)
+        if replaced:
+            metrics["non_finite"] = replaced  # written as null, listed here
+            print(
+                "tfp-realnvp: warning: not finite, written as null in metrics.json: "
+                + ", ".join(replaced),
+                file=sys.stderr,
+            )
+        event_shape = metrics["event_shape"] if data is None else list(data.shape[1:])
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+        rundir.write_marker(
+            tmp, {"data": args.data, **metrics["model"], "event_shape": event_shape}
+        )
+        if task.is_chief:
+            rundir.publish(tmp, out)
+    backup.remove_backup(saved)
+    if not task.is_chief:
+        return 0
+
+    def show(key):
+        value = metrics[key]
+        return "not finite" if value is None else f"{value:.4f}"
+
+    print(
+        f"test NLL {show('test_nll')} nats ({show('test_bits_per_dim')} bits/dim) "
+        f"after {metrics['epochs']} epochs in {metrics['wall_time_s']:.1f} s"
+    )
+    print(
+        f"results in {out}/: "
+        + ", ".join(sorted(p.name for p in out.iterdir() if p.name != rundir.MARKER))
+    )
+    return 0
