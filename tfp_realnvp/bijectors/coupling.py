@@ -21,6 +21,7 @@ from tfp_realnvp.bijectors.transformers import (
     check_scale,
     transformer_class,
 )
+from tfp_realnvp.precision import lowered_conditioner
 
 __all__ = ["AffineCoupling", "Coupling"]
 
@@ -228,9 +229,15 @@ class Coupling(FlowBijector):
         return self._layout.keep(params)
 
     def _call_conditioner(self, x1, context):
+        conditioner = lowered_conditioner(self)  # a bfloat16 copy (tfp_realnvp.precision)
+        if conditioner is None:
+            conditioner = self._conditioner
+        else:
+            x1 = tf.cast(x1, conditioner.compute_dtype)
+            context = None if context is None else tf.cast(context, x1.dtype)
         if context is None:
-            return self._conditioner(x1)
-        return self._conditioner(x1, context=context)
+            return conditioner(x1)
+        return conditioner(x1, context=context)
 
     def _sum(self, ldj, flat, batch_shape):
         """One log-det per example, in the batch's shape (zeros for ``None``)."""
