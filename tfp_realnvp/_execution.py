@@ -56,11 +56,13 @@ class StepsPerExecution:
     def __init__(self, requested: int | None):
         self.requested = requested
         self._built: dict[str, int] = {}  # function name -> the value it was built with
+        self._inside = False  # fit's validation calls evaluate: the outer call decides
 
     def choose(self, model, callbacks: Sequence | None) -> int:
         if self.requested is not None:
             return self.requested
-        if model.run_eagerly or tf.distribute.get_strategy().num_replicas_in_sync != 1:
+        strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+        if model.run_eagerly or strategy.num_replicas_in_sync != 1:  # one device only
             return 1
         callbacks = getattr(callbacks, "callbacks", callbacks)  # a CallbackList (from fit)
         if any(watches_batches(c) for c in callbacks or ()):
@@ -69,6 +71,8 @@ class StepsPerExecution:
 
     def run(self, model, callbacks: Sequence | None, call):
         """``call()`` (a ``super().fit`` or ``super().evaluate``) under the chosen value."""
+        if self._inside:
+            return call()
         steps = self.choose(model, callbacks)
         names = ("train_function", "test_function")
         for name in names:
@@ -77,9 +81,11 @@ class StepsPerExecution:
         before = {name: getattr(model, name, None) for name in names}
         outer = int(np.asarray(model.steps_per_execution))
         model.steps_per_execution = steps
+        self._inside = True
         try:
             return call()
         finally:
+            self._inside = False
             for name in names:
                 fn = getattr(model, name, None)
                 if fn is not None and fn is not before[name]:

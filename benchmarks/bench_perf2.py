@@ -1,0 +1,221 @@
+"""Performance II (issue 13): the drop-in route, the bfloat16 path and batch-size buckets,
+timed paired in one process (configurations alternate round by round; medians of the rounds).
+
+Parts (each a fresh process with ``--part``; all three by default):
+
+- ``dropin``: ``dist.log_prob(x)`` and ``dist.sample(n)`` inside the user's own `tf.function`,
+  with and without ``jit_compile``, ours (``model.distribution``) against TFP's `tfb.RealNVP`;
+  and the matmuls alone at the same shapes (the physical floor).
+- ``lowp``: ``model.sample`` / ``model.log_prob`` in float32 (the default, XLA) against
+  ``precision="bfloat16"``, after a short training run on a correlated Gaussian, with the
+  accuracy cost: log-prob error in nats, and the energy distance of bfloat16 samples to float32
+  samples against that of two float32 sample sets (the statistic's own noise).
+- ``buckets``: first-call cost of ``model.log_prob`` on a sequence of new batch sizes, through
+  the bucketed path against the compiled function called on raw sizes (the old path).
+
+Run:  python benchmarks/bench_perf2.py [--rounds 7] [--out benchmarks/results_perf2.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_realnvp import EVAL_POINTS, build
+
+D = 64
+
+
+def timed(fn, reps: int) -> float:
+    """Seconds per call of ``fn`` (``reps`` calls, the last result fetched)."""
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        out = fn()
+    out.numpy()
+    return (time.perf_counter() - t0) / reps
+
+
+def paired(fns: dict, rounds: int, reps: int = 5) -> dict:
+    """Alternates the callables round by round; per name the median seconds per call."""
+    for fn in fns.values():
+        fn().numpy()  # trace / compile
+        fn().numpy()
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(timed(fn, reps))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def part_dropin(rounds: int) -> dict:
+    import tensorflow as tf
+
+    from tfp_realnvp import keras
+
+    keras.utils.set_random_seed(0)
+    x = tf.random.normal([EVAL_POINTS, D])
+    ours = build("ours", D)
+    tfp_dist = build("tfp", D)[1]
+    for v in ours[2]:  # a flow that acts (ours starts as the identity)
+        v.assign(tf.random.normal(v.shape, stddev=0.05))
+    fns = {}
+    for jit in (False, True):
+        tag = "xla" if jit else "fn"
+        for lib, dist in (("ours", ours[1]), ("tfp", tfp_dist)):
+            lp = tf.function(dist.log_prob, jit_compile=jit)
+            smp = tf.function(lambda dist=dist: dist.sample(EVAL_POINTS), jit_compile=jit)
+            fns[f"{lib}-{tag}-log_prob"] = lambda lp=lp: lp(x)
+            fns[f"{lib}-{tag}-sample"] = smp
+    # The floor: the conditioners' dense layers alone, on inputs of the sampled shapes.
+    nets = [c.conditioner for c in ours[0].bijector.bijectors]
+    h = tf.random.normal([EVAL_POINTS, D // 2])
+    for jit in (False, True):
+        mlps = tf.function(lambda: [net(h) for net in nets], jit_compile=jit)
+        fns[f"mlps-{'xla' if jit else 'fn'}"] = lambda mlps=mlps: mlps()[-1][0]
+    seconds = paired(fns, rounds)
+    out = {k: EVAL_POINTS / s for k, s in seconds.items()}
+    for tag in ("fn", "xla"):
+        for what in ("log_prob", "sample"):
+            best_tfp = max(out[f"tfp-fn-{what}"], out[f"tfp-xla-{what}"])
+            out[f"ratio-{tag}-{what}-vs-tfp-best"] = out[f"ours-{tag}-{what}"] / best_tfp
+    return out
+
+
+def _trained_model():
+    import numpy as np
+    import tensorflow as tf
+
+    from tfp_realnvp import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(D, D)) / np.sqrt(D)
+    data = (np.tanh(rng.normal(size=(20000, D))) * 2 @ mix).astype("float32")
+    model = build("ours", D)[0]
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    ds = tf.data.Dataset.from_tensor_slices(data).shuffle(20000, seed=0).batch(512).repeat()
+    model.fit(ds, epochs=1, steps_per_epoch=300, verbose=0)
+    return model, data
+
+
+def energy_distance(a, b) -> float:
+    """The (V-statistic) energy distance between two samples."""
+    import tensorflow as tf
+
+    def mean_dist(p, q):
+        sq = tf.reduce_sum(p**2, 1)[:, None] + tf.reduce_sum(q**2, 1)[None]
+        d2 = sq - 2 * p @ tf.transpose(q)
+        return float(tf.reduce_mean(tf.sqrt(tf.maximum(d2, 0.0))))
+
+    return 2 * mean_dist(a, b) - mean_dist(a, a) - mean_dist(b, b)
+
+
+def part_lowp(rounds: int) -> dict:
+    import numpy as np
+    import tensorflow as tf
+
+    model, data = _trained_model()
+    x = tf.constant(data[:EVAL_POINTS])
+    fns = {
+        "sample-f32": lambda: model.sample(EVAL_POINTS),
+        "sample-bf16": lambda: model.sample(EVAL_POINTS, precision="bfloat16"),
+        "log_prob-f32": lambda: model.log_prob(x),
+        "log_prob-bf16": lambda: model.log_prob(x, precision="bfloat16"),
+    }
+    seconds = paired(fns, rounds)
+    out = {f"{k}_per_s": EVAL_POINTS / s for k, s in seconds.items()}
+    out["sample_speedup"] = seconds["sample-f32"] / seconds["sample-bf16"]
+    out["log_prob_speedup"] = seconds["log_prob-f32"] / seconds["log_prob-bf16"]
+    lowered = model._lowered("bfloat16")
+    check = tf.function(lowered._compare)
+    check()
+    out["staleness_check_ms"] = 1e3 * min(timed(lambda: check(), 20) for _ in range(3))
+    # Accuracy: log-prob error in nats on held-out points, and sample quality.
+    held = tf.constant(data[-4096:])
+    f32, bf16 = model.log_prob(held).numpy(), model.log_prob(held, precision="bfloat16").numpy()
+    err = np.abs(bf16 - f32)
+    out.update(
+        log_prob_mean_nats=float(-f32.mean()),
+        log_prob_abs_err_mean=float(err.mean()),
+        log_prob_abs_err_p99=float(np.quantile(err, 0.99)),
+        log_prob_abs_err_max=float(err.max()),
+        log_prob_mean_shift=float((bf16 - f32).mean()),
+    )
+    n = 2000
+    a = model.sample(n, seed=1)
+    same_noise = model.sample(n, seed=1, precision="bfloat16")
+    out["sample_same_noise_abs_err_mean"] = float(np.mean(np.abs(a - same_noise)))
+    out["sample_scale"] = float(np.mean(np.abs(a)))
+    out["energy_f32_vs_f32"] = energy_distance(a, model.sample(n, seed=2))
+    out["energy_f32_vs_bf16"] = energy_distance(a, model.sample(n, seed=2, precision="bfloat16"))
+    out["casts"] = lowered.casts
+    out["peak_rss_mb"] = peak_mb()
+    return out
+
+
+def part_buckets(rounds: int) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sizes = [1, 7, 1000, 100000, 3, 500, 20000, 77, 4097, 12345]
+    out = {"sizes": sizes}
+    for name in ("raw", "bucketed"):  # a fresh model each: both pay the trace
+        model = build("ours", D)[0]
+        model.compile()
+        # raw: the old path, the compiled function (XLA) on every size as it comes
+        fn = model._compiled("log_prob") if name == "raw" else model.log_prob
+        firsts, steady = [], []
+        for n in sizes:
+            x = rng.normal(size=(n, D)).astype("float32")
+            t0 = time.perf_counter()
+            fn(x).numpy()
+            firsts.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            fn(x).numpy()
+            steady.append(time.perf_counter() - t0)
+        out[f"{name}_first_s"] = firsts
+        out[f"{name}_steady_s"] = steady
+        out[f"{name}_first_total_s"] = sum(firsts)
+    out["peak_rss_mb"] = peak_mb()
+    return out
+
+
+PARTS = {"dropin": part_dropin, "lowp": part_lowp, "buckets": part_buckets}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(PARTS[args.worker](args.rounds)))
+        return
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    results = {}
+    for part in args.parts:
+        cmd = [sys.executable, __file__, "--worker", part, "--rounds", str(args.rounds)]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+        results[part] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(part, json.dumps(results[part], indent=1), file=sys.stderr)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
