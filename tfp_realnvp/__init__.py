@@ -69,6 +69,7 @@ __all__ = sorted(_EXPORTS)
 _SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
 _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
 _SUBMODULES |= {"bases", "stacks"}
+_SUBMODULES |= {"precision"}
 _SUBMODULES |= {"keras", "testing", "training", "traversal"}
 _SUBMODULES |= {"autoregressive_flows", "made"}
 _SUBMODULES |= {"keras", "testing", "training", "traversal", "residual_flows", "vi"}
