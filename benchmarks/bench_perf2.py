@@ -207,12 +207,23 @@ def part_lowp(rounds: int) -> dict:
     return out
 
 
+def _shapes(sizes) -> set[int]:
+    """The batch sizes XLA sees through the bucketed path."""
+    from tfp_realnvp._buckets import MAX_BUCKET, bucket
+
+    return {bucket(min(MAX_BUCKET, n - s)) for n in sizes for s in range(0, n, MAX_BUCKET)}
+
+
 def part_buckets(rounds: int) -> dict:
     import numpy as np
 
     rng = np.random.default_rng(0)
-    sizes = [1, 7, 1000, 100000, 3, 500, 20000, 77, 4097, 12345]
-    out = {"sizes": sizes}
+    sizes = [1, 7, 1000, 100000] + [int(n) for n in rng.integers(1, 20000, size=16)]
+    out = {
+        "sizes": sizes,
+        "raw_compiles": len(set(sizes)),
+        "bucketed_compiles": len(_shapes(sizes)),
+    }
     for name in ("raw", "bucketed"):  # a fresh model each: both pay the trace
         model = build("ours", D)[0]
         model.compile()

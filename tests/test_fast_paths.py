@@ -138,5 +138,7 @@ def test_bfloat16_weights_are_cast_once_and_again_after_training():
     after = model.log_prob(x, precision="bfloat16")
     assert lowered.casts == 2
     np.testing.assert_allclose(after, model.log_prob(x), atol=5e-2, rtol=2e-2)
+    traced = tf.function(lambda x: model.log_prob(x, precision="bfloat16"))(x)
+    np.testing.assert_allclose(traced, after, rtol=1e-6)  # in the user's own tf.function
     with pytest.raises(ValueError, match="`precision` must be one of"):
         model.sample(3, precision="float16")

@@ -204,7 +204,8 @@ class FlowModel(keras.Model):
         precision = check_precision(precision)
         if precision is not None:
             lowered = self._lowered(precision)
-            lowered.refresh_if_stale()
+            if tf.executing_eagerly():  # (inside a tf.function: the copies as they are)
+                lowered.refresh_if_stale()
             plain = lowered.active()(plain)  # the plain path in low precision too
         if not tf.executing_eagerly() or tuple(t.shape) != (t.shape[0], *self.event_shape_):
             return plain(t, context)
