@@ -1,7 +1,7 @@
 """Performance II (issue 13): the drop-in route, the bfloat16 path and batch-size buckets,
 timed paired in one process (configurations alternate round by round; medians of the rounds).
 
-Parts (each a fresh process with ``--part``; all three by default):
+Parts (each a fresh process; all by default):
 
 - ``dropin``: ``dist.log_prob(x)`` and ``dist.sample(n)`` inside the user's own `tf.function`,
   with and without ``jit_compile``, ours (``model.distribution``) against TFP's `tfb.RealNVP`;
@@ -10,6 +10,9 @@ Parts (each a fresh process with ``--part``; all three by default):
   ``precision="bfloat16"``, after a short training run on a correlated Gaussian, with the
   accuracy cost: log-prob error in nats, and the energy distance of bfloat16 samples to float32
   samples against that of two float32 sample sets (the statistic's own noise).
+- ``fit``: training steps/s in one process, round by round: ``fit`` with defaults, ``fit`` with
+  a batch-watching callback (one step per call: the old default), our hand-written XLA step and
+  TFP's; the fresh-process runs of bench_realnvp.py drift too much between processes here.
 - ``buckets``: first-call cost of ``model.log_prob`` on a sequence of new batch sizes, through
   the bucketed path against the compiled function called on raw sizes (the old path).
 
@@ -245,7 +248,70 @@ def part_buckets(rounds: int) -> dict:
     return out
 
 
-PARTS = {"dropin": part_dropin, "lowp": part_lowp, "buckets": part_buckets}
+def _step_loop(dist, variables, ds, steps: int):
+    """A hand-written XLA train step, run ``steps`` times over ``ds``."""
+    import tensorflow as tf
+
+    from tfp_realnvp import keras
+
+    optimizer = keras.optimizers.Adam(1e-3)
+
+    @tf.function(jit_compile=True)
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(dist.log_prob(x))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+
+    def run():
+        for x in ds.take(steps):
+            loss = step(x)
+        float(loss)
+
+    return run
+
+
+def part_fit(rounds: int, steps: int = 48) -> dict:
+    """Training steps/s, all in one process, round by round: ``fit`` with defaults (several
+    steps per call), ``fit`` with a callback that watches batches (one step per call), our
+    hand-written XLA step, TFP's XLA step (each its own model: switching would retrace)."""
+    import tensorflow as tf
+
+    from tfp_realnvp import keras
+
+    keras.utils.set_random_seed(0)
+    data = tf.random.normal([8 * 512, D])
+    ds = tf.data.Dataset.from_tensor_slices(data).batch(512).repeat()
+    watch = [keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)]
+    runs = {}
+    for name, callbacks in (("fit-default", []), ("fit-watched", watch)):
+        model = build("ours", D)[0]
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+
+        def run(model=model, callbacks=callbacks):
+            model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
+
+        runs[name] = run
+    for name, library in (("ours-step-xla", "ours"), ("tfp-step-xla", "tfp")):
+        runs[name] = _step_loop(*build(library, D)[1:], ds, steps)
+    for run in runs.values():
+        run()  # trace / compile
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            times[name].append(steps / (time.perf_counter() - t0))
+    out = {f"{k}_steps_per_s": statistics.median(v) for k, v in times.items()}
+    out["all_steps_per_s"] = times
+    base = out["tfp-step-xla_steps_per_s"]
+    for k in runs:
+        out[f"ratio-{k}-vs-tfp-xla"] = out[f"{k}_steps_per_s"] / base
+    out["peak_rss_mb"] = peak_mb()
+    return out
+
+
+PARTS = {"dropin": part_dropin, "lowp": part_lowp, "buckets": part_buckets, "fit": part_fit}
 
 
 def main() -> None:

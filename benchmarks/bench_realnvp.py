@@ -99,7 +99,7 @@ def _worker(config: str, dims: int, steps: int) -> dict:
     result = {"config": config, "dims": dims, "params": num_params}
     if mode.startswith("fit"):
         model.compile(optimizer=optimizer, **({"steps_per_execution": 8} if mode == "fit8" else {}))
-        watch = [keras.callbacks.LambdaCallback(on_train_batch_end=lambda *a: None)]
+        watch = [keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)]
         callbacks = watch if mode == "fitw" else []
         ds = tf.data.Dataset.from_tensor_slices(tf.concat(batches, 0)).batch(BATCH).repeat()
         t0 = time.perf_counter()

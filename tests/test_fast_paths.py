@@ -96,6 +96,13 @@ def test_fit_runs_several_steps_per_call_only_when_no_callback_watches_batches()
     )
 
 
+def test_fit_runs_exactly_steps_per_epoch_on_endless_data():
+    model, epochs = _model(), _Epochs()
+    ds = tf.data.Dataset.from_tensor_slices(np.zeros([64, 2], "float32")).batch(8).repeat()
+    model.fit(ds, epochs=2, steps_per_epoch=12, verbose=0, callbacks=[epochs])
+    assert int(model.optimizer.iterations) == 24 and epochs.steps == [6, 6]  # 6 divides 12
+
+
 def test_fit_keeps_an_explicit_steps_per_execution():
     model = _model(steps_per_execution=2)
     batches = _Batches()

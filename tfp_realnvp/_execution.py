@@ -7,7 +7,10 @@ results, callback dispatch. On the benchmark workload that is 2-6 ms of a 20 ms 
 (benchmarks/README.md, "Performance II"). Keras then calls the batch-level callbacks once per
 execution, with the last step's index, so the default applies only when no callback of the
 call overrides a batch hook (``on_batch_*``, ``on_train_batch_*``, ``on_test_batch_*``).
-Keras' own `History` and `ProgbarLogger` do not count: the first records epochs only, the
+And it divides the step counts the call names (``steps_per_epoch``, ``validation_steps``,
+``steps``): on data that does not end, Keras 3 runs whole executions, so 8 steps per call
+would turn ``steps_per_epoch=100`` into 104 steps. Keras' own `History` and `ProgbarLogger`
+do not count: the first records epochs only, the
 second draws a progress bar, which then advances every `AUTO_STEPS` batches and ends the epoch
 with the same line.
 """
@@ -58,7 +61,9 @@ class StepsPerExecution:
         self._built: dict[str, int] = {}  # function name -> the value it was built with
         self._inside = False  # fit's validation calls evaluate: the outer call decides
 
-    def choose(self, model, callbacks: Sequence | None) -> int:
+    def choose(self, model, callbacks: Sequence | None, counts: Sequence = ()) -> int:
+        """``counts``: the step counts the call was given (``steps_per_epoch``, ...). Keras
+        runs whole executions when the data does not end, so the value must divide them."""
         if self.requested is not None:
             return self.requested
         strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
@@ -67,13 +72,14 @@ class StepsPerExecution:
         callbacks = getattr(callbacks, "callbacks", callbacks)  # a CallbackList (from fit)
         if any(watches_batches(c) for c in callbacks or ()):
             return 1
-        return AUTO_STEPS
+        counts = [int(c) for c in counts if c is not None and int(c) > 0]
+        return max(d for d in range(1, AUTO_STEPS + 1) if all(c % d == 0 for c in counts))
 
-    def run(self, model, callbacks: Sequence | None, call):
+    def run(self, model, callbacks: Sequence | None, counts: Sequence, call):
         """``call()`` (a ``super().fit`` or ``super().evaluate``) under the chosen value."""
         if self._inside:
             return call()
-        steps = self.choose(model, callbacks)
+        steps = self.choose(model, callbacks, counts)
         names = ("train_function", "test_function")
         for name in names:
             if getattr(model, name, None) is not None and self._built.get(name) != steps:

@@ -332,7 +332,8 @@ class FlowModel(keras.Model):
         """`keras.Model.fit`, after initialising the flow's data-dependent bijectors (`ActNorm`)
         from the first training batch when ``initialize`` is true and any still wait for it.
 
-        Unless ``compile`` was given ``steps_per_execution``, each compiled call runs 8 steps
+        Unless ``compile`` was given ``steps_per_execution``, each compiled call runs up to 8
+        steps (the most that divides ``steps_per_epoch`` and ``validation_steps`` when given)
         when no callback in ``callbacks`` acts on single batches (overrides ``on_batch_*``,
         ``on_train_batch_*`` or ``on_test_batch_*``; Keras' progress bar and history aside),
         and 1 step otherwise, so such callbacks still see every batch (`tfp_realnvp._execution`).
@@ -350,6 +351,7 @@ class FlowModel(keras.Model):
         return self._execution_steps().run(
             self,
             kwargs.get("callbacks"),
+            (kwargs.get("steps_per_epoch"), kwargs.get("validation_steps")),
             lambda: super(FlowModel, self).fit(
                 x, y, *args, sample_weight=sample_weight, validation_data=validation_data, **kwargs
             ),
@@ -362,6 +364,7 @@ class FlowModel(keras.Model):
         return self._execution_steps().run(
             self,
             kwargs.get("callbacks"),
+            (kwargs.get("steps"),),
             lambda: super(FlowModel, self).evaluate(
                 x, y, *args, sample_weight=sample_weight, **kwargs
             ),
