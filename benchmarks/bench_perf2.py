@@ -319,15 +319,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
     parser.add_argument("--out", default=None)
+    parser.add_argument("--fit-steps", type=int, default=48, help="steps per round (fit part)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(PARTS[args.worker](args.rounds)))
+        kwargs = {"steps": args.fit_steps} if args.worker == "fit" else {}
+        print(json.dumps(PARTS[args.worker](args.rounds, **kwargs)))
         return
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     results = {}
     for part in args.parts:
         cmd = [sys.executable, __file__, "--worker", part, "--rounds", str(args.rounds)]
+        cmd += ["--fit-steps", str(args.fit_steps)]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
         results[part] = json.loads(out.stdout.strip().splitlines()[-1])
         print(part, json.dumps(results[part], indent=1), file=sys.stderr)

@@ -4,15 +4,17 @@ when no callback watches single batches.
 Keras runs a Python loop around the compiled train step: the data iterator, the metric
 results, callback dispatch. On the benchmark workload that is 2-6 ms of a 20 ms step; running
 `AUTO_STEPS` steps per compiled call (a `tf.while_loop` inside it) removes most of it
-(benchmarks/README.md, "Performance II"). Keras then calls the batch-level callbacks once per
-execution, with the last step's index, so the default applies only when no callback of the
-call overrides a batch hook (``on_batch_*``, ``on_train_batch_*``, ``on_test_batch_*``).
-And it divides the step counts the call names (``steps_per_epoch``, ``validation_steps``,
-``steps``): on data that does not end, Keras 3 runs whole executions, so 8 steps per call
-would turn ``steps_per_epoch=100`` into 104 steps. Keras' own `History` and `ProgbarLogger`
-do not count: the first records epochs only, the
-second draws a progress bar, which then advances every `AUTO_STEPS` batches and ends the epoch
-with the same line.
+(benchmarks/README.md: ``compile(steps_per_execution=8)`` closed the gap to the hand-written
+step in the first performance pass; "Performance II" has the later, noisier runs).
+
+Keras then calls the batch-level callbacks once per execution, with the last step's index, so
+the default applies only when no callback of the call overrides a batch hook (``on_batch_*``,
+``on_train_batch_*``, ``on_test_batch_*``). Keras' own `History` and `ProgbarLogger` do not
+count: the first records epochs only, the second draws a progress bar, which then advances
+every `AUTO_STEPS` batches and ends the epoch with the same line. And the value divides the
+step counts the call names (``steps_per_epoch``, ``validation_steps``, ``steps``): on data
+that does not end, Keras 3 runs whole executions, so 8 steps per call would turn
+``steps_per_epoch=100`` into 104 steps.
 """
 
 from __future__ import annotations
