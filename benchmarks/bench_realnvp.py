@@ -21,6 +21,8 @@ import time
 CONFIGS = {
     # name: (library, how the train step runs)
     "ours-fit": ("ours", "fit"),  # FlowModel.compile() defaults + model.fit
+    # the same with a callback that watches every batch (fit then runs one step per call)
+    "ours-fit-watched": ("ours", "fitw"),
     "ours-fit-spe8": ("ours", "fit8"),  # the same with compile(steps_per_execution=8)
     "ours-step": ("ours", "xla"),  # hand-written train step, jit_compile=True
     "tfp-function": ("tfp", "function"),
@@ -30,9 +32,9 @@ BATCH, HIDDEN, COUPLINGS = 512, [256, 256], 8
 EVAL_POINTS = 8192
 
 
-def _worker(config: str, dims: int, steps: int) -> dict:
-    import resource
-
+def build(library: str, dims: int):
+    """The benchmark flow: ``(model, dist, variables)``; ``model`` is our `FlowModel` (None
+    for TFP, whose side is `tfb.RealNVP` with Keras MLPs and `tfb.Permute` between couplings)."""
     import numpy as np
     import tensorflow as tf
     import tensorflow_probability as tfp
@@ -41,43 +43,49 @@ def _worker(config: str, dims: int, steps: int) -> dict:
     from tfp_realnvp import keras
 
     tfb, tfd = tfp.bijectors, tfp.distributions
+    half = dims // 2
+    if library == "ours":
+        flow = trn.real_nvp([dims], COUPLINGS, HIDDEN, permutation="alternate")
+        model = trn.FlowModel(flow)
+        return model, model.distribution, model.trainable_variables
+
+    def net(units_out):
+        return keras.Sequential(
+            [keras.layers.Dense(h, "relu") for h in HIDDEN] + [keras.layers.Dense(2 * units_out)]
+        )
+
+    bijectors, nets = [], []
+    for i in range(COUPLINGS):
+        mlp = net(dims - half)
+        mlp.build((None, half))
+        nets.append(mlp)
+
+        def fn(x, output_units, mlp=mlp):
+            return tf.split(mlp(x), 2, axis=-1)
+
+        bijectors.append(tfb.RealNVP(num_masked=half, shift_and_log_scale_fn=fn))
+        if i < COUPLINGS - 1:
+            bijectors.append(tfb.Permute(np.roll(np.arange(dims), -half)))  # swap halves
+    dist = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(0.0, 1.0), [dims]), tfb.Chain(bijectors[::-1])
+    )
+    return None, dist, [v for m in nets for v in m.trainable_variables]
+
+
+def _worker(config: str, dims: int, steps: int) -> dict:
+    import resource
+
+    import numpy as np
+    import tensorflow as tf
+
+    from tfp_realnvp import keras
+
     library, mode = CONFIGS[config]
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     batches = [tf.constant(rng.normal(size=(BATCH, dims)), tf.float32) for _ in range(8)]
     points = tf.constant(rng.normal(size=(EVAL_POINTS, dims)), tf.float32)
-    half = dims // 2
-
-    if library == "ours":
-        flow = trn.real_nvp([dims], COUPLINGS, HIDDEN, permutation="alternate")
-        model = trn.FlowModel(flow)
-        dist = model.distribution
-        variables = model.trainable_variables
-    else:
-
-        def net(units_out):
-            return keras.Sequential(
-                [keras.layers.Dense(h, "relu") for h in HIDDEN]
-                + [keras.layers.Dense(2 * units_out)]
-            )
-
-        bijectors, nets = [], []
-        for i in range(COUPLINGS):
-            units = dims - half
-            mlp = net(units)
-            mlp.build((None, half))
-            nets.append(mlp)
-
-            def fn(x, output_units, mlp=mlp):
-                return tf.split(mlp(x), 2, axis=-1)
-
-            bijectors.append(tfb.RealNVP(num_masked=half, shift_and_log_scale_fn=fn))
-            if i < COUPLINGS - 1:
-                bijectors.append(tfb.Permute(np.roll(np.arange(dims), -half)))  # swap halves
-        dist = tfd.TransformedDistribution(
-            tfd.Sample(tfd.Normal(0.0, 1.0), [dims]), tfb.Chain(bijectors[::-1])
-        )
-        variables = [v for m in nets for v in m.trainable_variables]
+    model, dist, variables = build(library, dims)
     num_params = int(sum(np.prod(v.shape) for v in variables))
     optimizer = keras.optimizers.Adam(1e-3)
     jit = mode == "xla"
@@ -90,14 +98,16 @@ def _worker(config: str, dims: int, steps: int) -> dict:
 
     result = {"config": config, "dims": dims, "params": num_params}
     if mode.startswith("fit"):
-        model.compile(optimizer=optimizer, steps_per_execution=8 if mode == "fit8" else 1)
+        model.compile(optimizer=optimizer, **({"steps_per_execution": 8} if mode == "fit8" else {}))
+        watch = [keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)]
+        callbacks = watch if mode == "fitw" else []
         ds = tf.data.Dataset.from_tensor_slices(tf.concat(batches, 0)).batch(BATCH).repeat()
         t0 = time.perf_counter()
-        model.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)
+        model.fit(ds, epochs=1, steps_per_epoch=1, verbose=0, callbacks=callbacks)
         result["first_call_s"] = time.perf_counter() - t0
-        model.fit(ds, epochs=1, steps_per_epoch=5, verbose=0)
+        model.fit(ds, epochs=1, steps_per_epoch=8, verbose=0, callbacks=callbacks)
         t0 = time.perf_counter()
-        model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+        model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
         result["train_steps_per_s"] = steps / (time.perf_counter() - t0)
         log_prob, sample = model.log_prob, lambda n: model.sample(n)
     else:
@@ -195,7 +205,7 @@ def report(raw: list[dict]) -> None:
                 f"{m['sample_per_s']:.0f} | {m['first_call_s']:.2f} | {m['peak_rss_mb']:.0f} |"
             )
         if "tfp-xla" in rows and "tfp-function" in rows:
-            for ours in ("ours-fit", "ours-fit-spe8", "ours-step"):
+            for ours in ("ours-fit", "ours-fit-watched", "ours-fit-spe8", "ours-step"):
                 if ours not in rows:
                     continue
                 o, x, f = rows[ours], rows["tfp-xla"], rows["tfp-function"]

@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_realnvp._buckets import run_bucketed
+from tfp_realnvp._execution import StepsPerExecution
 from tfp_realnvp._keras import LEGACY_KERAS, keras, register
 from tfp_realnvp.bases import LearnedBase, make_base
 from tfp_realnvp.flows import flow_distribution
@@ -15,6 +17,7 @@ from tfp_realnvp.initialization import first_batch, uninitialized
 from tfp_realnvp.initialization import initialize as initialize_flow
 from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.networks import training_mode
+from tfp_realnvp.precision import LoweredConditioners, check_precision
 from tfp_realnvp.screening import check_in_domain
 from tfp_realnvp.serialization import bijector_from_config, bijector_to_config
 from tfp_realnvp.traversal import conditional_kwargs, data_domain, find, walk
@@ -178,30 +181,53 @@ class FlowModel(keras.Model):
     def _forward(self, z, context=None):
         return self._flow.forward(z, **self.bijector_kwargs(context))
 
-    def _compiled(self, kind: str):
+    def _compiled(self, kind: str, precision: str | None = None):
         """A compiled ``_log_prob`` or ``_forward`` over any batch size (traced once); with
-        XLA unless ``compile(jit_compile=False)`` said otherwise."""
-        fn = self._compiled_fns.get(kind)
+        XLA unless ``compile(jit_compile=False)`` said otherwise, or for the bfloat16 path
+        (whose oneDNN matmuls XLA's CPU dot does not match)."""
+        fn = self._compiled_fns.get((kind, precision))
         if fn is None:
             specs = [tf.TensorSpec([None, *self.event_shape_], self.flow_dtype)]
             if self.is_conditional:
                 specs.append(tf.TensorSpec([None, *self.context_shape_], self.flow_dtype))
+            plain, lowered = getattr(self, f"_{kind}"), self._lowered(precision)
+
+            def run(*args):
+                with lowered.active():
+                    return plain(*args)
+
             fn = tf.function(
-                getattr(self, f"_{kind}"), input_signature=specs, jit_compile=self._eval_jit
+                plain if precision is None else run,
+                input_signature=specs,
+                jit_compile=self._eval_jit and precision is None,
             )
-            self._compiled_fns[kind] = fn
+            self._compiled_fns[(kind, precision)] = fn
         return fn
 
-    def _eager_call(self, kind: str, t: tf.Tensor, context):
+    def _lowered(self, precision: str | None) -> LoweredConditioners | None:
+        """The flow's low-precision conditioners (made once), or None for float32."""
+        if precision is None:
+            return None
+        if precision not in self._compiled_fns:
+            self._compiled_fns[precision] = LoweredConditioners(self._flow, precision)
+        return self._compiled_fns[precision]
+
+    def _eager_call(self, kind: str, t: tf.Tensor, context, precision=None):
         """Runs ``_log_prob`` or ``_forward``, compiled when called eagerly on ``[N, *event]``.
 
         Anything else (graph mode, other batch ranks, bad input) takes the plain path, which
-        also reports the errors.
+        also reports the errors. XLA sees only bucketed batch sizes (`tfp_realnvp._buckets`).
         """
         plain = getattr(self, f"_{kind}")
+        precision = check_precision(precision)
+        if precision is not None:
+            lowered = self._lowered(precision)
+            if tf.executing_eagerly():  # (inside a tf.function: the copies as they are)
+                lowered.refresh_if_stale()
+            plain = lowered.active()(plain)  # the plain path in low precision too
         if not tf.executing_eagerly() or tuple(t.shape) != (t.shape[0], *self.event_shape_):
             return plain(t, context)
-        if (context is not None) != self.is_conditional:
+        if (context is not None) != self.is_conditional or t.shape[0] == 0:
             return plain(t, context)  # says what is missing or unexpected
         args = [t]
         if context is not None:
@@ -215,30 +241,39 @@ class FlowModel(keras.Model):
                     f"`context` has batch shape {batch}; expected (), (1,) or ({t.shape[0]},)."
                 )
             args.append(tf.broadcast_to(context, (t.shape[0], *self.context_shape_)))
-        return self._compiled(kind)(*args)
+        fn = self._compiled(kind, precision)
+        return run_bucketed(fn, args) if self._eval_jit and precision is None else fn(*args)
 
-    def log_prob(self, x, context=None) -> tf.Tensor:
+    def log_prob(self, x, context=None, precision: str | None = None) -> tf.Tensor:
         """``log p(x)`` (or ``log p(x | context)``) per example, in nats.
 
         Called eagerly on a batch ``[N, *event_shape]``, it runs a compiled function (XLA
-        unless ``compile(jit_compile=False)``) that is traced once for all ``N``.
+        unless ``compile(jit_compile=False)``) that is traced once for all ``N``; XLA compiles
+        once per size bucket (powers of two and their midpoints from 16 to 16384; larger
+        batches run in chunks), so any mix of sizes costs at most 21 compilations.
+
+        ``precision="bfloat16"`` runs the coupling conditioners in bfloat16 (with weights cast
+        once, and again only after they change) and the rest in float32; see
+        `tfp_realnvp.precision` and benchmarks/README.md for its speed and error.
         """
         x = self._as_tensor(x, "x")
         if tf.executing_eagerly():
             self._check_domain(x, "x", noise=False)
-        return self._eager_call("log_prob", x, context)
+        return self._eager_call("log_prob", x, context, precision)
 
-    def sample(self, n: int, seed=None, context=None) -> tf.Tensor:
+    def sample(self, n: int, seed=None, context=None, precision: str | None = None) -> tf.Tensor:
         """``n`` samples: base noise pushed through the flow's ``forward``.
 
         ``seed`` is an int or a shape-[2] stateless seed; ``None`` draws fresh noise. The noise
-        is drawn outside XLA (whose CPU random numbers are slow); ``forward`` runs compiled.
+        is drawn outside XLA (whose CPU random numbers are slow); ``forward`` runs compiled,
+        on bucketed sizes as in `log_prob`. ``precision="bfloat16"``: as in `log_prob`.
         """
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"`n` must be a non-negative integer; got {n!r}.")
         if seed is not None:
             seed = tf.constant([0, seed] if np.ndim(seed) == 0 else seed, tf.int32)
-        return self._eager_call("forward", self.base_sample(int(n), seed), context)
+        noise = self.base_sample(int(n), seed)
+        return self._eager_call("forward", noise, context, precision)
 
     def base_sample(self, n, seed=None) -> tf.Tensor:
         """``n`` draws of the base distribution; ``seed`` a shape-[2] stateless seed or
@@ -313,7 +348,14 @@ class FlowModel(keras.Model):
         **kwargs,
     ):
         """`keras.Model.fit`, after initialising the flow's data-dependent bijectors (`ActNorm`)
-        from the first training batch when ``initialize`` is true and any still wait for it."""
+        from the first training batch when ``initialize`` is true and any still wait for it.
+
+        Unless ``compile`` was given ``steps_per_execution``, each compiled call runs up to 8
+        steps (the most that divides ``steps_per_epoch`` and ``validation_steps`` when given)
+        when no callback in ``callbacks`` acts on single batches (overrides ``on_batch_*``,
+        ``on_train_batch_*`` or ``on_test_batch_*``; Keras' progress bar and history aside),
+        and 1 step otherwise, so such callbacks still see every batch (`tfp_realnvp._execution`).
+        """
         self._refuse_dropped_weights(y, sample_weight)
         if initialize and uninitialized(self._flow):
             batch, x = first_batch(x, y, kwargs.get("batch_size", args[0] if args else None))
@@ -324,14 +366,34 @@ class FlowModel(keras.Model):
             validation_data = (validation_data,)  # tf-keras takes only tuples or datasets
         x = self._check_domain(x, "x")
         validation_data = self._check_domain(validation_data, "validation_data")
-        return super().fit(
-            x, y, *args, sample_weight=sample_weight, validation_data=validation_data, **kwargs
+        return self._execution_steps().run(
+            self,
+            kwargs.get("callbacks"),
+            (kwargs.get("steps_per_epoch"), kwargs.get("validation_steps")),
+            lambda: super(FlowModel, self).fit(
+                x, y, *args, sample_weight=sample_weight, validation_data=validation_data, **kwargs
+            ),
         )
 
     def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
+        """`keras.Model.evaluate`, with ``fit``'s choice of ``steps_per_execution``."""
         self._refuse_dropped_weights(y, sample_weight)
         x = self._check_domain(x, "x")
-        return super().evaluate(x, y, *args, sample_weight=sample_weight, **kwargs)
+        return self._execution_steps().run(
+            self,
+            kwargs.get("callbacks"),
+            (kwargs.get("steps"),),
+            lambda: super(FlowModel, self).evaluate(
+                x, y, *args, sample_weight=sample_weight, **kwargs
+            ),
+        )
+
+    def _execution_steps(self) -> StepsPerExecution:
+        steps = getattr(self, "_auto_steps", None)
+        if steps is None:  # compiled by Keras' own path (e.g. a loaded model)
+            steps = StepsPerExecution(None)
+            object.__setattr__(self, "_auto_steps", steps)
+        return steps
 
     def _check_domain(self, data, arg: str, noise: bool | None = None):
         """Refuses data outside the flow's `data_domain` (where it would give NaN) as it
@@ -377,11 +439,18 @@ class FlowModel(keras.Model):
             jit_compile = xla_allowed(tf.distribute.get_strategy())
         object.__setattr__(self, "_eval_jit", bool(jit_compile))
         self._compiled_fns.clear()
-        return super().compile(optimizer, *args, jit_compile=jit_compile, **kwargs)
+        steps = kwargs.pop("steps_per_execution", None)  # None: fit chooses
+        object.__setattr__(self, "_auto_steps", StepsPerExecution(steps))
+        return super().compile(
+            optimizer, *args, jit_compile=jit_compile, steps_per_execution=steps or 1, **kwargs
+        )
 
     def compile_from_config(self, config):
         # Keras skips this for models that override compile(); ours only changes a default.
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        config = keras.saving.deserialize_keras_object(config)
+        if config.get("steps_per_execution") == 1:  # Keras' default, saved: let fit choose
+            config.pop("steps_per_execution")
+        self.compile(**config)
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
 

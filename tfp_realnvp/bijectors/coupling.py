@@ -21,6 +21,7 @@ from tfp_realnvp.bijectors.transformers import (
     check_scale,
     transformer_class,
 )
+from tfp_realnvp.precision import lowered_conditioner
 
 __all__ = ["AffineCoupling", "Coupling"]
 
@@ -188,20 +189,12 @@ class Coupling(FlowBijector):
     # The math.
     def _augmented_inverse(self, x, context=None):
         x = self._check_input(x, "x", self._event_shape)
-        flat, batch_shape = self._flatten_batch(x)
-        x1, x2 = self._layout.split(flat)
-        z2, ldj = self._transformer.inverse(x2, self._params(x1, context, batch_shape))
-        z = tf.reshape(self._layout.merge(x1, z2), tf.shape(x))
-        ildj = self._sum(ldj, flat, batch_shape)
+        z, ildj = self._pass("inverse", x, context)
         return z, {"ildj": ildj, "fldj": -ildj}
 
     def _augmented_forward(self, z, context=None):
         z = self._check_input(z, "z", self._event_shape)
-        flat, batch_shape = self._flatten_batch(z)
-        z1, z2 = self._layout.split(flat)
-        x2, ldj = self._transformer.forward(z2, self._params(z1, context, batch_shape))
-        x = tf.reshape(self._layout.merge(z1, x2), tf.shape(z))
-        fldj = self._sum(ldj, flat, batch_shape)
+        x, fldj = self._pass("forward", z, context)
         return x, {"fldj": fldj, "ildj": -fldj}
 
     # Called only when TFP's cache has no log-det for this input.
@@ -219,23 +212,36 @@ class Coupling(FlowBijector):
         batch_shape = batch.as_list() if batch.is_fully_defined() else tf.shape(x)[:-rank]
         return tf.reshape(x, (-1, *self._event_shape)), batch_shape
 
-    def _params(self, x1, context, batch_shape):
-        """One conditioner pass: the transformer's parameters in the data dtype, those of
-        copied entries set to the identity."""
+    def _pass(self, direction: str, x, context):
+        """One conditioner pass in ``direction``: the output and one log-det per example."""
+        flat, batch_shape = self._flatten_batch(x)
+        x1, x2 = self._layout.split(flat)
         out = self._call_conditioner(x1, self._prepare_context(context, batch_shape))
-        outputs = (out,) if self._transformer.num_params == 1 else out
-        params = self._transformer.params(tuple(tf.cast(t, x1.dtype) for t in outputs))
-        return self._layout.keep(params)
+        outputs = (out,) if self._transformer.num_params == 1 else tuple(out)
+        y, ldj = self._transform(direction, x1, x2, outputs)
+        return tf.reshape(y, tf.shape(x)), tf.reshape(ldj, batch_shape)
+
+    def _transform(self, direction: str, x1, x2, outputs):
+        """The transformer on ``x2`` with the conditioner's ``outputs`` (cast to the data dtype;
+        those of copied entries set to the identity): the merged ``[N, *event]`` and the
+        summed log-dets ``[N]``."""
+        params = self._layout.keep(
+            self._transformer.params(tuple(tf.cast(t, x2.dtype) for t in outputs))
+        )
+        y2, ldj = getattr(self._transformer, direction)(x2, params)
+        ldj = tf.zeros(tf.shape(x2)[:1], x2.dtype) if ldj is None else self._layout.sum(ldj)
+        return self._layout.merge(x1, y2), ldj
 
     def _call_conditioner(self, x1, context):
+        conditioner = lowered_conditioner(self)  # a bfloat16 copy (tfp_realnvp.precision)
+        if conditioner is None:
+            conditioner = self._conditioner
+        else:
+            x1 = tf.cast(x1, conditioner.compute_dtype)
+            context = None if context is None else tf.cast(context, x1.dtype)
         if context is None:
-            return self._conditioner(x1)
-        return self._conditioner(x1, context=context)
-
-    def _sum(self, ldj, flat, batch_shape):
-        """One log-det per example, in the batch's shape (zeros for ``None``)."""
-        ldj = tf.zeros(tf.shape(flat)[:1], flat.dtype) if ldj is None else self._layout.sum(ldj)
-        return tf.reshape(ldj, batch_shape)
+            return conditioner(x1)
+        return conditioner(x1, context=context)
 
     def _prepare_context(self, context, batch_shape):
         if self._context_shape is None:

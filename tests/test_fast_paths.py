@@ -1,0 +1,151 @@
+"""Performance II, checked by its causes (timings live in benchmarks/): XLA sees a bounded set
+of batch sizes, ``fit`` runs several steps per compiled call only when no callback watches
+single batches, and the bfloat16 path runs its conditioners' matmuls in bfloat16 with weights
+cast once."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfp_realnvp as trn
+from tfp_realnvp import keras
+from tfp_realnvp._buckets import BUCKETS, bucket
+from tfp_realnvp._execution import AUTO_STEPS
+
+
+def _model(dims=2, **compile_kwargs):
+    keras.utils.set_random_seed(0)
+    model = trn.FlowModel(trn.real_nvp([dims], 2, [4]))
+    for v in model.trainable_variables:  # a flow that acts: log-dets of a few nats
+        v.assign(tf.random.normal(v.shape, stddev=0.5, seed=3))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), **compile_kwargs)
+    return model
+
+
+def test_buckets_cover_every_size_with_bounded_padding():
+    assert len(BUCKETS) == 21 and BUCKETS[0] == 16 and BUCKETS[-1] == 16384
+    for n in range(1, 16385, 7):
+        assert n <= bucket(n) <= max(16, 1.5 * n)
+
+
+def test_log_prob_compiles_a_bounded_number_of_sizes():
+    model = _model()
+    model.log_prob(np.zeros([1, 2], "float32"))
+    fn = model._compiled_fns[("log_prob", None)]
+    seen = []
+
+    def recording(x):
+        seen.append(int(x.shape[0]))
+        return fn(x)
+
+    model._compiled_fns[("log_prob", None)] = recording
+    rng = np.random.default_rng(0)
+    sizes = (1, 7, 16, 17, 23, 100, 1000, 20000)
+    for n in sizes:
+        x = rng.normal(size=(n, 2)).astype("float32")
+        got = model.log_prob(x)
+        want = model.distribution.log_prob(x)  # TFP's plain path, no padding
+        assert got.shape == (n,)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # 20000 = 16384 + 3616, the rest padded to 4096; XLA compiles once per distinct shape.
+    assert sorted(set(seen)) == [16, 24, 128, 1024, 4096, 16384]
+    assert fn.experimental_get_tracing_count() == 1
+
+
+class _Batches(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches, self.steps = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches.append(batch)
+        self.steps.append(int(np.asarray(self.model.steps_per_execution)))
+
+
+class _Epochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.steps.append(int(np.asarray(self.model.steps_per_execution)))
+
+
+def test_fit_runs_several_steps_per_call_only_when_no_callback_watches_batches():
+    x = np.random.default_rng(1).normal(size=(320, 2)).astype("float32")  # 10 batches of 32
+    fast, watched, lambdas = _model(), _model(), _model()
+    epochs = _Epochs()
+    fast.fit(x, epochs=2, batch_size=32, verbose=0, shuffle=False, callbacks=[epochs])
+    assert epochs.steps == [AUTO_STEPS, AUTO_STEPS]
+    batches = _Batches()
+    watched.fit(x, epochs=2, batch_size=32, verbose=0, shuffle=False, callbacks=[batches])
+    assert batches.batches == list(range(10)) * 2 and set(batches.steps) == {1}
+    seen = []
+    hook = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    lambdas.fit(x, epochs=1, batch_size=32, verbose=0, callbacks=[hook])
+    assert seen == list(range(10))
+    # The same 20 steps either way (10 batches do not fill two executions of 8).
+    for a, b in zip(fast.trainable_variables, watched.trainable_variables, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # compile()'s value outside fit, and the evaluation agrees with the step's.
+    assert int(np.asarray(fast.steps_per_execution)) == 1
+    np.testing.assert_allclose(
+        fast.evaluate(x, batch_size=32, verbose=0)[0],
+        -np.mean(fast.log_prob(x)),
+        rtol=1e-4,
+    )
+
+
+def test_fit_runs_exactly_steps_per_epoch_on_endless_data():
+    model, epochs = _model(), _Epochs()
+    ds = tf.data.Dataset.from_tensor_slices(np.zeros([64, 2], "float32")).batch(8).repeat()
+    model.fit(ds, epochs=2, steps_per_epoch=12, verbose=0, callbacks=[epochs])
+    assert int(model.optimizer.iterations) == 24 and epochs.steps == [6, 6]  # 6 divides 12
+
+
+def test_fit_keeps_an_explicit_steps_per_execution():
+    model = _model(steps_per_execution=2)
+    batches = _Batches()
+    x = np.zeros([128, 2], "float32")
+    model.fit(x, epochs=1, batch_size=32, verbose=0, callbacks=[batches])
+    assert batches.batches == [1, 3] and set(batches.steps) == {2}
+
+
+def test_bfloat16_path_runs_bfloat16_matmuls_and_agrees_with_float32():
+    model = _model(dims=4)
+    x = np.random.default_rng(2).normal(size=(64, 4)).astype("float32")
+    want_lp, want_s = model.log_prob(x), model.sample(64, seed=[1, 2])
+    got_lp = model.log_prob(x, precision="bfloat16")
+    got_s = model.sample(64, seed=[1, 2], precision="bfloat16")
+    assert got_lp.dtype == tf.float32 and got_s.dtype == tf.float32
+    assert np.mean(np.abs(want_lp - model.distribution.distribution.log_prob(x))) > 0.5
+    # Stated tolerance: bfloat16 carries ~3 significant digits through two small couplings.
+    np.testing.assert_allclose(got_lp, want_lp, atol=5e-2, rtol=2e-2)
+    np.testing.assert_allclose(got_s, want_s, atol=5e-2, rtol=2e-2)
+    assert not np.array_equal(got_lp, want_lp)  # it did run in another precision
+    lowered = model._lowered("bfloat16")
+    with lowered.active():
+        ildj = model.bijector.inverse_log_det_jacobian(x, 1)
+    assert ildj.dtype == tf.float32
+    # The compiled graph multiplies in bfloat16 only.
+    graph = model._compiled("forward", "bfloat16").get_concrete_function().graph
+    matmuls = [op for op in graph.get_operations() if "MatMul" in op.type]
+    assert matmuls and {op.get_attr("T") for op in matmuls} == {tf.bfloat16}
+
+
+def test_bfloat16_weights_are_cast_once_and_again_after_training():
+    model = _model(dims=4)
+    x = np.random.default_rng(3).normal(size=(64, 4)).astype("float32")
+    for _ in range(3):
+        model.log_prob(x, precision="bfloat16")
+        model.sample(5, precision="bfloat16")
+    lowered = model._lowered("bfloat16")
+    assert lowered.casts == 1
+    model.fit(x, epochs=1, batch_size=32, verbose=0)
+    after = model.log_prob(x, precision="bfloat16")
+    assert lowered.casts == 2
+    np.testing.assert_allclose(after, model.log_prob(x), atol=5e-2, rtol=2e-2)
+    traced = tf.function(lambda x: model.log_prob(x, precision="bfloat16"))(x)
+    np.testing.assert_allclose(traced, after, rtol=1e-6)  # in the user's own tf.function
+    with pytest.raises(ValueError, match="`precision` must be one of"):
+        model.sample(3, precision="float16")
