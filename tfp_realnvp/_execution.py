@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tfp_realnvp._keras import keras
 
-__all__ = ["AUTO_STEPS", "StepsPerExecution", "watches_batches"]
+__all__ = ["AUTO_STEPS", "StepsPerExecution", "unsized", "watches_batches"]
 
 AUTO_STEPS = 8
 _HOOKS = (
@@ -50,6 +50,17 @@ def watches_batches(callback) -> bool:
     return False
 
 
+def unsized(data, steps) -> bool:
+    """Whether ``data`` is a dataset of unknown or infinite length with no step count given:
+    tf-keras refuses several steps per execution there ("Could not infer the size of the
+    data"), so such a call runs one step at a time."""
+    if steps is not None:
+        return False
+    if isinstance(data, (tuple, list)) and data:
+        data = data[0]
+    return isinstance(data, tf.data.Dataset) and int(data.cardinality()) < 0
+
+
 class StepsPerExecution:
     """Chooses and sets a model's ``steps_per_execution`` around each ``fit``/``evaluate``.
 
@@ -63,11 +74,16 @@ class StepsPerExecution:
         self._built: dict[str, int] = {}  # function name -> the value it was built with
         self._inside = False  # fit's validation calls evaluate: the outer call decides
 
-    def choose(self, model, callbacks: Sequence | None, counts: Sequence = ()) -> int:
+    def choose(
+        self, model, callbacks: Sequence | None, counts: Sequence = (), unsized: bool = False
+    ) -> int:
         """``counts``: the step counts the call was given (``steps_per_epoch``, ...). Keras
-        runs whole executions when the data does not end, so the value must divide them."""
+        runs whole executions when the data does not end, so the value must divide them.
+        ``unsized``: the call reads a dataset of unknown length (see `unsized`)."""
         if self.requested is not None:
             return self.requested
+        if unsized:
+            return 1
         strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
         if model.run_eagerly or strategy.num_replicas_in_sync != 1:  # one device only
             return 1
@@ -77,11 +93,11 @@ class StepsPerExecution:
         counts = [int(c) for c in counts if c is not None and int(c) > 0]
         return max(d for d in range(1, AUTO_STEPS + 1) if all(c % d == 0 for c in counts))
 
-    def run(self, model, callbacks: Sequence | None, counts: Sequence, call):
+    def run(self, model, callbacks: Sequence | None, counts: Sequence, call, unsized=False):
         """``call()`` (a ``super().fit`` or ``super().evaluate``) under the chosen value."""
         if self._inside:
             return call()
-        steps = self.choose(model, callbacks, counts)
+        steps = self.choose(model, callbacks, counts, unsized)
         names = ("train_function", "test_function")
         for name in names:
             if getattr(model, name, None) is not None and self._built.get(name) != steps:

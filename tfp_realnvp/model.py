@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp._buckets import run_bucketed
-from tfp_realnvp._execution import StepsPerExecution
+from tfp_realnvp._execution import StepsPerExecution, unsized
 from tfp_realnvp._keras import LEGACY_KERAS, keras, register
 from tfp_realnvp.bases import LearnedBase, make_base
 from tfp_realnvp.flows import flow_distribution
@@ -373,6 +373,8 @@ class FlowModel(keras.Model):
             lambda: super(FlowModel, self).fit(
                 x, y, *args, sample_weight=sample_weight, validation_data=validation_data, **kwargs
             ),
+            unsized(x, kwargs.get("steps_per_epoch"))
+            or unsized(validation_data, kwargs.get("validation_steps")),
         )
 
     def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
@@ -386,6 +388,7 @@ class FlowModel(keras.Model):
             lambda: super(FlowModel, self).evaluate(
                 x, y, *args, sample_weight=sample_weight, **kwargs
             ),
+            unsized(x, kwargs.get("steps")),
         )
 
     def _execution_steps(self) -> StepsPerExecution:
