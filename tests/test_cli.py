@@ -453,6 +453,7 @@ def test_console_script_trains_digits_quietly(tmp_path):
             "--hidden",
             "8",
             "--quiet",
+            "--no-xla",  # one epoch: compiling would cost more than it saves
         ],
         capture_output=True,
         text=True,
