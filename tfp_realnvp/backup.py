@@ -21,6 +21,8 @@ import re
 import shutil
 from pathlib import Path
 
+from tfp_realnvp.rundir import read_record
+
 __all__ = ["BACKUP_MARKER", "BackupError", "backup_dir", "check_backup", "complete_epochs"]
 
 BACKUP_MARKER = ".tfp-realnvp-backup.json"
@@ -40,13 +42,7 @@ def backup_dir(out: Path, worker: int = 0) -> Path:
 
 
 def _marker(path: Path) -> dict | None:
-    try:
-        record = json.loads((path / BACKUP_MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("format") != _FORMAT:
-        return None
-    return record
+    return read_record(path / BACKUP_MARKER, _FORMAT)
 
 
 def complete_epochs(path: Path) -> list[int]:

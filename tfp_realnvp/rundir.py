@@ -237,15 +237,22 @@ def write_marker(run: Path, info: dict) -> None:
     (run / MARKER).write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
 
 
-def read_marker(run: Path) -> dict | None:
-    """The marker of a run directory, or None if ``run`` is not one of ours."""
+def read_record(path: Path, fmt: str) -> dict | None:
+    """The JSON object in the file ``path`` when its ``"format"`` is ``fmt``, else None (no
+    file, unreadable, not JSON, or another format): how a marker proves a directory ours."""
     try:
-        record = json.loads((run / MARKER).read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("format") != _FORMAT:
+    if not isinstance(record, dict) or record.get("format") != fmt:
         return None
-    if not isinstance(record.get("files"), list):
+    return record
+
+
+def read_marker(run: Path) -> dict | None:
+    """The marker of a run directory, or None if ``run`` is not one of ours."""
+    record = read_record(run / MARKER, _FORMAT)
+    if record is None or not isinstance(record.get("files"), list):
         return None
     return record
 

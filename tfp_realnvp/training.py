@@ -17,6 +17,7 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp import plots
 from tfp_realnvp._keras import keras
+from tfp_realnvp.autoregressive_flows import masked_autoregressive_flow
 from tfp_realnvp.data import dequantized, random_split
 from tfp_realnvp.export import export_saved_model
 from tfp_realnvp.flows import neural_spline_flow, real_nvp
@@ -91,8 +92,6 @@ def vector_flow(num_dims: int, config: TrainConfig) -> tfb.Chain:
     if config.flow == "spline":
         return neural_spline_flow([num_dims], layers, hidden, **kwargs)
     if config.flow == "maf":
-        from tfp_realnvp import masked_autoregressive_flow
-
         return masked_autoregressive_flow([num_dims], layers, hidden, **kwargs)
     return real_nvp([num_dims], layers, hidden, **kwargs)
 
