@@ -42,6 +42,15 @@ IMPORTS = textwrap.dedent(
     sys.meta_path.insert(0, Uninstalled())
     import tfp_realnvp as trn
     report = {"bare import": sorted(attempted), "loads TensorFlow": "tensorflow" in sys.modules}
+
+    def registered():
+        from tfp_realnvp._keras import keras
+        from tfp_realnvp.bijectors.base import registered_bijectors
+
+        return sorted(keras.saving.get_custom_objects()) + sorted(registered_bijectors())
+
+    trn.saving.register_all()  # what load_model imports
+    report["registered by load_model"] = registered()
     for name in ("real_nvp", "multiscale_real_nvp", "FlowModel", "export_saved_model",
                  "export_tflite", "testing"):
         getattr(trn, name)
@@ -53,6 +62,7 @@ IMPORTS = textwrap.dedent(
             importlib.import_module(info.name)
         except ImportError as e:
             refused[info.name] = str(e)
+    report["registered by every module"] = registered()
     try:
         trn.data.make_dataset("digits")
     except ImportError as e:
@@ -108,6 +118,13 @@ def test_import_is_lean(core_only):
     # The builders, the model, both exports, the kit and the command line's module do not try
     # to import an extra. (Keras 3 itself tries both, and does without them when they fail.)
     assert core_only["extras imported by tfp_realnvp"] == []
+
+
+def test_load_model_registers_every_class_a_saved_model_can_hold(core_only):
+    # Keras finds a saved class only once its module is imported, and the package's import is
+    # lazy: load_model must import every module that registers one.
+    assert core_only["registered by load_model"] == core_only["registered by every module"]
+    assert "tfp_realnvp>MADE" in core_only["registered by load_model"]
 
 
 def test_the_core_dependencies_suffice_but_for_the_cli_extras_modules(core_only):

@@ -52,6 +52,7 @@ _EXPORTS = {
     "preprocessed_image_flow": "tfp_realnvp.image_flows",
     "bits_per_dim": "tfp_realnvp.metrics",
     "FlowModel": "tfp_realnvp.model",
+    "load_model": "tfp_realnvp.saving",
     "ResidualConvNet": "tfp_realnvp.networks",
     "ResidualMLP": "tfp_realnvp.networks",
     "training_mode": "tfp_realnvp.networks",
@@ -73,7 +74,7 @@ _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "s
 _SUBMODULES |= {"keras", "testing", "tflite", "training", "traversal"}
 _SUBMODULES |= {"autoregressive_flows", "bases", "made", "residual_flows", "stacks", "vi"}
 _SUBMODULES |= {"shard_training", "sharded", "shards", "backup", "cluster", "resume", "streams"}
-_SUBMODULES |= {"precision"}
+_SUBMODULES |= {"precision", "saving"}
 
 
 def __getattr__(name: str) -> Any:
