@@ -2,14 +2,17 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tfp_realnvp import cli
+from tfp_realnvp import cli, load_model
+from tfp_realnvp.backup import backup_dir, complete_epochs
 
 COMMON = ["train", "--no-xla", "--quiet", "--batch-size", "64", "--seed", "3"]
 
@@ -24,21 +27,27 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
-def _two_workers(argv: list[str], out, timeout: float = 240) -> None:
+KILLER = str(Path(__file__).with_name("kill_at_epoch.py"))
+
+
+def _job(argv: list[str], out, kill: dict[int, int] | None = None, timeout: float = 240):
     """Runs ``tfp-realnvp train ... --distribute multi-worker`` as two processes, one thread of
-    compute each; kills both if either fails or time runs out."""
+    compute each, worker ``i`` SIGKILLed as it would back up epoch ``kill[i]``; returns their
+    exit codes and stderr. Both are killed if time runs out or the test fails."""
     workers = [f"localhost:{p}" for p in _free_ports(2)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="2")
-    command = [sys.executable, "-m", "tfp_realnvp.cli", *argv, "--out", str(out)]
-    command += ["--distribute", "multi-worker"]
+    argv = [*argv, "--out", str(out), "--distribute", "multi-worker"]
     procs = []
     try:
         for index in range(2):
             config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            head = ["-m", "tfp_realnvp.cli"]
+            if index in (kill or {}):
+                head = [KILLER, str(kill[index])]
             procs.append(
                 subprocess.Popen(
-                    command,
+                    [sys.executable, *head, *argv],
                     env={**env, "TF_CONFIG": json.dumps(config)},
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
@@ -46,20 +55,45 @@ def _two_workers(argv: list[str], out, timeout: float = 240) -> None:
                 )
             )
         errors = [p.communicate(timeout=timeout)[1] for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+        return [p.returncode for p in procs], errors
     finally:
         for p in procs:
             p.kill()
             p.wait()
 
 
-def _compare(tmp_path, argv, rtol):
-    one, two = tmp_path / "one", tmp_path / "two"
-    assert cli.main([*argv, "--out", str(one)]) == 0
-    _two_workers(argv, two)
+def _two_workers(argv: list[str], out) -> list[str]:
+    codes, errors = _job(argv, out)
+    assert codes == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    return errors
+
+
+def _history(run) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def _weights(run) -> list[np.ndarray]:
+    return load_model(run / "model.keras").get_weights()
+
+
+# 512 training rows: every global batch of 64 splits evenly, so the average of the two workers'
+# mean losses is the mean over the global batch, up to float32 summation order.
+VECTORS = [*COMMON, "--num-samples", "640", "--epochs", "3", "--couplings", "2", "--hidden", "8"]
+VECTORS += ["--dropout", "0"]
+
+
+@pytest.fixture(scope="module")
+def two_workers_on_vectors(tmp_path_factory):
+    """An uninterrupted two-worker run on vectors, shared by the tests that compare with it."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
+    _two_workers(VECTORS, out)
     # The chief alone wrote the run; the other worker's copy and both backups are gone.
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "data.npy") == ["one", "two"]
-    a, b = (json.loads((r / "metrics.json").read_text()) for r in (one, two))
+    assert [p.name for p in out.parent.iterdir()] == ["run"]
+    return out
+
+
+def _compare(one, two, rtol):
+    a, b = _history(one), _history(two)
     assert a["epochs"] == b["epochs"] == 3
     for key in ("loss", "val_loss"):
         np.testing.assert_allclose(b["history"][key], a["history"][key], rtol=rtol)
@@ -67,11 +101,9 @@ def _compare(tmp_path, argv, rtol):
 
 
 @pytest.mark.slow
-def test_two_workers_follow_one_process_on_vectors(tmp_path):
-    # 512 training rows: every global batch of 64 splits evenly, so the average of the two
-    # workers' mean losses is the mean over the global batch, up to float32 summation order.
-    argv = [*COMMON, "--num-samples", "640", "--epochs", "3", "--couplings", "2", "--hidden", "8"]
-    _compare(tmp_path, [*argv, "--dropout", "0"], rtol=1e-5)
+def test_two_workers_follow_one_process_on_vectors(tmp_path, two_workers_on_vectors):
+    assert cli.main([*VECTORS, "--out", str(tmp_path / "one")]) == 0
+    _compare(tmp_path / "one", two_workers_on_vectors, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -82,7 +114,37 @@ def test_two_workers_follow_one_process_on_a_multiscale_image_flow(tmp_path):
     images = np.random.default_rng(0).integers(0, 4, size=(160, 8, 8, 1)).astype(np.float32)
     np.save(tmp_path / "data.npy", images)
     argv = [*COMMON, "--data", str(tmp_path / "data.npy"), "--epochs", "3"]
-    _compare(tmp_path, [*argv, "--couplings", "1", "--hidden", "4"], rtol=3e-2)
+    argv += ["--couplings", "1", "--hidden", "4"]
+    assert cli.main([*argv, "--out", str(tmp_path / "one")]) == 0
+    _two_workers(argv, tmp_path / "two")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npy", "one", "two"]
+    _compare(tmp_path / "one", tmp_path / "two", rtol=3e-2)
+
+
+@pytest.mark.slow
+def test_a_job_that_lost_a_worker_restarts_to_the_same_weights(tmp_path, two_workers_on_vectors):
+    out = tmp_path / "run"
+    # Worker 1 dies as it would back up epoch 2. The chief backs epoch 2 up, then TensorFlow
+    # aborts its next all-reduce (worker 1 stopped sending heartbeats) and it stops in one line.
+    codes, errors = _job(VECTORS, out, kill={1: 2})
+    assert codes == [1, -signal.SIGKILL], errors[0][-2000:]
+    assert errors[0].splitlines()[-1] == (
+        "tfp-realnvp: error: worker 1 of the job stopped, so training cannot go on; restart "
+        "every worker with the same command to resume from the backups"
+    ), errors[0][-2000:]
+    assert not out.exists()
+    assert complete_epochs(backup_dir(out, 0)) == [1, 2]
+    assert complete_epochs(backup_dir(out, 1)) == [1]
+    # Restarted, the workers agree on epoch 1, the newest that both backed up.
+    errors = _two_workers(VECTORS, out)
+    assert "epoch 1 is the newest one every worker backed up" in errors[0], errors[0][-2000:]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    # Same global batches, same all-reduces: the same history and weights, to the bit.
+    whole, resumed = _history(two_workers_on_vectors), _history(out)
+    assert resumed["history"] == whole["history"]
+    assert resumed["test_nll"] == whole["test_nll"]
+    for x, y in zip(_weights(two_workers_on_vectors), _weights(out), strict=True):
+        np.testing.assert_array_equal(x, y)
 
 
 class _Strategy:
@@ -99,3 +161,25 @@ def test_xla_is_used_where_tf_can_compile_a_replicated_step():
     # No XLA collectives on CPU; a logical-CPU mirror reads another device's variable.
     assert not xla_allowed(_Strategy("/job:worker/task:0/device:CPU:0", "/job:worker/task:1/CPU:0"))
     assert not xla_allowed(_Strategy("/device:GPU:0", "/device:CPU:0"))
+
+
+def test_a_lost_worker_is_named_from_tensorflows_report():
+    from tfp_realnvp.cluster import lost_worker
+
+    report = (
+        "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/task:0/device"
+        ":CPU:0}} Collective ops is aborted by: Error reported from /job:worker/task:1: The "
+        "following tasks are unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1"
+        "\nThe tasks have crashed. [Op:CollectiveReduceV2]"
+    )
+    assert str(lost_worker(report)).startswith("worker 1 of the job stopped, so training cannot")
+    assert str(lost_worker("Socket closed")).startswith("another worker of the job stopped")
+
+
+def test_one_process_resumes_from_its_own_newest_epoch():
+    import tensorflow as tf
+
+    from tfp_realnvp.resume import common_epoch
+
+    assert common_epoch(tf.distribute.get_strategy(), [2, 3]) == 3
+    assert common_epoch(tf.distribute.get_strategy(), []) == 0

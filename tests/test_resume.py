@@ -5,12 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tfp_realnvp import backup, cli
+from tfp_realnvp import backup, cli, load_model
 from tfp_realnvp._keras import LEGACY_KERAS
 from tfp_realnvp.backup import BACKUP_MARKER, BackupError, backup_dir, check_backup, start_backup
 
@@ -35,6 +35,14 @@ def test_a_backup_resumes_only_the_same_command(tmp_path):
     assert backup.complete_epochs(path) == [] and check_backup(out, other, False, False) == 0
 
 
+def test_rewinding_drops_the_epochs_after_the_agreed_one(tmp_path):
+    path = start_backup(tmp_path / "run", FINGERPRINT, discard=False)
+    for epoch in (1, 2, 3):
+        (path / f"epoch-{epoch}").mkdir()
+    backup.rewind(path, 1)
+    assert backup.complete_epochs(path) == [1] and (path / BACKUP_MARKER).is_file()
+
+
 def test_a_directory_that_is_not_our_backup_is_never_touched(tmp_path):
     out = tmp_path / "run"
     mine = backup_dir(out)
@@ -48,22 +56,7 @@ def test_a_directory_that_is_not_our_backup_is_never_touched(tmp_path):
     assert backup_dir(out, worker=2) == tmp_path / ".run.backup-worker2"
 
 
-KILLER = textwrap.dedent(
-    """
-    import os, signal, sys
-    from tfp_realnvp import cli, resume
-
-    kill_after, save = int(sys.argv[1]), resume.TrainingBackup.save
-
-    def save_then_die(self, epochs_done):
-        save(self, epochs_done)
-        if epochs_done == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    resume.TrainingBackup.save = save_then_die
-    sys.exit(cli.main(sys.argv[2:]))
-    """
-)
+KILLER = str(Path(__file__).with_name("kill_at_epoch.py"))
 ARGS = "train --no-xla --num-samples 300 --epochs 6 --couplings 2 --hidden 8 --quiet"
 ARGS += " --learning-rate 0.05 --patience 2 --batch-size 64"
 # tf-keras's Dropout draws from a stateful op whose position a restart loses (Keras 3 keeps it in
@@ -72,9 +65,7 @@ ARGS += " --dropout 0" if LEGACY_KERAS else " --dropout 0.1"
 
 
 def _weights(run):
-    from tfp_realnvp._keras import keras
-
-    return [w for w in keras.saving.load_model(run / "model.keras").get_weights()]
+    return load_model(run / "model.keras").get_weights()
 
 
 @pytest.mark.slow
@@ -83,7 +74,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path):
     assert cli.main([*ARGS.split(), "--out", str(whole)]) == 0
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     run = subprocess.run(
-        [sys.executable, "-c", KILLER, "3", *ARGS.split(), "--out", str(killed)],
+        [sys.executable, KILLER, "4", *ARGS.split(), "--out", str(killed)],
         env=env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]

@@ -23,7 +23,14 @@ from pathlib import Path
 
 from tfp_realnvp.rundir import read_record
 
-__all__ = ["BACKUP_MARKER", "BackupError", "backup_dir", "check_backup", "complete_epochs"]
+__all__ = [
+    "BACKUP_MARKER",
+    "BackupError",
+    "backup_dir",
+    "check_backup",
+    "complete_epochs",
+    "rewind",
+]
 
 BACKUP_MARKER = ".tfp-realnvp-backup.json"
 _FORMAT = "tfp-realnvp-backup"
@@ -111,6 +118,15 @@ def start_backup(out: Path, fingerprint: dict, discard: bool, worker: int = 0) -
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(path / BACKUP_MARKER)
     return path
+
+
+def rewind(path: Path, epochs_done: int) -> None:
+    """Removes the backed-up epochs after ``epochs_done``, so that training resumed from there
+    writes them afresh (in a multi-worker job, a worker may have backed up an epoch that
+    another one did not finish)."""
+    for epoch in complete_epochs(path):
+        if epoch > epochs_done:
+            shutil.rmtree(path / f"epoch-{epoch}")
 
 
 def remove_backup(path: Path) -> None:

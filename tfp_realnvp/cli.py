@@ -22,7 +22,7 @@ from tfp_realnvp import rundir
 from tfp_realnvp._cli import EXIT_USAGE, UsageError, _import, build_parser
 from tfp_realnvp.backup import BackupError
 from tfp_realnvp.cli_train import cmd_train
-from tfp_realnvp.cluster import ClusterError
+from tfp_realnvp.cluster import ClusterError, WorkerLost
 from tfp_realnvp.data import DataError, load_array
 from tfp_realnvp.rundir import Interrupted, OutputError
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError, OutputError, BackupError, ClusterError) as e:
         print(f"tfp-realnvp: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as e:  # the disk filled up, a file vanished: no traceback for those
+    except (OSError, WorkerLost) as e:  # the disk filled, a worker stopped: no traceback
         print(f"tfp-realnvp: error: {e}", file=sys.stderr)
         return 1
     except BaseException as e:

@@ -168,6 +168,29 @@ def _strategy(kind: str):
     return tf.distribute.get_strategy()
 
 
+def _agree_on_epoch(args, strategy, out: Path, task, resume_from: int) -> int:
+    """The epoch every worker resumes from: the newest one they all backed up whole."""
+    path = backup.backup_dir(out, task.index)
+    mine = backup.complete_epochs(path) if resume_from > 0 else []
+    agreed = _import("tfp_realnvp.resume", args.verbose).common_epoch(strategy, mine)
+    if resume_from > 0 and agreed < resume_from:
+        if args.resume and agreed == 0:
+            raise backup.BackupError(
+                f"--resume: the workers' backups share no whole epoch (this worker's {path} "
+                f"holds epochs {mine}); restart the job without --resume to start over"
+            )
+        _note(f"epoch {agreed} is the newest one every worker backed up; resuming from there")
+        backup.rewind(path, agreed)
+    return agreed if resume_from >= 0 else resume_from
+
+
+def _peer_stopped(error: BaseException) -> bool:
+    """Whether TensorFlow aborted a collective because another worker stopped."""
+    import tensorflow as tf  # loaded by now: training has started
+
+    return isinstance(error, tf.errors.UnavailableError)
+
+
 def cmd_train(args) -> int:
     _check_extras(args)
     if args.validation_split + args.test_split >= 0.9:
@@ -201,6 +224,8 @@ def cmd_train(args) -> int:
     training = _import("tfp_realnvp.training", args.verbose)
     config = _train_config(args, training, data, dequantize_columns)
     strategy = _strategy(args.distribute)
+    if multi:
+        resume_from = _agree_on_epoch(args, strategy, out, task, resume_from)
     created = [p for p in reversed(out.resolve().parents) if not p.exists()]
     saved = backup.start_backup(out, fingerprint, resume_from < 0, task.index)
     if resume_from > 0:
@@ -220,12 +245,15 @@ def cmd_train(args) -> int:
                 metrics = sharded.train_sharded_run(
                     plan, config, tmp, saved, max(resume_from, 0), strategy, dequantize
                 )
-        except BaseException:
+        except BaseException as e:
+            lost = multi and _peer_stopped(e)
             if backup.complete_epochs(saved):
                 _note(f"rerunning this command resumes from the backup in {saved}")
             else:
                 backup.remove_backup(saved)
                 rundir.remove_empty(created)
+            if lost:
+                raise cluster.lost_worker(str(e)) from None
             raise
         metrics["wall_time_s"] = round(time.time() - start, 2)
         replaced: list[str] = []

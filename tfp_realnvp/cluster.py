@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
-__all__ = ["ClusterError", "Task", "task_from_env"]
+__all__ = ["ClusterError", "WorkerLost", "Task", "lost_worker", "task_from_env"]
 
 
 class ClusterError(ValueError):
     """A missing or malformed ``TF_CONFIG``, with a one-line reason."""
+
+
+class WorkerLost(RuntimeError):
+    """Another process of the job stopped, so this one cannot go on; with a one-line reason."""
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,17 @@ def task_from_env(environ=None) -> Task:
         )
     offset = len(chiefs) if kind == "worker" else 0
     return Task(index=offset + index, num_workers=len(chiefs) + len(workers))
+
+
+def lost_worker(message: str) -> WorkerLost:
+    """The one-line `WorkerLost` for TensorFlow's report that collectives were aborted because
+    tasks stopped sending heartbeats (``message``, the ``UnavailableError``'s text)."""
+    _, _, after = message.partition("unhealthy")
+    tasks = sorted(
+        {f"{kind} {index}" for kind, index in re.findall(r"job:(\w+)/\S*task:(\d+)", after)}
+    )
+    who = ", ".join(tasks) if tasks else "another worker"
+    return WorkerLost(
+        f"{who} of the job stopped, so training cannot go on; restart every worker with the "
+        "same command to resume from the backups"
+    )

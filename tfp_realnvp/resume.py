@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from tfp_realnvp._keras import LEGACY_KERAS, keras
 
-__all__ = ["TrainingBackup", "restore"]
+__all__ = ["TrainingBackup", "common_epoch", "restore"]
 
 _WATCHED = ("wait", "best", "cooldown_counter", "best_epoch", "stopped_epoch")
 _KEEP = 2
@@ -147,3 +147,22 @@ def restore(model, path: Path, epochs_done: int) -> dict:
     model.optimizer.learning_rate = record["learning_rate"]
     record["arrays"] = {k: v for k, v in arrays.items() if k.startswith("cb")}
     return record
+
+
+def common_epoch(strategy: tf.distribute.Strategy, complete: list[int]) -> int:
+    """The newest epoch that every worker of ``strategy`` has backed up whole (0 if none), given
+    this worker's whole epochs ``complete``; every worker must call it at the same point.
+
+    The workers step in lockstep, but a job is killed one process at a time, so a worker may
+    have backed up an epoch that another one did not finish writing. Each keeps its two newest
+    epochs, so they share one whenever they are at most one epoch apart.
+    """
+    newest = sorted(complete)[-_KEEP:]
+    if strategy.num_replicas_in_sync == 1:
+        return max(newest, default=0)
+    row = np.full([1, _KEEP], -1, np.int64)
+    row[0, : len(newest)] = newest
+    local = tf.constant(row)
+    rows = strategy.gather(strategy.run(lambda: tf.identity(local)), axis=0).numpy()
+    shared = set.intersection(*({int(e) for e in r if e > 0} for r in rows))
+    return max(shared, default=0)
