@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PYTEST := -m pytest -p no:cacheprovider
+# Each pass runs on TEST_WORKERS processes (pytest-xdist), a test file per process at a time,
+# so a file's module-scoped fixtures are built once.
+TEST_WORKERS ?= 2
+PYTEST := -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 # The wheel is tested as installed: in its own virtual environment, which reaches the
 # dependencies already in $(VENV) through a .pth file (and so does not run $(VENV)'s editable
 # install of the checkout), from a directory where the checkout is not importable.

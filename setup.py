@@ -34,7 +34,7 @@ setup(
     extras_require={
         "cli": CLI,
         "all": CLI,
-        "dev": [*CLI, *BUILD, "pytest>=7", "ruff>=0.6", "tensorboard"],
+        "dev": [*CLI, *BUILD, "pytest>=7", "pytest-xdist>=3", "ruff>=0.6", "tensorboard"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

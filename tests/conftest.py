@@ -2,13 +2,16 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tfp_realnvp
+from tfp_realnvp._cli import _import
+
+# As the command line does: TensorFlow's C++ start-up notices stay off the terminal (pytest-xdist's
+# controller imports this file uncaptured), and the processes the tests start inherit the level.
+tf = _import("tensorflow", verbose=False)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 IMPORTED = Path(tfp_realnvp.__file__).resolve().parent
