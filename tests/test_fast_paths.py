@@ -103,6 +103,22 @@ def test_fit_runs_exactly_steps_per_epoch_on_endless_data():
     assert int(model.optimizer.iterations) == 24 and epochs.steps == [6, 6]  # 6 divides 12
 
 
+def test_fit_traces_its_train_step_with_the_optimizer_already_built(monkeypatch):
+    # Variables created during a tf.function's first trace make it trace again: Keras 3 builds
+    # the optimizer inside the step's trace, which doubled the first call of fit.
+    model, original, traces = _model(), trn.FlowModel.train_step, []
+
+    def recording(self, data):
+        traces.append(len(self.optimizer.variables))
+        return original(self, data)
+
+    monkeypatch.setattr(trn.FlowModel, "train_step", recording)
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    model.fit(x, batch_size=16, epochs=1, verbose=0, callbacks=[_Batches()])  # 1 step per call
+    # Traced once, with Adam's two moments per weight already there.
+    assert len(traces) == 1 and traces[0] >= 2 * len(model.trainable_variables)
+
+
 def test_fit_keeps_an_explicit_steps_per_execution():
     model = _model(steps_per_execution=2)
     batches = _Batches()

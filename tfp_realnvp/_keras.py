@@ -53,3 +53,13 @@ def aggregation(name: str):
     if LEGACY_KERAS:
         return getattr(tf.VariableAggregation, name.upper())
     return name
+
+
+def build_optimizer(model) -> None:
+    """Creates ``model.optimizer``'s variables (step, moments) for the model's trainable
+    variables, unless they exist, in the model's distribution strategy's scope."""
+    optimizer = model.optimizer
+    built = optimizer.built if not LEGACY_KERAS else getattr(optimizer, "_built", False)
+    if not built:
+        with model.distribute_strategy.scope():
+            optimizer.build(model.trainable_variables)

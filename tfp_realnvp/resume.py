@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp._keras import LEGACY_KERAS, keras
+from tfp_realnvp._keras import build_optimizer, keras
 
 __all__ = ["TrainingBackup", "common_epoch", "restore"]
 
@@ -39,13 +39,6 @@ def _state_variables(model) -> list:
             seen.add(key)
             out.append(v)
     return out
-
-
-def _build_optimizer(model) -> None:
-    optimizer = model.optimizer
-    built = optimizer.built if not LEGACY_KERAS else getattr(optimizer, "_built", False)
-    if not built:
-        optimizer.build(model.trainable_variables)
 
 
 def _learning_rate(model) -> float:
@@ -133,7 +126,7 @@ def restore(model, path: Path, epochs_done: int) -> dict:
     record = json.loads((folder / "state.json").read_text())
     with np.load(folder / "state.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
-    _build_optimizer(model)
+    build_optimizer(model)
     variables = _state_variables(model)
     values = [arrays[k] for k in sorted(k for k in arrays if k.startswith("v"))]
     shapes = [tuple(v.shape) for v in variables]
