@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp._checks import positive_int
-from tfp_realnvp._keras import keras
+from tfp_realnvp._keras import build_optimizer, keras
 from tfp_realnvp.traversal import walk
 from tfp_realnvp.vi.objective import (
     as_distribution,
@@ -98,6 +98,8 @@ class VIModel(keras.Model):
             x = self.noise(seed)
             steps_per_epoch = positive_int(steps_per_epoch or 100, "steps_per_epoch")
             kwargs.setdefault("shuffle", False)  # a stream: nothing to shuffle
+        if getattr(self, "optimizer", None) is not None:
+            build_optimizer(self)  # before the step's trace, which would otherwise run twice
         return super().fit(x, *args, steps_per_epoch=steps_per_epoch, **kwargs)
 
     def call(self, eps, training=None):
