@@ -135,6 +135,16 @@ def test_a_job_that_lost_a_worker_restarts_to_the_same_weights(tmp_path, two_wor
     assert not out.exists()
     assert complete_epochs(backup_dir(out, 0)) == [1, 2]
     assert complete_epochs(backup_dir(out, 1)) == [1]
+    # With worker 1's backup away, --resume is refused by both workers alike, changing nothing
+    # (one refusing alone would leave the other waiting for it).
+    away = tmp_path / "away"
+    backup_dir(out, 1).rename(away)
+    codes, errors = _job([*VECTORS, "--resume"], out)
+    assert codes == [2, 2], errors[0][-2000:]
+    assert [e.splitlines()[-1].startswith("tfp-realnvp: error: --resume: the workers' backups")
+            for e in errors] == [True, True], errors  # fmt: skip
+    assert complete_epochs(backup_dir(out, 0)) == [1, 2] and not backup_dir(out, 1).exists()
+    away.rename(backup_dir(out, 1))
     # Restarted, the workers agree on epoch 1, the newest that both backed up.
     errors = _two_workers(VECTORS, out)
     assert "epoch 1 is the newest one every worker backed up" in errors[0], errors[0][-2000:]

@@ -173,12 +173,13 @@ def _agree_on_epoch(args, strategy, out: Path, task, resume_from: int) -> int:
     path = backup.backup_dir(out, task.index)
     mine = backup.complete_epochs(path) if resume_from > 0 else []
     agreed = _import("tfp_realnvp.resume", args.verbose).common_epoch(strategy, mine)
+    if args.resume and agreed == 0:
+        raise backup.BackupError(
+            f"--resume: the workers' backups share no whole epoch (this worker has "
+            f"{f'epochs {mine}' if mine else 'none'} in {path}); restart the job without "
+            "--resume to start over"
+        )
     if resume_from > 0 and agreed < resume_from:
-        if args.resume and agreed == 0:
-            raise backup.BackupError(
-                f"--resume: the workers' backups share no whole epoch (this worker's {path} "
-                f"holds epochs {mine}); restart the job without --resume to start over"
-            )
         _note(f"epoch {agreed} is the newest one every worker backed up; resuming from there")
         backup.rewind(path, agreed)
     return agreed if resume_from >= 0 else resume_from
@@ -207,7 +208,10 @@ def cmd_train(args) -> int:
     if task.is_chief:
         rundir.check_run_dir(out, args.force, [("--data", p) for p in inputs])
     fingerprint = _fingerprint(args, inputs)
-    resume_from = backup.check_backup(out, fingerprint, args.resume, args.force, task.index)
+    # A worker of a multi-worker job must not refuse --resume alone, leaving the others
+    # waiting for it: the job decides together, once the workers are connected.
+    resume = args.resume and not multi
+    resume_from = backup.check_backup(out, fingerprint, resume, args.force, task.index)
     data, dequantize_columns, notes = None, (), []
     if plan is None:
         data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
