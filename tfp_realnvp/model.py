@@ -381,7 +381,7 @@ class FlowModel(keras.Model):
     def _build_optimizer(self) -> None:
         """Creates the optimizer's variables before Keras traces the train step (Keras 3 builds
         it inside that trace): variables made during a `tf.function`'s first trace make it
-        trace the whole step twice: 40% of ``fit``'s first call on the benchmark flow."""
+        trace the whole step twice, a third of ``fit``'s first call on the benchmark flow."""
         layers = [*self.flow_layers, getattr(self, "base_layer", None)]
         if getattr(self, "optimizer", None) is not None and all(
             layer is None or layer.built for layer in layers
@@ -465,7 +465,8 @@ class FlowModel(keras.Model):
         if config.get("steps_per_execution") == 1:  # Keras' default, saved: let fit choose
             config.pop("steps_per_execution")
         self.compile(**config)
-        self._build_optimizer()  # Keras then loads the saved optimizer state into it
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def call(self, inputs, training=None):
         x, context, _ = self._unpack(inputs)
