@@ -55,6 +55,11 @@ def test_learned_base_trains_saves_and_exports(kind, tmp_path):
     loaded = keras.models.load_model(str(tmp_path / "m.keras"))
     assert type(loaded.learned_base) is type(model.learned_base)
     np.testing.assert_array_equal(loaded.log_prob(x[:8]), want)
+    # The optimizer's state came back too (Keras skips it, with a warning only, when the
+    # loaded optimizer was not built for the model's variables), so training goes on from it.
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a, b)
 
     trn.export_saved_model(model, tmp_path / "served")
     served = tf.saved_model.load(str(tmp_path / "served"))
