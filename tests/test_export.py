@@ -88,3 +88,50 @@ def test_export_refuses_to_overwrite_and_replaces_whole(tmp_path):
     assert not (path / "stale.txt").exists()
     assert (path / "saved_model.pb").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary leftovers
+
+
+def test_an_export_that_disagrees_is_refused_and_the_old_one_kept(tmp_path, monkeypatch):
+    # An inverse whose log-det has the wrong sign: the SavedModel must not be published.
+    real = trn.export._serving_module
+
+    def negated_inverse_log_det(model):
+        module, signatures = real(model)
+        inverse = module.inverse
+
+        @tf.function(input_signature=inverse.input_signature)
+        def wrong(x):
+            out = inverse(x)
+            return {"z": out["z"], "log_det_jacobian": -out["log_det_jacobian"]}
+
+        module.inverse = wrong
+        signatures["inverse"] = wrong.get_concrete_function()
+        return module, signatures
+
+    monkeypatch.setattr(trn.export, "_serving_module", negated_inverse_log_det)
+    path = tmp_path / "served"
+    path.mkdir()
+    (path / "mine.txt").write_text("the user's previous export")
+    message = r"inverse log_det_jacobian differs from the model by up to"
+    with pytest.raises(trn.verification.ExportMismatchError, match=message):
+        trn.export_saved_model(_trained_model(), path, overwrite=True)
+    assert [p.name for p in path.iterdir()] == ["mine.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["served"]
+
+
+def test_forward_and_inverse_log_dets_are_the_jacobians(tmp_path):
+    # Against autodiff, not the model's own log-det code: an identity pair with negated
+    # log-dets would agree with itself.
+    model = _trained_model()
+    served = tf.saved_model.load(str(trn.export_saved_model(model, tmp_path / "m"))).signatures
+    z = tf.constant(np.random.default_rng(4).normal(size=(4, 3)), tf.float32)
+    out = served["forward"](z=z)
+    back = served["inverse"](x=out["x"])
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        x = model.bijector.forward(z)
+    jacobian = tf.cast(tape.batch_jacobian(x, z), tf.float64)
+    _, want = np.linalg.slogdet(jacobian.numpy())
+    np.testing.assert_allclose(out["x"], x, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out["log_det_jacobian"], want, atol=1e-4)
+    np.testing.assert_allclose(back["log_det_jacobian"], -want, atol=1e-4)
+    np.testing.assert_allclose(back["z"], z, atol=1e-4)

@@ -115,3 +115,28 @@ def test_refusals_before_converting(tmp_path):
     (tmp_path / "taken.tflite").write_bytes(b"")
     with pytest.raises(FileExistsError, match="overwrite=True"):
         trn.export_tflite(model, tmp_path / "taken.tflite")
+
+
+def test_vector_scale_log_det_survives_conversion(tmp_path):
+    # The converter once folded a vector Scale's log-det sum into its first element: every row
+    # was log(3 * 4) nats too high. The command line's standardisation is such a Shift + Scale.
+    shift, scale = tfp.bijectors.Shift([1.0, -2.0, 0.5]), tfp.bijectors.Scale([2.0, 3.0, 4.0])
+    flow = tfp.bijectors.Chain([shift, scale, trn.real_nvp([3], 2, [8])])
+    model = _perturbed(flow)
+    path = trn.export_tflite(model, tmp_path / "flow.tflite")
+    _, run = _runners(path)
+    x = np.random.default_rng(3).normal(size=(9, 3)).astype("float32")
+    np.testing.assert_allclose(run["log_prob"](x=x)["log_prob"], model.log_prob(x), atol=1e-4)
+
+
+def test_a_file_that_disagrees_is_refused_and_the_old_one_kept(tmp_path, monkeypatch):
+    # Undo the per-example tracing that keeps the converter's fold right: the flaw comes back,
+    # and the self-check must catch it before anything is published.
+    monkeypatch.setattr(trn.tflite.tf, "vectorized_map", lambda fn, elems, **_: fn(elems))
+    flow = tfp.bijectors.Chain([tfp.bijectors.Scale([2.0, 3.0, 4.0]), trn.real_nvp([3], 2, [8])])
+    model = _perturbed(flow)
+    (tmp_path / "flow.tflite").write_bytes(b"the user's previous export")
+    with pytest.raises(trn.verification.ExportMismatchError, match=r"log_prob differs .* by up"):
+        trn.export_tflite(model, tmp_path / "flow.tflite", overwrite=True)
+    assert (tmp_path / "flow.tflite").read_bytes() == b"the user's previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["flow.tflite"]

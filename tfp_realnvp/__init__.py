@@ -74,7 +74,7 @@ _SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "s
 _SUBMODULES |= {"keras", "testing", "tflite", "training", "traversal"}
 _SUBMODULES |= {"autoregressive_flows", "bases", "made", "residual_flows", "stacks", "vi"}
 _SUBMODULES |= {"shard_training", "sharded", "shards", "backup", "cluster", "resume", "streams"}
-_SUBMODULES |= {"precision", "saving"}
+_SUBMODULES |= {"precision", "saving", "verification"}
 
 
 def __getattr__(name: str) -> Any:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
+from tfp_realnvp._files import atomic_path
 from tfp_realnvp.model import FlowModel
+from tfp_realnvp.verification import ATOL, RTOL, Probe, compare, probes
 
 __all__ = ["SIGNATURES", "export_saved_model"]
 
@@ -82,7 +83,13 @@ def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
     return module, signatures
 
 
-def export_saved_model(model: FlowModel, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def export_saved_model(
+    model: FlowModel,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+) -> Path:
     """Writes ``model`` as a SavedModel at ``path`` and returns the path.
 
     Signatures (inputs -> outputs; add a ``context`` input for conditional flows):
@@ -96,24 +103,59 @@ def export_saved_model(model: FlowModel, path: str | os.PathLike, overwrite: boo
     ``loaded.log_prob(x)``) or serve with TF Serving: the graph holds only core TensorFlow
     ops, so neither tfp_realnvp nor TensorFlow Probability is needed there.
 
-    The SavedModel is written next to ``path`` and moved into place whole, so a failure
-    leaves ``path`` as it was.
+    The SavedModel verifies itself before it is published: it is written beside ``path``,
+    loaded back, and every signature is run on probe batches of several sizes drawn from the
+    model (`tfp_realnvp.verification`) and compared with the model's own outputs
+    (``|exported - model| <= atol + rtol * |model|``). Only then is it moved into place
+    whole; on any failure or disagreement ``path`` is left as it was.
 
     Raises:
       FileExistsError: if ``path`` exists and ``overwrite`` is False.
+      tfp_realnvp.verification.ExportMismatchError: the exported graph disagrees with the
+        model on the probes (nothing is written).
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     module, signatures = _serving_module(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        tf.saved_model.save(module, str(tmp / "model"), signatures=signatures)
-        if path.exists():
-            old = tmp / "old"
-            os.replace(path, old)
-        os.replace(tmp / "model", path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_path(path, directory=True) as tmp:
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
+        _verify(tmp, model, rtol, atol)
     return path
+
+
+def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
+    """Loads the SavedModel at ``path`` and runs every signature on probe batches against
+    ``model`` (`tfp_realnvp.verification`)."""
+    signatures = tf.saved_model.load(str(path)).signatures
+
+    def run(name: str, probe: Probe, output: str, **inputs) -> np.ndarray:
+        if probe.context is not None:
+            inputs["context"] = tf.constant(probe.context)
+        return signatures[name](**inputs)[output].numpy()
+
+    def sample(p: Probe) -> tuple[np.ndarray, np.ndarray]:
+        count, seed = tf.constant(len(p.z), tf.int32), tf.constant(p.seed, tf.int32)
+        return run("sample", p, "samples", count=count, seed=seed), p.x
+
+    checks = {
+        **{
+            f"{name} log_prob": lambda p, name=name: (
+                run(name, p, "log_prob", x=tf.constant(p.x)),
+                p.log_prob,
+            )
+            for name in ("log_prob", "serving_default")
+        },
+        "sample": sample,
+        "forward x": lambda p: (run("forward", p, "x", z=tf.constant(p.z)), p.x),
+        "forward log_det_jacobian": lambda p: (
+            run("forward", p, "log_det_jacobian", z=tf.constant(p.z)),
+            p.forward_log_det,
+        ),
+        "inverse z": lambda p: (run("inverse", p, "z", x=tf.constant(p.x)), p.inverse_z),
+        "inverse log_det_jacobian": lambda p: (
+            run("inverse", p, "log_det_jacobian", x=tf.constant(p.x)),
+            p.inverse_log_det,
+        ),
+    }
+    compare(f"export_saved_model {path}", checks, probes(model), rtol=rtol, atol=atol)

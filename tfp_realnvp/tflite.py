@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import warnings
 from pathlib import Path
 
 import tensorflow as tf
 
+from tfp_realnvp._files import atomic_path
 from tfp_realnvp.model import FlowModel
-from tfp_realnvp.rundir import _follow_umask
 from tfp_realnvp.traversal import walk
+from tfp_realnvp.verification import ATOL, RTOL, Probe, compare, probes
 
 __all__ = ["TFLITE_SIGNATURES", "export_tflite"]
 
@@ -28,25 +29,49 @@ TFLITE_SIGNATURES = ("log_prob", "sample")
 def _functions(model: FlowModel) -> tuple[tf.Module, list]:
     dtype = model.flow_dtype
     event = list(model.event_shape_)
-    extra = []
+    specs = [tf.TensorSpec([None, *event], dtype, name="x")]
     if model.is_conditional:
-        extra = [tf.TensorSpec([None, *model.context_shape_], dtype, name="context")]
+        specs.append(tf.TensorSpec([None, *model.context_shape_], dtype, name="context"))
 
-    def log_prob(x, context=None):
-        return {"log_prob": model._log_prob(x, context)}
+    def log_prob_one(args):
+        x, context = args[0][None], (args[1][None] if len(args) > 1 else None)
+        kwargs = model.bijector_kwargs(context)
+        return model.distribution.log_prob(x, bijector_kwargs=kwargs)[0]
+
+    def log_prob(*args):
+        # Traced one example at a time, so TFP sees static shapes. Over a batch of unknown
+        # size TFP sums a constant log-det (a vector tfb.Scale's) over a shape sliced from
+        # the input's, and the converter folds that sum into a constant of the wrong shape:
+        # the file kept only the first element (TF 2.21). Vectorised, it is one batch again.
+        lp = tf.vectorized_map(log_prob_one, args, fallback_to_while_loop=False)
+        return {"log_prob": lp}
 
     def sample(z, context=None):
-        return {"samples": model._forward(z, context)}
+        return {"samples": model.bijector.forward(z, **model.bijector_kwargs(context))}
 
     module = tf.Module()
     module.flow_variables = list(model.distribution.variables)
-    module.log_prob = tf.function(
-        log_prob, input_signature=[tf.TensorSpec([None, *event], dtype, name="x"), *extra]
-    )
+    module.log_prob = tf.function(log_prob, input_signature=specs)
     module.sample = tf.function(
-        sample, input_signature=[tf.TensorSpec([None, *event], dtype, name="z"), *extra]
+        sample, input_signature=[tf.TensorSpec([None, *event], dtype, name="z"), *specs[1:]]
     )
     return module, [module.log_prob.get_concrete_function(), module.sample.get_concrete_function()]
+
+
+def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
+    """Runs the file at ``path`` on probe batches against ``model``
+    (`tfp_realnvp.verification`)."""
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    run = {name: interpreter.get_signature_runner(name) for name in TFLITE_SIGNATURES}
+
+    def inputs(probe: Probe, **named) -> dict:
+        return named if probe.context is None else {**named, "context": probe.context}
+
+    checks = {
+        "log_prob": lambda p: (run["log_prob"](**inputs(p, x=p.x))["log_prob"], p.log_prob),
+        "sample": lambda p: (run["sample"](**inputs(p, z=p.z))["samples"], p.x),
+    }
+    compare(f"export_tflite {path}", checks, probes(model), rtol=rtol, atol=atol)
 
 
 def _data_ops(graph: tf.Graph) -> list[tf.Operation]:
@@ -82,7 +107,13 @@ def _unsupported(message: str, model: FlowModel, functions: list) -> ValueError:
     )
 
 
-def export_tflite(model: FlowModel, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def export_tflite(
+    model: FlowModel,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+) -> Path:
     """Writes ``model`` as one TensorFlow Lite file at ``path`` and returns the path.
 
     Signatures (inputs -> outputs; a conditional flow adds a ``context`` input,
@@ -93,9 +124,13 @@ def export_tflite(model: FlowModel, path: str | os.PathLike, overwrite: bool = F
 
     Only TensorFlow Lite's built-in ops are used (no TF Select ops): run it with
     ``tf.lite.Interpreter(model_path=path).get_signature_runner("log_prob")(x=x)``. The batch
-    size ``N`` is free (the runner resizes its inputs). Outputs match the Keras model to
-    float32 rounding (tested with ``rtol=1e-5, atol=1e-5``). The file is written next to
-    ``path`` and moved into place whole.
+    size ``N`` is free (the runner resizes its inputs).
+
+    The file verifies itself before it is published: it is written beside ``path``, run in
+    TensorFlow Lite's interpreter on probe batches of several sizes drawn from the model
+    (`tfp_realnvp.verification`), and each signature's outputs are compared with the model's
+    (``|tflite - model| <= atol + rtol * |model|``). Only then is it moved into place whole;
+    on any disagreement nothing is written and ``path`` is left as it was.
 
     Raises:
       FileExistsError: if ``path`` exists and ``overwrite`` is False.
@@ -103,6 +138,8 @@ def export_tflite(model: FlowModel, path: str | os.PathLike, overwrite: bool = F
       ValueError: naming the bijector class(es) and op(s) that have no built-in kernel; or
         for a model with a learned base distribution, whose draws standard-normal noise
         cannot stand for.
+      tfp_realnvp.verification.ExportMismatchError: the converted file disagrees with the
+        model on the probes (a converter fault; nothing is written).
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -129,14 +166,9 @@ def export_tflite(model: FlowModel, path: str | os.PathLike, overwrite: bool = F
         if "neither a custom op nor a flex op" not in str(e):
             raise
         raise _unsupported(str(e), model, functions) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(flatbuffer)
-        _follow_umask(Path(tmp), directory=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(flatbuffer)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            _verify(tmp, model, rtol, atol)
     return path
