@@ -7,7 +7,9 @@ from tfp_realnvp.data import (
     dequantized,
     load_array,
     load_data,
+    load_table,
     make_dataset,
+    match_columns,
     random_split,
     train_validation_split,
 )
@@ -339,3 +341,29 @@ def test_dequantized_adds_one_fixed_uniform_draw():
     assert np.unique(noisy - levels).size > 100  # fresh noise per value, not one offset
     np.testing.assert_array_equal(noisy, dequantized(levels, seed=1))
     assert not np.array_equal(noisy, dequantized(levels, seed=2))
+
+
+def test_match_columns_reorders_by_name_and_refuses_what_does_not_match():
+    x = np.arange(6.0).reshape(2, 3)
+    same, note = match_columns(x, ["a", "b", "c"], ["a", "b", "c"], "--data t.csv")
+    assert same is x and note is None
+    moved, note = match_columns(x, ["c", "a", "b"], ["a", "b", "c"], "--data t.csv")
+    np.testing.assert_array_equal(moved, x[:, [1, 2, 0]])
+    assert note == "--data t.csv has the model's columns in another order; reordered by name"
+    bare, note = match_columns(x, None, ["a", "b", "c"], "--data t.csv")
+    assert bare is x and note.startswith("--data t.csv has no header row")
+    assert match_columns(x, ["q", "r", "s"], None, "--data t.csv") == (x, None)
+    with pytest.raises(DataError, match=r"^--data t.csv: .* it lacks 'c' \(the model"):
+        match_columns(x[:, :2], ["a", "b"], ["a", "b", "c"], "--data t.csv")
+    with pytest.raises(DataError, match=r"it has 'z', which the model was not trained on"):
+        match_columns(np.zeros((2, 4)), [*"abcz"], ["a", "b", "c"], "--data t.csv")
+    with pytest.raises(DataError, match=r"column names given more than once: 'a'"):
+        match_columns(x, ["a", "a", "b", "c"], ["a", "b", "c"], "--data t.csv")
+
+
+def test_load_table_keeps_the_header_names(tmp_path):
+    (tmp_path / "t.csv").write_text(" alcohol , ash\n1,2\n3,4\n")
+    x, names = load_table(tmp_path / "t.csv")
+    assert names == ["alcohol", "ash"] and x.shape == (2, 2)
+    (tmp_path / "bare.csv").write_text("1,2\n3,4\n")
+    assert load_table(tmp_path / "bare.csv")[1] is None

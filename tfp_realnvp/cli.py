@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from tfp_realnvp import rundir
-from tfp_realnvp._cli import EXIT_USAGE, UsageError, _import, build_parser
+from tfp_realnvp._cli import EXIT_USAGE, UsageError, _import, _note, build_parser
 from tfp_realnvp.backup import BackupError
 from tfp_realnvp.cli_train import cmd_train
 from tfp_realnvp.cluster import ClusterError, WorkerLost
-from tfp_realnvp.data import DataError, load_array
+from tfp_realnvp.data import DataError, load_table, match_columns
 from tfp_realnvp.rundir import Interrupted, OutputError
 
 _BLOCK_VALUES = 2**22  # values per block of rows sampled or scored at once
@@ -93,7 +93,11 @@ def cmd_log_prob(args) -> int:
     marker = _served_run(args.model)
     event = tuple(marker["event_shape"])
     rundir.check_output_file(args.out, args.force, [("--data", args.data)])
-    data = load_array(args.data)
+    data, names = load_table(args.data)
+    if data.ndim == 2:
+        data, note = match_columns(data, names, marker.get("columns"), f"--data {args.data}")
+        if note:
+            _note(note)
     if data.shape[1:] != event:
         if int(np.prod(data.shape[1:])) != int(np.prod(event)):
             raise UsageError(

@@ -14,7 +14,7 @@ import numpy as np
 from tfp_realnvp import backup, cluster, rundir, shards
 from tfp_realnvp._cli import UsageError, _import, _note
 from tfp_realnvp._extras import missing_extra
-from tfp_realnvp.data import DATASETS, load_data
+from tfp_realnvp.data import DATASETS, load_named_data
 from tfp_realnvp.screening import (
     describe_columns,
     screen_images,
@@ -212,9 +212,9 @@ def cmd_train(args) -> int:
     # waiting for it: the job decides together, once the workers are connected.
     resume = args.resume and not multi
     resume_from = backup.check_backup(out, fingerprint, resume, args.force, task.index)
-    data, dequantize_columns, notes = None, (), []
+    data, columns, dequantize_columns, notes = None, None, (), []
     if plan is None:
-        data = load_data(args.data, num_samples=args.num_samples, seed=args.seed)
+        data, columns = load_named_data(args.data, num_samples=args.num_samples, seed=args.seed)
         dequantize_columns, notes = _screen(args, data)
     vectors = data is None or not uses_image_flow(data, args.architecture)
     if data is not None and vectors and args.dropout is None and _dropout(args, data):
@@ -271,9 +271,8 @@ def cmd_train(args) -> int:
             )
         event_shape = metrics["event_shape"] if data is None else list(data.shape[1:])
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-        rundir.write_marker(
-            tmp, {"data": args.data, **metrics["model"], "event_shape": event_shape}
-        )
+        info = {"data": args.data, **metrics["model"], "event_shape": event_shape}
+        rundir.write_marker(tmp, {**info, "columns": columns})
         if task.is_chief:
             rundir.publish(tmp, out)
     backup.remove_backup(saved)

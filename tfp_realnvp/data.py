@@ -31,6 +31,9 @@ __all__ = [
     "dequantized",
     "load_array",
     "load_data",
+    "load_named_data",
+    "load_table",
+    "match_columns",
     "make_dataset",
     "random_split",
     "train_validation_split",
@@ -133,12 +136,13 @@ def _delimiter(lines: list[str]) -> str:
     return ","
 
 
-def _read_csv(path: Path) -> np.ndarray:
+def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     lines = path.read_text(encoding="utf-8-sig").splitlines()
     delimiter = _delimiter(lines)
     named = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter]
     rows: list[list[float]] = []
     width = None
+    header = None
     for line, cells in enumerate(csv.reader(lines, delimiter=delimiter), start=1):
         # 1-based line numbers, as an editor shows them (quoted newlines are not numbers)
         if not any(cell.strip() for cell in cells) or cells[0].lstrip().startswith("#"):
@@ -151,6 +155,7 @@ def _read_csv(path: Path) -> np.ndarray:
         numeric = [_is_number(cell) for cell in cells]
         if width is None and not any(numeric):
             width = len(cells)  # a header row of names
+            header = [cell.strip() for cell in cells]
             continue
         if not all(numeric):
             col = numeric.index(False)
@@ -164,7 +169,7 @@ def _read_csv(path: Path) -> np.ndarray:
         width = len(cells)
     if not rows:
         raise DataError(f"{path}: empty data: no numeric rows")
-    return np.array(rows)
+    return np.array(rows), header
 
 
 def _is_number(cell: str) -> bool:
@@ -202,7 +207,8 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def load_array(path: str | os.PathLike) -> np.ndarray:
-    """Reads a user's ``.csv`` or ``.npy`` file as float32 ``[N, D]`` (or ``[N, H, W, C]``: npy).
+    """Reads a user's ``.csv`` or ``.npy`` file as float32 ``[N, D]`` (or ``[N, H, W, C]``: npy);
+    `load_table` also gives the column names.
 
     A CSV holds numbers separated by commas (or semicolons or tabs, as its first data line
     shows), one sample a row, with at most one header row of names; blank lines and lines
@@ -213,6 +219,16 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
       DataError: naming the file and the problem: missing or unreadable file, unsupported
         extension, a non-numeric or empty cell (1-based row and column), ragged rows, NaN or inf
         (1-based row), no data, an array that is not 2-D or 4-D, or an object dtype.
+    """
+    return load_table(path)[0]
+
+
+def load_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
+    """`load_array`'s array, and the names in a CSV's header row (``None``: no header row, or
+    a ``.npy`` file).
+
+    Raises:
+      DataError: as `load_array`.
     """
     path = Path(path)
     if not path.exists():
@@ -225,7 +241,7 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
             f"{path}: unsupported file type {suffix or '(none)'!r}; expected .csv or .npy"
         )
     try:
-        x = _read_csv(path) if suffix == ".csv" else _read_npy(path)
+        x, columns = _read_csv(path) if suffix == ".csv" else (_read_npy(path), None)
     except OSError as e:
         raise DataError(f"{path}: cannot read file: {e.strerror or e}") from None
     except UnicodeDecodeError:
@@ -241,19 +257,72 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         what = "NaN" if np.isnan(value) else "inf" if np.isinf(value) else f"{value:g} (> float32)"
         where = f"column {col + 1}" if x.ndim == 2 else f"flat index {col}"
         raise DataError(f"{path}: {what} at row {row + 1}, {where}")
-    return x32
+    return x32, columns
+
+
+def _listed(names: Sequence[str], most: int = 6) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def match_columns(
+    x: np.ndarray, names: Sequence[str] | None, expected: Sequence[str] | None, source: str
+) -> tuple[np.ndarray, str | None]:
+    """``x``'s columns in the order of ``expected`` (the names a model was trained on), and a
+    note for the user when something was assumed or changed.
+
+    The same names in another order are reordered by name; a table without a header row is
+    taken to be in the model's order (with a note); no ``expected`` names (a model trained on
+    a ``.npy`` file or a dataset) checks nothing.
+
+    >>> x = np.array([[1.0, 2.0]])
+    >>> match_columns(x, ["b", "a"], ["a", "b"], "--data t.csv")[0]
+    array([[2., 1.]])
+
+    Raises:
+      DataError: naming ``source`` and the names missing from it, or those the model does not
+        know, or a name given twice.
+    """
+    if expected is None or (names is not None and list(names) == list(expected)):
+        return x, None
+    if names is None:
+        return x, (
+            f"{source} has no header row; its columns are taken to be the model's, in "
+            f"order: {_listed(expected)}"
+        )
+    missing = [n for n in expected if n not in names]
+    unknown = [n for n in names if n not in expected]
+    if missing or unknown:
+        parts = [f"lacks {_listed(missing)}"] if missing else []
+        parts += [f"has {_listed(unknown)}, which the model was not trained on"] if unknown else []
+        raise DataError(
+            f"{source}: its columns are not the model's: it {' and '.join(parts)} "
+            f"(the model's columns: {_listed(expected)})"
+        )
+    twice = sorted({n for n in names if list(names).count(n) > 1})
+    if twice or len(names) != len(expected):
+        raise DataError(f"{source}: column names given more than once: {_listed(twice)}")
+    order = [list(names).index(n) for n in expected]
+    return x[:, order], f"{source} has the model's columns in another order; reordered by name"
 
 
 def load_data(spec: str, num_samples: int = 4096, seed: int = 0) -> np.ndarray:
     """Loads ``spec``: a name from ``DATASETS`` (``make_dataset``) or a path (``load_array``)."""
+    return load_named_data(spec, num_samples, seed)[0]
+
+
+def load_named_data(
+    spec: str, num_samples: int = 4096, seed: int = 0
+) -> tuple[np.ndarray, list[str] | None]:
+    """`load_data`'s array and its column names (`load_table`; ``None`` for a dataset)."""
     if spec in DATASETS:
-        return make_dataset(spec, num_samples=num_samples, seed=seed)
+        return make_dataset(spec, num_samples=num_samples, seed=seed), None
     if not Path(spec).exists() and Path(spec).suffix.lower() not in (".csv", ".npy"):
         raise DataError(
             f"{spec!r} is neither a dataset ({', '.join(DATASETS)}) nor an "
             "existing .csv or .npy file"
         )
-    return load_array(spec)
+    return load_table(spec)
 
 
 def random_split(
