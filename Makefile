@@ -42,16 +42,17 @@ wheel-venv: dist
 	$(WHEEL_PY) -m pip check
 
 # The suite runs twice: under Keras 3 (TensorFlow's default tf.keras) on the checkout, with the
-# slow end-to-end runs and the docstring examples, then under tf-keras (TF_USE_LEGACY_KERAS=1)
-# on the installed wheel, without them.
+# slow end-to-end runs, the docstring examples and the tests no Keras version can change
+# (marked one_pass), then under tf-keras (TF_USE_LEGACY_KERAS=1) on the installed wheel,
+# without those, and with the packaging tests of the installed wheel (marked installed).
 test: lint test-keras3 test-tfkeras
 
 test-keras3: install
-	$(PY) $(PYTEST) -q --doctest-modules tfp_realnvp tests
+	$(PY) $(PYTEST) -q -m "not installed" --doctest-modules tfp_realnvp tests
 
 test-tfkeras: wheel-venv
 	cd $(WHEEL_VENV) && TF_USE_LEGACY_KERAS=1 TFP_REALNVP_TEST_INSTALLED=1 \
-		$(WHEEL_PY) $(PYTEST) -q -m "not slow" $(CURDIR)/tests
+		$(WHEEL_PY) $(PYTEST) -q -m "not slow and not one_pass" $(CURDIR)/tests
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -14,8 +14,8 @@ import numpy as np
 
 import tfp_realnvp as trn
 from tfp_realnvp import keras
+from tfp_realnvp.cli.plots import plot_images_side_by_side
 from tfp_realnvp.data import dequantized, make_dataset, random_split
-from tfp_realnvp.plots import plot_images_side_by_side
 
 
 def build_model(quick: bool = False, glow: bool = False) -> trn.FlowModel:

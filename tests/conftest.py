@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import tfp_realnvp
-from tfp_realnvp._cli import _import
+from tfp_realnvp.cli.parser import import_quietly
 
 # As the command line does: TensorFlow's C++ start-up notices stay off the terminal (pytest-xdist's
 # controller imports this file uncaptured), and the processes the tests start inherit the level.
-tf = _import("tensorflow", verbose=False)
+tf = import_quietly("tensorflow", verbose=False)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 CHECKOUT = Path(__file__).resolve().parents[1]

@@ -17,6 +17,8 @@ from packaging.utils import canonicalize_name
 
 import tfp_realnvp
 
+pytestmark = pytest.mark.installed  # the wheel as installed: run on it alone
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 IMPORTS = textwrap.dedent(
@@ -131,10 +133,10 @@ def test_the_core_dependencies_suffice_but_for_the_cli_extras_modules(core_only)
     message = 'which is not installed: pip install "tfp_realnvp[cli]"'
     refused = core_only["refused"]
     # The command line's training runs draw pictures; everything else works on the core.
-    training = {"tfp_realnvp.training", "tfp_realnvp.shard_training"}
-    assert set(refused) == {"tfp_realnvp.plots", *training, "digits"}, refused
+    training = {"tfp_realnvp.cli.run", "tfp_realnvp.cli.sharded_run"}
+    assert set(refused) == {"tfp_realnvp.cli.plots", *training, "digits"}, refused
     assert all(message in text for text in refused.values()), refused
-    assert "tfp_realnvp.plots needs matplotlib" in refused["tfp_realnvp.plots"]
+    assert "tfp_realnvp.cli.plots needs matplotlib" in refused["tfp_realnvp.cli.plots"]
     assert 'the dataset "digits" needs scikit-learn' in refused["digits"]
 
 

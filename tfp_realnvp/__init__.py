@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from tfp_realnvp import _moved
+
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
@@ -35,22 +37,22 @@ _EXPORTS = {
     "random_permutation": "tfp_realnvp.bijectors",
     "reverse_permutation": "tfp_realnvp.bijectors",
     "export_saved_model": "tfp_realnvp.export",
-    "shard_dataset": "tfp_realnvp.sharded",
+    "shard_dataset": "tfp_realnvp.data.streaming",
     "export_tflite": "tfp_realnvp.tflite",
     "conditional_kwargs": "tfp_realnvp.traversal",
     "flow_distribution": "tfp_realnvp.flows",
     "real_nvp": "tfp_realnvp.flows",
     "neural_spline_flow": "tfp_realnvp.flows",
     "RationalQuadraticSpline": "tfp_realnvp.bijectors",
-    "planar_flow": "tfp_realnvp.residual_flows",
-    "radial_flow": "tfp_realnvp.residual_flows",
+    "planar_flow": "tfp_realnvp.planar_radial_flows",
+    "radial_flow": "tfp_realnvp.planar_radial_flows",
     "walk": "tfp_realnvp.traversal",
     "FlowBijector": "tfp_realnvp.bijectors.base",
     "register_bijector": "tfp_realnvp.bijectors.base",
     "initialize": "tfp_realnvp.initialization",
     "multiscale_real_nvp": "tfp_realnvp.image_flows",
     "preprocessed_image_flow": "tfp_realnvp.image_flows",
-    "bits_per_dim": "tfp_realnvp.metrics",
+    "bits_per_dim": "tfp_realnvp.units",
     "FlowModel": "tfp_realnvp.model",
     "load_model": "tfp_realnvp.saving",
     "ResidualConvNet": "tfp_realnvp.networks",
@@ -69,17 +71,19 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-_SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "metrics", "model"}
-_SUBMODULES |= {"initialization", "networks", "plots", "rundir", "screening", "serialization"}
-_SUBMODULES |= {"keras", "testing", "tflite", "training", "traversal"}
-_SUBMODULES |= {"autoregressive_flows", "bases", "made", "residual_flows", "stacks", "vi"}
-_SUBMODULES |= {"shard_training", "sharded", "shards", "backup", "cluster", "resume", "streams"}
-_SUBMODULES |= {"precision", "saving", "verification"}
+_SUBMODULES = {"bijectors", "data", "export", "flows", "image_flows", "units", "model"}
+_SUBMODULES |= {"initialization", "networks", "serialization", "keras", "testing", "tflite"}
+_SUBMODULES |= {"autoregressive_flows", "bases", "made", "planar_radial_flows", "stacks", "vi"}
+_SUBMODULES |= {"traversal", "precision", "saving", "verification", "cli"}
+
+_moved.install()  # tfp_realnvp.training and the other paths of 0.1.0 that moved
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:  # tfp_realnvp.data, tfp_realnvp.testing, ...
         return importlib.import_module(f"tfp_realnvp.{name}")
+    if f"tfp_realnvp.{name}" in _moved.MOVED:
+        return _moved.resolve(f"tfp_realnvp.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'tfp_realnvp' has no attribute {name!r}")

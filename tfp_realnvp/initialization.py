@@ -8,7 +8,7 @@ are pure functions of their inputs and the variables, whichever is called first.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
@@ -18,12 +18,15 @@ from tfp_realnvp._keras import keras
 from tfp_realnvp.bijectors.data_init import initializing
 from tfp_realnvp.traversal import conditional_kwargs, find, walk
 
-if TYPE_CHECKING:
-    from tfp_realnvp.model import FlowModel
-
-__all__ = ["first_batch", "initialize", "uninitialized"]
+__all__ = ["Initializable", "first_batch", "initialize", "uninitialized"]
 
 tfb = tfp.bijectors
+
+
+class Initializable(Protocol):
+    """A model that initialises its own flow from a training batch (`FlowModel`)."""
+
+    def initialize(self, x, context=None) -> list[str]: ...
 
 
 def uninitialized(flow: tfb.Bijector) -> list[tfb.Bijector]:
@@ -33,7 +36,7 @@ def uninitialized(flow: tfb.Bijector) -> list[tfb.Bijector]:
 
 
 def initialize(
-    flow: tfb.Bijector | FlowModel,
+    flow: tfb.Bijector | Initializable,
     x: tf.Tensor | np.ndarray,
     context: tf.Tensor | np.ndarray | None = None,
 ) -> list[str]:

@@ -12,15 +12,15 @@ from tfp_realnvp._buckets import run_bucketed
 from tfp_realnvp._execution import StepsPerExecution, unsized
 from tfp_realnvp._keras import LEGACY_KERAS, build_optimizer, keras, register
 from tfp_realnvp.bases import LearnedBase, make_base
+from tfp_realnvp.data.domain import check_in_domain
 from tfp_realnvp.flows import flow_distribution
 from tfp_realnvp.initialization import first_batch, uninitialized
 from tfp_realnvp.initialization import initialize as initialize_flow
-from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.networks import training_mode
 from tfp_realnvp.precision import LoweredConditioners, check_precision
-from tfp_realnvp.screening import check_in_domain
 from tfp_realnvp.serialization import bijector_from_config, bijector_to_config
-from tfp_realnvp.traversal import conditional_kwargs, data_domain, find, walk
+from tfp_realnvp.traversal import conditional_kwargs, data_domain, find, keras_layers
+from tfp_realnvp.units import bits_per_dim
 
 __all__ = ["FlowModel"]
 
@@ -119,7 +119,7 @@ class FlowModel(keras.Model):
         self.context_shape_ = None if context_shape is None else tuple(context_shape)
         self.flow_dtype = tf.as_dtype(self._dist.dtype)
         self.num_dims = int(np.prod(self.event_shape_))
-        self.flow_layers = [layer for b in walk(bijector) for layer in getattr(b, "layers", ())]
+        self.flow_layers = keras_layers(bijector)
         self.data_domain = data_domain(bijector)
         # Compiled log_prob / forward for eager callers, made on first use; kept out of
         # Keras' and TF's attribute tracking.

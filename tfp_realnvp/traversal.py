@@ -16,7 +16,7 @@ import tensorflow_probability as tfp
 
 tfb = tfp.bijectors
 
-__all__ = ["children", "conditional_kwargs", "data_domain", "find", "walk"]
+__all__ = ["children", "conditional_kwargs", "data_domain", "find", "keras_layers", "walk"]
 
 
 class _Probe(tfb.Bijector):
@@ -63,6 +63,13 @@ def walk(bijector: tfb.Bijector, *, into_inverted: bool = True) -> Iterator[tfb.
         return
     for part in children(bijector):
         yield from walk(part, into_inverted=into_inverted)
+
+
+def keras_layers(bijector: tfb.Bijector) -> list:
+    """The Keras layers (conditioners, learned parameters) that the bijectors of ``bijector``
+    hold in their ``layers``, in `walk` order: what a Keras model around the flow must track
+    to see and save its weights."""
+    return [layer for b in walk(bijector) for layer in getattr(b, "layers", ())]
 
 
 def find(bijector: tfb.Bijector, attribute: str) -> Any:

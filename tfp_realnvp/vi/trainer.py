@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfp_realnvp._checks import positive_int
 from tfp_realnvp._keras import build_optimizer, keras
-from tfp_realnvp.traversal import walk
+from tfp_realnvp.traversal import keras_layers
 from tfp_realnvp.vi.objective import (
     as_distribution,
     check_target,
@@ -68,9 +68,7 @@ class VIModel(keras.Model):
         self.sample_size = positive_int(sample_size, "sample_size")
         self.importance_samples = positive_int(importance_samples, "importance_samples")
         self.stick_the_landing = bool(stick_the_landing)
-        self.flow_layers = [
-            layer for b in walk(self._q.bijector) for layer in getattr(b, "layers", ())
-        ]
+        self.flow_layers = keras_layers(self._q.bijector)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.built = True
 

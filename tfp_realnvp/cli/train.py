@@ -11,16 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tfp_realnvp import backup, cluster, rundir, shards
-from tfp_realnvp._cli import UsageError, _import, _note
 from tfp_realnvp._extras import missing_extra
-from tfp_realnvp.data import DATASETS, load_named_data
-from tfp_realnvp.screening import (
+from tfp_realnvp.cli import backup_files, cluster, rundir
+from tfp_realnvp.cli.parser import UsageError, import_quietly, print_note
+from tfp_realnvp.cli.screening import (
     describe_columns,
     screen_images,
     screen_vectors,
     uses_image_flow,
 )
+from tfp_realnvp.data import DATASETS, load_named_data, shards
 
 # Below this many training rows, vector flows get dropout by default: on 1,437 digits as
 # 64-vectors it kept the validation NLL from turning up (benchmarks/README.md, small data).
@@ -170,18 +170,20 @@ def _strategy(kind: str):
 
 def _agree_on_epoch(args, strategy, out: Path, task, resume_from: int) -> int:
     """The epoch every worker resumes from: the newest one they all backed up whole."""
-    path = backup.backup_dir(out, task.index)
-    mine = backup.complete_epochs(path) if resume_from > 0 else []
-    agreed = _import("tfp_realnvp.resume", args.verbose).common_epoch(strategy, mine)
+    path = backup_files.backup_dir(out, task.index)
+    mine = backup_files.complete_epochs(path) if resume_from > 0 else []
+    agreed = import_quietly("tfp_realnvp.cli.backup_callback", args.verbose).common_epoch(
+        strategy, mine
+    )
     if args.resume and agreed == 0:
-        raise backup.BackupError(
+        raise backup_files.BackupError(
             f"--resume: the workers' backups share no whole epoch (this worker has "
             f"{f'epochs {mine}' if mine else 'none'} in {path}); restart the job without "
             "--resume to start over"
         )
     if resume_from > 0 and agreed < resume_from:
-        _note(f"epoch {agreed} is the newest one every worker backed up; resuming from there")
-        backup.rewind(path, agreed)
+        print_note(f"epoch {agreed} is the newest one every worker backed up; resuming from there")
+        backup_files.rewind(path, agreed)
     return agreed if resume_from >= 0 else resume_from
 
 
@@ -211,7 +213,7 @@ def cmd_train(args) -> int:
     # A worker of a multi-worker job must not refuse --resume alone, leaving the others
     # waiting for it: the job decides together, once the workers are connected.
     resume = args.resume and not multi
-    resume_from = backup.check_backup(out, fingerprint, resume, args.force, task.index)
+    resume_from = backup_files.check_backup(out, fingerprint, resume, args.force, task.index)
     data, columns, dequantize_columns, notes = None, None, (), []
     if plan is None:
         data, columns = load_named_data(args.data, num_samples=args.num_samples, seed=args.seed)
@@ -223,17 +225,17 @@ def cmd_train(args) -> int:
             f"{SMALL_DATA_DROPOUT} against overfitting (--dropout 0 turns it off)"
         )
     for note in notes:
-        _note(note)
+        print_note(note)
 
-    training = _import("tfp_realnvp.training", args.verbose)
+    training = import_quietly("tfp_realnvp.cli.run", args.verbose)
     config = _train_config(args, training, data, dequantize_columns)
     strategy = _strategy(args.distribute)
     if multi:
         resume_from = _agree_on_epoch(args, strategy, out, task, resume_from)
     created = [p for p in reversed(out.resolve().parents) if not p.exists()]
-    saved = backup.start_backup(out, fingerprint, resume_from < 0, task.index)
+    saved = backup_files.start_backup(out, fingerprint, resume_from < 0, task.index)
     if resume_from > 0:
-        _note(f"resuming after epoch {resume_from} from the backup in {saved}")
+        print_note(f"resuming after epoch {resume_from} from the backup in {saved}")
     # Workers other than the chief write their copy beside it, into a directory then removed.
     staged = out if task.is_chief else out.with_name(f"{out.name}-worker{task.index}")
     with rundir.staging_dir(staged, within=saved) as tmp:  # a kill leaves it in the backup
@@ -244,17 +246,17 @@ def cmd_train(args) -> int:
                     data, config, tmp, saved, max(resume_from, 0), strategy
                 )
             else:
-                sharded = _import("tfp_realnvp.shard_training", args.verbose)
+                sharded = import_quietly("tfp_realnvp.cli.sharded_run", args.verbose)
                 dequantize = not args.no_dequantize
                 metrics = sharded.train_sharded_run(
                     plan, config, tmp, saved, max(resume_from, 0), strategy, dequantize
                 )
         except BaseException as e:
             lost = multi and _peer_stopped(e)
-            if backup.complete_epochs(saved):
-                _note(f"rerunning this command resumes from the backup in {saved}")
+            if backup_files.complete_epochs(saved):
+                print_note(f"rerunning this command resumes from the backup in {saved}")
             else:
-                backup.remove_backup(saved)
+                backup_files.remove_backup(saved)
                 rundir.remove_empty(created)
             if lost:
                 raise cluster.lost_worker(str(e)) from None
@@ -275,7 +277,7 @@ def cmd_train(args) -> int:
         rundir.write_marker(tmp, {**info, "columns": columns})
         if task.is_chief:
             rundir.publish(tmp, out)
-    backup.remove_backup(saved)
+    backup_files.remove_backup(saved)
     if not task.is_chief:
         return 0
 

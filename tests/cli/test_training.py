@@ -4,7 +4,7 @@ about training, checked by behaviour."""
 import numpy as np
 
 import tfp_realnvp as trn
-from tfp_realnvp.training import TrainConfig, train_run
+from tfp_realnvp.cli.run import TrainConfig, train_run
 
 QUICK = dict(couplings=2, hidden_units=(8,), batch_size=100, xla=False, verbose=0)
 

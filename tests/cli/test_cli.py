@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_realnvp import backup, cli, rundir
+from tfp_realnvp import cli
+from tfp_realnvp.cli import backup_files, rundir, serve
 
 FAST = [
     "--no-xla",
@@ -153,7 +154,7 @@ def test_log_prob_matches_columns_by_name(named_run, tmp_path, capsys):
 
 
 def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_BLOCK_VALUES", 10)  # 5 rows of 2 values a block
+    monkeypatch.setattr(serve, "_BLOCK_VALUES", 10)  # 5 rows of 2 values a block
     for name in ("s.npy", "s.csv"):
         argv = ["sample", "--model", str(run_dir), "-n", "12", "--out", str(tmp_path / name)]
         assert cli.main(argv) == 0
@@ -183,14 +184,14 @@ def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monk
         (tmp / "metrics.json").write_text("{half")
         raise rundir.Interrupted(signal.SIGTERM)
 
-    monkeypatch.setattr("tfp_realnvp.training.train_run", stopped)
+    monkeypatch.setattr("tfp_realnvp.cli.run.train_run", stopped)
     assert cli.main(["train", "--out", str(out), *FAST]) == 128 + signal.SIGTERM
     assert list(tmp_path.iterdir()) == []  # not even the runs/ it had to create
 
     def boom(data, config, tmp, *resumable):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("tfp_realnvp.training.train_run", boom)
+    monkeypatch.setattr("tfp_realnvp.cli.run.train_run", boom)
     with pytest.raises(RuntimeError, match="a bug"):  # a bug still shows its traceback
         cli.main(["train", "--out", str(out), *FAST])
     assert list(tmp_path.iterdir()) == []
@@ -204,7 +205,7 @@ def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, c
         return {"test_nll": float("inf"), "test_bits_per_dim": float("inf"), "epochs": 2,
                 "history": history, "model": model}  # fmt: skip
 
-    monkeypatch.setattr("tfp_realnvp.training.train_run", diverged)
+    monkeypatch.setattr("tfp_realnvp.cli.run.train_run", diverged)
     out = tmp_path / "run"
     assert cli.main(["train", "--out", str(out), *FAST]) == 0
 
@@ -260,7 +261,7 @@ def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys
     again = tmp_path / "again"
     argv = ["train", "--data", shards, "--out", str(again), *FAST[:1], *FAST[3:]]
     assert cli.main([*argv, "--validation-data", str(tmp_path / "bad.csv")]) == 2
-    assert "bad.csv: NaN at row 5, column 2" in capsys.readouterr().err
+    assert "bad.csv: NaN at line 5, column 2" in capsys.readouterr().err
     assert not again.exists() and not list(tmp_path.glob(".again*"))
 
 
@@ -373,7 +374,7 @@ REFUSALS = {
     "constant column": ("train --data constant.csv --out r", "column 2 is constant (0.5 in"),
     "far outlier": ("train --data far.csv --out r", "row 18, column 2 is 1e+30, "),
     "decimal commas": ("train --data semicolons.csv --out r", "read as semicolon-separated"),
-    "short row": ("train --data comment.csv --out r", "row 3 has 1 comma-separated columns"),
+    "short row": ("train --data comment.csv --out r", "line 3 has 1 comma-separated columns"),
     "glow on vectors": ("train --data three.csv --architecture glow --out r", "is for images"),
     "negative grey levels": ("train --data images.npy --out r", "whole grey levels 0, 1"),
     "widths for images": ("train --data digits --hidden 8,8 --out r", "take one channel count"),
@@ -435,6 +436,7 @@ def _refusal(workspace: Path, argv: str, prelude: str = "") -> str:
     return run.stderr
 
 
+@pytest.mark.one_pass  # refused before TensorFlow (and Keras) is imported
 @pytest.mark.parametrize("case", REFUSALS)
 def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
     argv, message = REFUSALS[case]
@@ -448,6 +450,7 @@ def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
         ("sklearn", "scikit-learn", "train --data digits --out r"),
     ],
 )
+@pytest.mark.one_pass
 def test_train_without_the_cli_extra_says_what_to_install(workspace, module, distribution, argv):
     # A None in sys.modules makes any import of the module fail: installed, yet as if it were not.
     line = _refusal(workspace, argv, prelude=f"import sys\nsys.modules[{module!r}] = None\n")
@@ -487,7 +490,7 @@ def test_a_signal_stops_training_cleanly(tmp_path, signum):
     stopped = f"tfp-realnvp: stopped by {signum.name}; no output was written\n"
     left = [p.name for p in tmp_path.iterdir()]
     if left:  # one epoch or more was done: only its backup stays, for the rerun to resume
-        assert left == [".run.backup"] and backup.complete_epochs(tmp_path / ".run.backup")
+        assert left == [".run.backup"] and backup_files.complete_epochs(tmp_path / ".run.backup")
         note = f"rerunning this command resumes from the backup in {tmp_path / '.run.backup'}"
         assert err == f"tfp-realnvp: note: {note}\n{stopped}"
     else:

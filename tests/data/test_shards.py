@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfp_realnvp.cli.run import TrainConfig, train_run
+from tfp_realnvp.cli.sharded_run import train_sharded_run
 from tfp_realnvp.data import DataError, random_split
-from tfp_realnvp.shard_training import train_sharded_run
-from tfp_realnvp.sharded import row_stream, shard_dataset
-from tfp_realnvp.shards import inspect_shard, plan_shards
-from tfp_realnvp.training import TrainConfig, train_run
+from tfp_realnvp.data.shards import inspect_shard, plan_shards
+from tfp_realnvp.data.streaming import row_stream, shard_dataset
 
 
 def _write_csv(path, rows):
@@ -81,17 +81,29 @@ def test_fit_takes_a_dataset_of_unknown_length(tmp_path):
         (
             "cell.csv",
             "a,b\n1,2\n\n1,oops\n",
-            "cell.csv: non-numeric cell 'oops' at row 4, column 2",
+            "cell.csv: non-numeric cell 'oops' at line 4, column 2",
         ),
-        ("short.csv", "1,2\n3\n", "short.csv: ragged rows: row 2 has 1 columns, expected 2"),
-        ("nan.csv", "1,2\n# note\n3,nan\n", "nan.csv: NaN at row 3, column 2"),
+        (
+            "short.csv",
+            "1,2\n3\n",
+            "short.csv: ragged rows: line 2 has 1 comma-separated columns, expected 2",
+        ),
+        ("nan.csv", "1,2\n# note\n3,nan\n", "nan.csv: NaN at line 3, column 2"),
+        # The message was once parsed back with a pattern that stopped at the '>' of
+        # "> float32", printing "part-1.csv: a value "; the whole line now comes through.
+        (
+            "big>.csv",
+            "1,2\n3,1e39\n",
+            "big>.csv: the value 1e+39, beyond float32's range (+-3.4e+38) at line 2, column 2",
+        ),
+        ("odd.csv", "1,2\n3,<4> x\n", "odd.csv: non-numeric cell '<4> x' at line 2, column 2"),
     ],
 )
 def test_a_bad_row_is_named_by_file_and_row(tmp_path, name, text, message):
     (tmp_path / name).write_text(text)
     with pytest.raises(tf.errors.InvalidArgumentError) as caught:
         list(row_stream([inspect_shard(tmp_path / name)]))
-    from tfp_realnvp.sharded import bad_row_message
+    from tfp_realnvp.data.streaming import bad_row_message
 
     assert bad_row_message(caught.value) == f"{tmp_path / name}: {message.split(': ', 1)[1]}"
 

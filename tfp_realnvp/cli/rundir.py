@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from tfp_realnvp._files import atomic_path, follow_umask, replace
+
 __all__ = [
     "MARKER",
     "Interrupted",
@@ -95,17 +97,6 @@ def deferred_signals() -> Iterator[None]:
         _deferring[0] -= 1
     if not _deferring[0] and _pending:
         raise Interrupted(_pending[0])
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _follow_umask(path: Path, directory: bool) -> None:
-    # mkdtemp and mkstemp create 0700/0600 whatever the umask; a finished output should not be.
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -213,7 +204,7 @@ def staging_dir(out: Path, within: Path | None = None) -> Iterator[Path]:
     except OSError as e:
         remove_empty(created)
         raise OutputError(f"--out {out}: cannot create it: {e.strerror or e}") from None
-    _follow_umask(tmp, directory=True)
+    follow_umask(tmp, directory=True)
     try:
         yield tmp
     finally:
@@ -261,13 +252,7 @@ def publish(tmp: Path, out: Path) -> None:
     """Moves the finished run ``tmp`` to ``out``, replacing a previous run whole; signals wait
     until both renames are done."""
     with deferred_signals():
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        replace(tmp, out)
 
 
 @contextlib.contextmanager
@@ -275,12 +260,9 @@ def array_writer(path: Path, shape: tuple[int, ...]) -> Iterator[Callable[[np.nd
     """Writes a float32 array of ``shape`` to ``path`` (``.npy``, or ``.csv`` with each row
     flattened) in consecutive blocks of rows, so it never needs to fit in memory; the file
     appears whole when the block ends and not at all if it fails."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    tmp = Path(name)
     done = [0]
-    try:
+    with atomic_path(path) as tmp:
         if path.suffix.lower() == ".npy":
-            os.close(fd)
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
 
             def write(rows: np.ndarray) -> None:
@@ -291,7 +273,7 @@ def array_writer(path: Path, shape: tuple[int, ...]) -> Iterator[Callable[[np.nd
             array.flush()
             del array
         else:
-            with os.fdopen(fd, "w") as f:
+            with tmp.open("w") as f:
 
                 def write(rows: np.ndarray) -> None:
                     np.savetxt(f, rows.reshape(len(rows), -1), delimiter=",", fmt="%.8g")
@@ -300,8 +282,3 @@ def array_writer(path: Path, shape: tuple[int, ...]) -> Iterator[Callable[[np.nd
                 yield write
         if done[0] != shape[0]:
             raise RuntimeError(f"wrote {done[0]} of {shape[0]} rows")  # pragma: no cover
-        _follow_umask(tmp, directory=False)
-        with deferred_signals():
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

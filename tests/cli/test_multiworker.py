@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tfp_realnvp import cli, load_model
-from tfp_realnvp.backup import backup_dir, complete_epochs
+from tfp_realnvp.cli.backup_files import backup_dir, complete_epochs
 
 COMMON = ["train", "--no-xla", "--quiet", "--batch-size", "64", "--seed", "3"]
 
@@ -174,7 +174,7 @@ def test_xla_is_used_where_tf_can_compile_a_replicated_step():
 
 
 def test_a_lost_worker_is_named_from_tensorflows_report():
-    from tfp_realnvp.cluster import lost_worker
+    from tfp_realnvp.cli.cluster import lost_worker
 
     report = (
         "{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/task:0/device"
@@ -189,7 +189,7 @@ def test_a_lost_worker_is_named_from_tensorflows_report():
 def test_one_process_resumes_from_its_own_newest_epoch():
     import tensorflow as tf
 
-    from tfp_realnvp.resume import common_epoch
+    from tfp_realnvp.cli.backup_callback import common_epoch
 
     assert common_epoch(tf.distribute.get_strategy(), [2, 3]) == 3
     assert common_epoch(tf.distribute.get_strategy(), []) == 0

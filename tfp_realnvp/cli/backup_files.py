@@ -2,7 +2,7 @@
 
 A run to ``--out runs/NAME`` backs its state up after every epoch into ``runs/.NAME.backup/``,
 beside (never inside) the run directory: a published run is only ever replaced whole by
-`tfp_realnvp.rundir.publish`, so nothing of it is lost or half-written while a new run trains,
+`tfp_realnvp.cli.rundir.publish`, so nothing of it is lost or half-written while a new run trains,
 is killed, or resumes. The backup carries a marker, ``.tfp-realnvp-backup.json``, with the
 command's fingerprint (every argument that shapes training, and the data file's size and time).
 Rerunning the same command resumes from the backup's last complete epoch; a backup is deleted
@@ -21,7 +21,7 @@ import re
 import shutil
 from pathlib import Path
 
-from tfp_realnvp.rundir import read_record
+from tfp_realnvp.cli.rundir import read_record
 
 __all__ = [
     "BACKUP_MARKER",

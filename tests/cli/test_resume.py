@@ -10,9 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfp_realnvp import backup, cli, load_model
+from tfp_realnvp import cli, load_model
 from tfp_realnvp._keras import LEGACY_KERAS
-from tfp_realnvp.backup import BACKUP_MARKER, BackupError, backup_dir, check_backup, start_backup
+from tfp_realnvp.cli import backup_files
+from tfp_realnvp.cli.backup_files import (
+    BACKUP_MARKER,
+    BackupError,
+    backup_dir,
+    check_backup,
+    start_backup,
+)
 
 FINGERPRINT = {"epochs": 6, "seed": 0}
 
@@ -32,15 +39,15 @@ def test_a_backup_resumes_only_the_same_command(tmp_path):
         check_backup(out, other, resume=False, force=False)
     assert check_backup(out, other, resume=False, force=True) == -1  # ours: may be discarded
     start_backup(out, other, discard=True)
-    assert backup.complete_epochs(path) == [] and check_backup(out, other, False, False) == 0
+    assert backup_files.complete_epochs(path) == [] and check_backup(out, other, False, False) == 0
 
 
 def test_rewinding_drops_the_epochs_after_the_agreed_one(tmp_path):
     path = start_backup(tmp_path / "run", FINGERPRINT, discard=False)
     for epoch in (1, 2, 3):
         (path / f"epoch-{epoch}").mkdir()
-    backup.rewind(path, 1)
-    assert backup.complete_epochs(path) == [1] and (path / BACKUP_MARKER).is_file()
+    backup_files.rewind(path, 1)
+    assert backup_files.complete_epochs(path) == [1] and (path / BACKUP_MARKER).is_file()
 
 
 def test_a_directory_that_is_not_our_backup_is_never_touched(tmp_path):
@@ -51,7 +58,7 @@ def test_a_directory_that_is_not_our_backup_is_never_touched(tmp_path):
     for force in (False, True):
         with pytest.raises(BackupError, match="not a tfp-realnvp backup"):
             check_backup(out, FINGERPRINT, resume=False, force=force)
-    backup.remove_backup(mine)
+    backup_files.remove_backup(mine)
     assert (mine / "notes.txt").read_text() == "mine"
     assert backup_dir(out, worker=2) == tmp_path / ".run.backup-worker2"
 
@@ -79,7 +86,7 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path):
     )  # fmt: skip
     assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
     saved = backup_dir(killed)
-    assert not killed.exists() and backup.complete_epochs(saved) == [2, 3]
+    assert not killed.exists() and backup_files.complete_epochs(saved) == [2, 3]
     assert cli.main([*ARGS.split(), "--out", str(killed), "--resume"]) == 0
     assert not saved.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["killed", "whole"]
     a, b = (json.loads((r / "metrics.json").read_text()) for r in (whole, killed))

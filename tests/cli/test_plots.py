@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from tfp_realnvp.plots import (
+from tfp_realnvp.cli.plots import (
     image_mosaic,
     plot_density_2d,
     plot_image_grid,

@@ -2,7 +2,7 @@
 
 The library does not know the command line: `TrainConfig` is the run's typed description, which
 the command line fills in from its arguments after checking them. A run draws pictures
-(`tfp_realnvp.plots`), so this module needs the ``cli`` extra, as the command line does.
+(`tfp_realnvp.cli.plots`), so this module needs the ``cli`` extra, as the command line does.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp import plots
 from tfp_realnvp._keras import keras
 from tfp_realnvp.autoregressive_flows import masked_autoregressive_flow
+from tfp_realnvp.cli import plots
+from tfp_realnvp.cli.backup_callback import TrainingBackup, restore
+from tfp_realnvp.cli.screening import uses_image_flow
+from tfp_realnvp.cli.streams import epoch_batches
 from tfp_realnvp.data import dequantized, random_split
 from tfp_realnvp.export import export_saved_model
 from tfp_realnvp.flows import neural_spline_flow, real_nvp
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
-from tfp_realnvp.metrics import bits_per_dim
 from tfp_realnvp.model import FlowModel
-from tfp_realnvp.resume import TrainingBackup, restore
-from tfp_realnvp.screening import uses_image_flow
-from tfp_realnvp.streams import epoch_batches
+from tfp_realnvp.units import bits_per_dim
 
 tfb = tfp.bijectors
 
@@ -47,7 +47,7 @@ class TrainConfig:
       hidden_units: the conditioners' MLP widths for vectors (default ``(64, 64)``).
       hidden_channels: the conv conditioners' channels for images (default 64).
       dequantize_columns: 0-based columns of whole numbers that get fresh uniform noise on
-        ``[-0.5, 0.5)`` in every training batch (vectors only; see `tfp_realnvp.screening`).
+        ``[-0.5, 0.5)`` in every training batch (vectors only; see `tfp_realnvp.cli.screening`).
       dropout: dropout rate in the vector flows' MLP conditioners.
       weight_decay: decoupled weight decay of the optimiser (AdamW); 0 for plain Adam.
       base: the base distribution (`tfp_realnvp.bases.BASES`).
@@ -124,7 +124,7 @@ def image_model(image_shape, levels: int, config: TrainConfig) -> FlowModel:
     return FlowModel(preprocessed_image_flow(flow, levels), dequantize=True, base=config.base)
 
 
-def _jitter_mask(num_dims: int, columns: tuple[int, ...]) -> np.ndarray:
+def jitter_mask(num_dims: int, columns: tuple[int, ...]) -> np.ndarray:
     mask = np.zeros(num_dims, np.float32)
     mask[list(columns)] = 1.0
     return mask
@@ -151,10 +151,10 @@ def train_run(
     dequantised pixels instead). Reported NLLs are in nats per example of the data's own units
     (grey levels for images); dequantised parts are scored with one fixed noise draw.
 
-    With ``backup`` (a directory of `tfp_realnvp.backup.start_backup`), the training state is
-    backed up there after every epoch, and ``resume_from`` > 0 continues from the state saved
-    after that many epochs (`tfp_realnvp.resume`). The model is built and trained in
-    ``strategy``'s scope (default: the current strategy).
+    With ``backup`` (a directory of `tfp_realnvp.cli.backup_files.start_backup`), the training
+    state is backed up there after every epoch, and ``resume_from`` > 0 continues from the
+    state saved after that many epochs (`tfp_realnvp.cli.backup_callback`). The model is built
+    and trained in ``strategy``'s scope (default: the current strategy).
 
     Returns:
       the run's metrics, with ``"model"`` describing what the served model accepts.
@@ -180,7 +180,7 @@ def train_run(
                 k: dequantized(v, config.seed + i).reshape(len(v), -1)
                 for i, (k, v) in enumerate(parts.items())
             }
-        mask = _jitter_mask(parts["train"].shape[1], config.dequantize_columns)
+        mask = jitter_mask(parts["train"].shape[1], config.dequantize_columns)
         scored = {k: _jittered(v, mask, config.seed + i) for i, (k, v) in enumerate(parts.items())}
         with strategy.scope():
             model = FlowModel(standardized_flow(scored["train"], config), base=config.base)
@@ -189,17 +189,9 @@ def train_run(
         parts["train"], config.batch_size, config.seed, config.epochs, resume_from, noise_mask
     )
     history = fit_flow(model, fit_data, steps, validation, config, backup, resume_from, strategy)
-    num_dims = int(np.prod(event_shape))
-    metrics: dict = {"data": config.data_name, "event_shape": list(event_shape)}
-    metrics["num_dims"] = num_dims
-    for name, part in scored.items():
-        with np.errstate(over="ignore", invalid="ignore"):
-            nll = float(-np.mean(_batched_log_prob(model, part).astype(np.float64)))
-        metrics[f"{name}_nll"] = nll
-        metrics[f"{name}_bits_per_dim"] = bits_per_dim(nll, num_dims)
-    metrics["epochs"] = len(history["loss"])
-    metrics["num_examples"] = {k: len(v) for k, v in parts.items()}
-    metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
+    log_probs = {name: _batched_log_prob(model, part) for name, part in scored.items()}
+    sizes = {k: len(v) for k, v in parts.items()}
+    metrics = run_metrics(config, event_shape, log_probs, sizes, history)
     metrics["model"] = model_record(config, config.architecture if images else None, support)
     publish_model(model, history, scored["test"], event_shape, images, out, config.seed)
     return metrics
@@ -244,6 +236,29 @@ def fit_flow(
         verbose=config.verbose,
     )
     return callbacks[-1].history if backup is not None else history.history
+
+
+def run_metrics(
+    config: TrainConfig,
+    event_shape,
+    log_probs: dict[str, np.ndarray],
+    num_examples: dict[str, int],
+    history: dict,
+) -> dict:
+    """metrics.json's numbers: each set's NLL (nats per example) and bits/dim from its
+    log-probabilities, the set sizes, and the per-epoch history."""
+    num_dims = int(np.prod(event_shape))
+    metrics: dict = {"data": config.data_name, "event_shape": list(event_shape)}
+    metrics["num_dims"] = num_dims
+    for name, log_prob in log_probs.items():
+        with np.errstate(over="ignore", invalid="ignore"):
+            nll = float(-np.mean(np.asarray(log_prob, np.float64)))
+        metrics[f"{name}_nll"] = nll
+        metrics[f"{name}_bits_per_dim"] = bits_per_dim(nll, num_dims)
+    metrics["epochs"] = len(history["loss"])
+    metrics["num_examples"] = {k: int(v) for k, v in num_examples.items()}
+    metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
+    return metrics
 
 
 def model_record(config: TrainConfig, image_architecture: str | None, support) -> dict:

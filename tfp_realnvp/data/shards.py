@@ -12,8 +12,8 @@ A shard set is a file or a glob (``data/part-*.npy``) of one kind:
   length D. Its width is checked as the records are read.
 
 Values (non-numeric cells, NaN, inf, a row of the wrong width) are checked as
-`tfp_realnvp.sharded` reads the rows, naming the file and the 1-based row (a CSV's line, as an
-editor shows it; an npy's or TFRecord's row or record). Without ``--validation-data`` /
+`tfp_realnvp.data.streaming` reads the rows, naming the file and the 1-based row (a CSV's line,
+as an editor shows it; an npy's or TFRecord's row or record). Without ``--validation-data`` /
 ``--test-data``, whole shards are held out: `held_out` picks them by a permutation of the
 sorted shard list drawn from the seed.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfp_realnvp.data import DataError, _delimiter, _is_number
+from tfp_realnvp.data.tables import DataError, csv_delimiter, is_number, read_npy_header
 
 __all__ = ["KINDS", "Shard", "ShardPlan", "held_out", "is_pattern", "list_shards", "plan_shards"]
 
@@ -106,14 +106,7 @@ def inspect_shard(path: Path) -> Shard:
 
 
 def _npy_width(path: Path) -> int:
-    fmt = np.lib.format
-    try:
-        with path.open("rb") as f:
-            major, _ = fmt.read_magic(f)
-            read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-            shape, _, dtype = read(f)
-    except (ValueError, EOFError):
-        raise DataError(f"{path}: cannot read file: not a valid .npy file") from None
+    shape, dtype = read_npy_header(path)
     if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
         raise DataError(f"{path}: unsupported dtype {dtype}; expected real numbers")
     if len(shape) != 2:
@@ -131,9 +124,9 @@ def _csv_shard(path: Path) -> Shard:
         for number, line in enumerate(f, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            delimiter = _delimiter([line])
+            delimiter = csv_delimiter([line])
             cells = line.rstrip("\r\n").split(delimiter)
-            header = not any(_is_number(c) for c in cells)
+            header = not any(is_number(c) for c in cells)
             return Shard(path, "csv", len(cells), number if header else 0, delimiter)
     raise DataError(f"{path}: empty data: no numeric rows")
 

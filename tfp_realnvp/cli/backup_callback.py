@@ -5,12 +5,12 @@ depends on: the model's variables (weights, a learned base, and under Keras 3 th
 layers' seed states), the optimizer's (step count, moments, learning rate), the state of the
 callbacks it watches (``ReduceLROnPlateau``'s and ``EarlyStopping``'s counters, best value and
 best weights) and the history so far. `restore` puts it back before ``fit(initial_epoch=...)``.
-The data stream must be a function of the epoch (as `tfp_realnvp.training` builds it, with
+The data stream must be a function of the epoch (as `tfp_realnvp.cli.run` builds it, with
 stateless shuffles and noise keyed by ``(seed, epoch)``), so the resumed epochs see the very
 batches the uninterrupted run saw and end with the same weights, bit for bit on one process.
 
-Directories and markers are `tfp_realnvp.backup`'s; each epoch is written to ``epoch-K.tmp``
-and renamed whole, and the two newest epochs are kept.
+Directories and markers are `tfp_realnvp.cli.backup_files`'s; each epoch is written to
+``epoch-K.tmp`` and renamed whole, and the two newest epochs are kept.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class TrainingBackup(keras.callbacks.Callback):
     """Backs the training state up into ``path`` after every epoch (see the module).
 
     Args:
-      path: a backup directory made by `tfp_realnvp.backup.start_backup`.
+      path: a backup directory made by `tfp_realnvp.cli.backup_files.start_backup`.
       watched: callbacks whose state is saved and restored with the model's (give them to
         ``fit`` before this one).
       resumed: the state `restore` returned, to put back into ``watched`` when training starts.

@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _import(module: str, verbose: bool):
+def import_quietly(module: str, verbose: bool):
     """Imports ``module`` (which imports TensorFlow) once the command has passed every check.
 
     TensorFlow's C++ start-up notices (absl, oneDNN, CUDA) go to file descriptor 2 at import
@@ -220,5 +220,5 @@ def _import(module: str, verbose: bool):
     return loaded
 
 
-def _note(text: str) -> None:
+def print_note(text: str) -> None:
     print(f"tfp-realnvp: note: {text}", file=sys.stderr)

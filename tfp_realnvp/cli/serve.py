@@ -1,14 +1,4 @@
-"""The ``tfp-realnvp`` command line: ``train``, ``sample`` and ``log-prob``.
-
-Every argument, input file and output location (and, for ``train``, the ``cli`` extra's
-matplotlib and scikit-learn) is checked before TensorFlow is imported, so a refusal takes a
-fraction of a second and prints exactly one line, ``tfp-realnvp: error: ...``, with exit
-status 2, having changed nothing. Outputs are written atomically (a run directory
-appears whole or not at all) and replace only what `tfp_realnvp.rundir` proves is ours. SIGINT
-and SIGTERM stop cleanly with one line and exit status 130 / 143, removing staged files.
-TensorFlow's start-up log stays off the terminal unless ``--verbose`` or the user's own
-``TF_CPP_MIN_LOG_LEVEL`` asks for it.
-"""
+"""``sample`` and ``log-prob``: the exported model of a run, applied to new noise or data."""
 
 from __future__ import annotations
 
@@ -18,13 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tfp_realnvp import rundir
-from tfp_realnvp._cli import EXIT_USAGE, UsageError, _import, _note, build_parser
-from tfp_realnvp.backup import BackupError
-from tfp_realnvp.cli_train import cmd_train
-from tfp_realnvp.cluster import ClusterError, WorkerLost
-from tfp_realnvp.data import DataError, load_table, match_columns
-from tfp_realnvp.rundir import Interrupted, OutputError
+from tfp_realnvp.cli import rundir
+from tfp_realnvp.cli.parser import UsageError, import_quietly, print_note
+from tfp_realnvp.data import load_table, match_columns
 
 _BLOCK_VALUES = 2**22  # values per block of rows sampled or scored at once
 _CSV_BYTES_PER_VALUE = 16  # "%.8g" plus a separator, at most
@@ -50,7 +36,7 @@ def _served_run(model_dir: Path) -> dict:
 
 
 def _load_signature(model_dir: Path, name: str, verbose: bool):
-    tf = _import("tensorflow", verbose)
+    tf = import_quietly("tensorflow", verbose)
     served = tf.saved_model.load(str(model_dir / "saved_model"))
     fn = served.signatures[name]
     if "context" in fn.structured_input_signature[1]:
@@ -97,7 +83,7 @@ def cmd_log_prob(args) -> int:
     if data.ndim == 2:
         data, note = match_columns(data, names, marker.get("columns"), f"--data {args.data}")
         if note:
-            _note(note)
+            print_note(note)
     if data.shape[1:] != event:
         if int(np.prod(data.shape[1:])) != int(np.prod(event)):
             raise UsageError(
@@ -126,34 +112,3 @@ def cmd_log_prob(args) -> int:
         )
     print(f"wrote {len(data)} log-probabilities to {args.out}")
     return 0
-
-
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "log-prob": cmd_log_prob}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    previous = rundir.install_signal_handlers()
-    try:
-        return COMMANDS[args.command](args)
-    except (UsageError, DataError, OutputError, BackupError, ClusterError) as e:
-        print(f"tfp-realnvp: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except (OSError, WorkerLost) as e:  # the disk filled, a worker stopped: no traceback
-        print(f"tfp-realnvp: error: {e}", file=sys.stderr)
-        return 1
-    except BaseException as e:
-        # The signal may reach us wrapped by TensorFlow or pybind11 as another exception.
-        signum = rundir.received_signal() or getattr(e, "signum", None)
-        if signum is None:
-            raise
-        name = Interrupted(signum)
-        print(f"tfp-realnvp: stopped by {name}; no output was written", file=sys.stderr)
-        return 128 + signum
-    finally:
-        rundir.restore_signal_handlers(previous)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import math
 import os
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from tfp_realnvp._extras import missing_extra
+from tfp_realnvp._files import atomic_path
 
-if _missing := missing_extra("matplotlib", "tfp_realnvp.plots"):
+if _missing := missing_extra("matplotlib", "tfp_realnvp.cli.plots"):
     raise _missing
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -42,17 +42,9 @@ _CHUNK = 10_000  # most points passed to log_prob_fn at once, to bound its memor
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     FigureCanvasAgg(fig)
-    f = tmp.open("xb")  # "x": never clobber; unlike mkstemp, keeps the user's umask
-    try:
-        with f:
-            fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("xb") as f:
+        fig.savefig(f, format="png", dpi=100)
     return path
 
 

@@ -1,6 +1,6 @@
-"""One training run on shard files (`tfp_realnvp.shards`): the rows stream, never loaded whole.
+"""One training run on shard files (`tfp_realnvp.data.shards`): the rows stream, never loaded whole.
 
-The run matches `tfp_realnvp.training.train_run` on an array of the same rows: the same
+The run matches `tfp_realnvp.cli.run.train_run` on an array of the same rows: the same
 standardised flow, callbacks, backup and metrics (NLL per example, averaged over all rows of
 each set), but its sets are files: training shards, and validation and test shards given or held
 out whole. First one checking pass reads every set (counts, per-column moments in float64,
@@ -8,7 +8,7 @@ whole-number columns, every value checked), so a bad row stops the run before tr
 each epoch streams the training shards in an order drawn from ``(seed, epoch)``, interleaved,
 and shuffled within windows of `SHUFFLE_ROWS` rows by permutations keyed by ``(seed, epoch,
 window)`` (tf.data's ``shuffle`` takes no seed computed in the stream): the batches are a pure
-function of ``(seed, epoch)``, so resuming is exact, as with arrays (`tfp_realnvp.streams`).
+function of ``(seed, epoch)``, so resuming is exact, as with arrays (`tfp_realnvp.cli.streams`).
 Vectors only (``[N, D]`` shards).
 """
 
@@ -22,21 +22,21 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp._keras import keras
-from tfp_realnvp.data import DataError
-from tfp_realnvp.metrics import bits_per_dim
-from tfp_realnvp.model import FlowModel
-from tfp_realnvp.screening import describe_columns
-from tfp_realnvp.sharded import raise_bad_rows, row_stream, tfrecord_width
-from tfp_realnvp.shards import ShardPlan
-from tfp_realnvp.streams import for_workers
-from tfp_realnvp.training import (
+from tfp_realnvp.cli.run import (
     TrainConfig,
-    _jitter_mask,
     fit_flow,
+    jitter_mask,
     model_record,
     publish_model,
+    run_metrics,
     standardized_by,
 )
+from tfp_realnvp.cli.screening import describe_columns
+from tfp_realnvp.cli.streams import for_workers
+from tfp_realnvp.data import DataError
+from tfp_realnvp.data.shards import ShardPlan
+from tfp_realnvp.data.streaming import raise_bad_rows, row_stream, tfrecord_width
+from tfp_realnvp.model import FlowModel
 
 __all__ = ["SHUFFLE_ROWS", "train_sharded_run"]
 
@@ -55,7 +55,7 @@ def train_sharded_run(
     dequantize: bool = True,
 ) -> dict:
     """Trains on the shards of ``plan`` as ``config`` says and writes into ``out`` what
-    `tfp_realnvp.training.train_run` writes. Whole-number columns are found by the checking pass
+    `tfp_realnvp.cli.run.train_run` writes. Whole-number columns are found by the checking pass
     (and dequantised unless ``dequantize`` is false); ``config.dequantize_columns`` is ignored.
 
     Raises:
@@ -86,7 +86,7 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
             "training shards constant: a constant has no density; drop it"
         )
     config = replace(config, dequantize_columns=columns)
-    mask = _jitter_mask(width, columns)
+    mask = jitter_mask(width, columns)
     var = var + mask / 12.0  # the fixed noise of the scored rows, Uniform[-0.5, 0.5)
     with strategy.scope():
         model = FlowModel(standardized_by(mean, np.sqrt(var), config), base=config.base)
@@ -98,17 +98,13 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     fit_data = _epochs(plan, width, config, resume_from, mask)
     steps = math.ceil(n / config.batch_size)
     history = fit_flow(model, fit_data, steps, validation, config, backup, resume_from, strategy)
-    metrics: dict = {"data": config.data_name, "event_shape": [width], "num_dims": width}
-    for name, stream in scored.items():
-        log_probs = [model.log_prob(x).numpy().astype(np.float64) for x in stream]
-        with np.errstate(over="ignore", invalid="ignore"):
-            nll = float(-np.mean(np.concatenate(log_probs)))
-        metrics[f"{name}_nll"] = nll
-        metrics[f"{name}_bits_per_dim"] = bits_per_dim(nll, width)
-    metrics["epochs"] = len(history["loss"])
-    metrics["num_examples"] = {k: int(v[0]) for k, v in seen.items()}
+    log_probs = {
+        name: np.concatenate([model.log_prob(x).numpy() for x in stream])
+        for name, stream in scored.items()
+    }
+    sizes = {k: v[0] for k, v in seen.items()}
+    metrics = run_metrics(config, (width,), log_probs, sizes, history)
     metrics["shards"] = {k: [str(s.path) for s in v] for k, v in sets.items()}
-    metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
     metrics["model"] = model_record(config, None, None)
     test = np.concatenate([x.numpy() for x in scored["test"].unbatch().batch(2000).take(1)])
     publish_model(model, history, test, (width,), False, out, config.seed)

@@ -2,7 +2,7 @@
 every value checked as it is read (the file and 1-based row of the first bad one).
 
 `shard_dataset` is the public door: a glob of ``.npy``, ``.csv`` or ``.tfrecord`` shards (see
-`tfp_realnvp.shards` for the formats) as a dataset of float32 ``[batch, D]`` batches, for
+`tfp_realnvp.data.shards` for the formats) as a dataset of float32 ``[batch, D]`` batches, for
 `FlowModel.fit`. A ``.npy`` shard is memory-mapped and read a block of rows at a time, a CSV
 line by line (`tf.data.TextLineDataset`), a TFRecord record by record; nothing is loaded whole.
 
@@ -17,6 +17,7 @@ line by line (`tf.data.TextLineDataset`), a TFRecord record by record; nothing i
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,8 +25,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp.data import DataError
-from tfp_realnvp.shards import Shard, inspect_shard, list_shards
+from tfp_realnvp.data.shards import KINDS, Shard, inspect_shard, list_shards
+from tfp_realnvp.data.tables import (
+    DataError,
+    cell_problem,
+    position,
+    ragged_problem,
+    value_problem,
+)
 
 __all__ = ["bad_row_message", "row_stream", "shard_dataset"]
 
@@ -51,7 +58,7 @@ def shard_dataset(
     takes as it comes: an epoch ends when the stream does.
 
     Raises:
-      DataError: at once for a bad file list or header (`tfp_realnvp.shards.list_shards`);
+      DataError: at once for a bad file list or header (`tfp_realnvp.data.shards.list_shards`);
         a bad value stops the iteration with ``tf.errors.InvalidArgumentError`` naming the file
         and row (`bad_row_message` extracts that line).
     """
@@ -97,6 +104,17 @@ def row_stream(
     )
 
 
+# A row's check, in the graph: a problem code and the numbers and text that describe it. The
+# message itself is written in Python (`bad_row_message`), by the rules `load_table` uses.
+_OK, _CELL, _RAGGED, _VALUE = 0, 1, 2, 3
+
+
+def _problem(code, column, count, cell, delimiter=","):
+    """A row's problem fields: code, 1-based column, cells or values counted, the bad cell,
+    the CSV's delimiter."""
+    return tf.cast(code, tf.int64), tf.cast(column, tf.int64), count, cell, delimiter
+
+
 @tf.autograph.experimental.do_not_convert
 def _npy_rows(path, width: int) -> tf.data.Dataset:
     def blocks(name):
@@ -111,7 +129,8 @@ def _npy_rows(path, width: int) -> tf.data.Dataset:
         numbers = tf.range(tf.shape(block, out_type=tf.int64)[0]) + start + 1
         return tf.data.Dataset.from_tensor_slices((block, numbers))
 
-    return stream.flat_map(rows).map(lambda x, row: (x, row, tf.constant("")))
+    fine = _problem(_OK, 0, tf.constant(width, tf.int64), "")
+    return stream.flat_map(rows).map(lambda x, row: (x, row, fine))
 
 
 def _csv_rows(path, header, delimiter, width: int) -> tf.data.Dataset:
@@ -127,15 +146,9 @@ def _csv_rows(path, header, delimiter, width: int) -> tf.data.Dataset:
         count = tf.size(cells, out_type=tf.int64)
         numeric = tf.strings.regex_full_match(cells, _NUMBER)
         first_bad = tf.argmin(tf.cast(numeric, tf.int32), output_type=tf.int64)
-        cell = tf.strings.strip(tf.gather(cells, first_bad))
-        problem = tf.strings.join(
-            [_what(cell), tf.strings.format(" at row {}, column {}", (number, first_bad + 1))]
-        )
-        problem = tf.where(tf.reduce_all(numeric), "", problem)
-        width_problem = tf.strings.format(
-            "ragged rows: row {} has {} columns, expected {}", (number, count, width)
-        )
-        problem = tf.where(count != width, width_problem, problem)
+        code = tf.where(tf.reduce_all(numeric), _OK, _CELL)
+        code = tf.where(count != width, _RAGGED, code)
+        problem = _problem(code, first_bad + 1, count, tf.gather(cells, first_bad), delimiter)
         safe = tf.where(numeric, cells, "0")
         x = tf.strings.to_number(safe, tf.float64)
         x = tf.pad(x, [[0, tf.maximum(tf.constant(0, tf.int64), width - count)]])[:width]
@@ -145,12 +158,6 @@ def _csv_rows(path, header, delimiter, width: int) -> tf.data.Dataset:
     return lines.filter(wanted).filter(comment).map(parse)
 
 
-def _what(cell):
-    """``non-numeric cell 'abc'``, or ``empty cell``, as `tfp_realnvp.data.load_array` says."""
-    quoted = tf.strings.join(["non-numeric cell '", cell, "'"])
-    return tf.where(tf.strings.length(cell) > 0, quoted, "empty cell")
-
-
 def _tfrecord_rows(path, width: int | None) -> tf.data.Dataset:
     records = tf.data.TFRecordDataset(path).enumerate(start=1)
 
@@ -158,10 +165,7 @@ def _tfrecord_rows(path, width: int | None) -> tf.data.Dataset:
         x = tf.io.parse_single_example(record, {"x": tf.io.VarLenFeature(tf.float32)})["x"]
         x = tf.cast(tf.sparse.to_dense(x), tf.float64)
         count = tf.size(x, out_type=tf.int64)
-        problem = tf.strings.format(
-            "record {} has {} values in feature 'x', expected {}", (number, count, width)
-        )
-        problem = tf.where(count != width, problem, "")
+        problem = _problem(tf.where(count != width, _RAGGED, _OK), 0, count, "")
         x = tf.pad(x, [[0, tf.maximum(tf.constant(0, tf.int64), width - count)]])[:width]
         return tf.ensure_shape(x, [width]), number, problem
 
@@ -179,25 +183,52 @@ def tfrecord_width(path: Path) -> int:
 
 
 def _checked(x, path, row, problem):
-    """``x`` as float32 once it passed: else an error whose text `bad_row_message` finds."""
+    """``x`` as float32 once it passed: else an error whose text `bad_row_message` reads."""
+    code, column, count, cell, delimiter = problem
     x32 = tf.cast(x, tf.float32)
     finite = tf.math.is_finite(x32)
-    col = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)
-    value = tf.gather(x, col)
-    what = tf.where(
-        tf.math.is_nan(value), "NaN", tf.where(tf.math.is_inf(value), "inf", "a value > float32")
-    )
-    nonfinite = tf.strings.join([what, tf.strings.format(" at row {}, column {}", (row, col + 1))])
-    problem = tf.where((problem == "") & ~tf.reduce_all(finite), nonfinite, problem)
-    message = tf.strings.join([_MARK, "<", path, ": ", problem, ">"])
-    with tf.control_dependencies([tf.debugging.Assert(problem == "", [message], summarize=1)]):
+    first = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)
+    nonfinite = (code == _OK) & ~tf.reduce_all(finite)
+    code = tf.where(nonfinite, tf.constant(_VALUE, tf.int64), code)
+    column = tf.where(nonfinite, first + 1, column)
+    value = tf.gather(x, first)
+    # Base64 (web-safe) keeps the path and the cell's text, whatever they hold, from being
+    # read as the fields' separators; %.17g keeps the float64 value exact.
+    fields = [
+        tf.strings.as_string(code),
+        tf.strings.as_string(row),
+        tf.strings.as_string(column),
+        tf.strings.as_string(count),
+        tf.strings.as_string(tf.size(x, out_type=tf.int64)),
+        tf.strings.as_string(value, precision=17, scientific=True),
+        tf.io.encode_base64(path),
+        tf.io.encode_base64(cell),
+        tf.io.encode_base64(delimiter),
+    ]
+    message = tf.strings.join([_MARK, "<", tf.strings.join(fields, " "), ">"])
+    ok = code == _OK
+    with tf.control_dependencies([tf.debugging.Assert(ok, [message], summarize=1)]):
         return tf.identity(x32)
 
 
+def _decoded(text: str) -> str:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8", "replace")
+
+
 def bad_row_message(error: Exception) -> str | None:
-    """The one-line ``file: problem at row R`` of a failed row check in ``error``, or None."""
-    found = re.search(re.escape(_MARK) + "<(.*?)>", str(error))
-    return found.group(1).replace("\\'", "'") if found else None
+    """The one line ``file: problem at line L, column C`` of a failed row check in
+    ``error``, written as `tfp_realnvp.data.tables` writes it for a whole file; or None."""
+    found = re.search(re.escape(_MARK) + r"<((?:\S+ ){8}\S*)>", str(error))
+    if found is None:
+        return None
+    code, row, column, count, width, value, path, cell, delimiter = found.group(1).split(" ")
+    code, row, column, count, width = (int(v) for v in (code, row, column, count, width))
+    path, cell, delimiter = _decoded(path), _decoded(cell), _decoded(delimiter)
+    kind = KINDS[Path(path).suffix.lower()]
+    if int(code) == _RAGGED:
+        return f"{path}: {ragged_problem(kind, row, count, width, delimiter)}"
+    problem = cell_problem(cell) if code == _CELL else value_problem(float(value))
+    return f"{path}: {problem} at {position(kind, row, column)}"
 
 
 def raise_bad_rows(error: Exception) -> None:
