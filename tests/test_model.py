@@ -328,3 +328,15 @@ def test_metrics_are_the_mean_over_examples_for_any_dataset():
     for data, kwargs in [(x, {"batch_size": 4}), (unknown, {})]:
         got = model.evaluate(data, verbose=0, return_dict=True, **kwargs)["loss"]
         np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_a_tfp_template_flow_is_refused_with_what_to_use_instead():
+    # TFP's template makes its variables on the first call, where neither Keras nor TFP sees
+    # them: fit ended in "not enough values to unpack (expected 2, got 0)".
+    tfb = tfp.bijectors
+    template = tfb.real_nvp_default_template([8])
+    flow = tfb.RealNVP(num_masked=2, shift_and_log_scale_fn=template)
+    with pytest.raises(TypeError, match=r"^FlowModel: RealNVP 'real_nvp' .* TF1 template .*"):
+        trn.FlowModel(flow, event_shape=[4])
+    with pytest.raises(TypeError, match=r"tfp_realnvp.real_nvp\(...\)"):
+        trn.flow_distribution(tfb.Chain([tfb.Shift(1.0), flow]), [4])

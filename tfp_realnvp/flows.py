@@ -13,7 +13,7 @@ from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
 from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
 from tfp_realnvp.bijectors.spline import RationalQuadraticSpline
 from tfp_realnvp.stacks import coupling_stack, event_shape_of, stack_options
-from tfp_realnvp.traversal import conditional_kwargs, find, walk
+from tfp_realnvp.traversal import check_no_templates, conditional_kwargs, find, walk
 
 __all__ = [
     "conditional_kwargs",
@@ -237,6 +237,7 @@ def flow_distribution(
     >>> type(dist.distribution.distribution).__name__, dist.log_prob(tf.zeros([3, 2])).shape
     ('StudentT', TensorShape([3]))
     """
+    check_no_templates(bijector, "flow_distribution")
     found = find(bijector, "event_shape")
     if event_shape is None:
         if found is None:

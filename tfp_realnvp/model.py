@@ -19,7 +19,13 @@ from tfp_realnvp.initialization import initialize as initialize_flow
 from tfp_realnvp.networks import training_mode
 from tfp_realnvp.precision import LoweredConditioners, check_precision
 from tfp_realnvp.serialization import bijector_from_config, bijector_to_config
-from tfp_realnvp.traversal import conditional_kwargs, data_domain, find, keras_layers
+from tfp_realnvp.traversal import (
+    check_no_templates,
+    conditional_kwargs,
+    data_domain,
+    find,
+    keras_layers,
+)
 from tfp_realnvp.units import bits_per_dim
 
 __all__ = ["FlowModel"]
@@ -106,6 +112,7 @@ class FlowModel(keras.Model):
     ):
         super().__init__(**kwargs)
         self.dequantize = bool(dequantize)
+        check_no_templates(bijector, "FlowModel")
         self._flow = bijector
         self._dist = flow_distribution(bijector, event_shape)
         if base is not None:

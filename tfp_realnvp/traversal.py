@@ -16,7 +16,15 @@ import tensorflow_probability as tfp
 
 tfb = tfp.bijectors
 
-__all__ = ["children", "conditional_kwargs", "data_domain", "find", "keras_layers", "walk"]
+__all__ = [
+    "children",
+    "check_no_templates",
+    "conditional_kwargs",
+    "data_domain",
+    "find",
+    "keras_layers",
+    "walk",
+]
 
 
 class _Probe(tfb.Bijector):
@@ -70,6 +78,32 @@ def keras_layers(bijector: tfb.Bijector) -> list:
     hold in their ``layers``, in `walk` order: what a Keras model around the flow must track
     to see and save its weights."""
     return [layer for b in walk(bijector) for layer in getattr(b, "layers", ())]
+
+
+def _is_tf1_template(fn: Any) -> bool:
+    return any(
+        c.__name__ == "Template" and c.__module__.endswith("ops.template") for c in type(fn).__mro__
+    )
+
+
+def check_no_templates(bijector: tfb.Bijector, where: str) -> None:
+    """Refuses a flow holding a TF1 template network (``tfb.real_nvp_default_template``,
+    ``tfb.masked_autoregressive_default_template``): its variables are made on the first call
+    and tracked by neither Keras nor TFP, so fitting it would train nothing.
+
+    Raises:
+      TypeError: naming ``where``, the bijector and what to use instead.
+    """
+    for b in walk(bijector):
+        if _is_tf1_template(getattr(b, "_shift_and_log_scale_fn", None)):
+            raise TypeError(
+                f"{where}: {type(b).__name__} {b.name!r} computes its shift and log-scale with "
+                "a TF1 template network (tfb.real_nvp_default_template or "
+                "masked_autoregressive_default_template), whose variables neither Keras nor TFP "
+                "can see, so training would change nothing. Build the flow with "
+                "tfp_realnvp.real_nvp(...) or masked_autoregressive_flow(...) instead (README: "
+                "'Coming from tfb.RealNVP')."
+            )
 
 
 def find(bijector: tfb.Bijector, attribute: str) -> Any:
