@@ -8,6 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 import tfp_realnvp as trn
 from tfp_realnvp import keras
@@ -135,3 +136,18 @@ def test_forward_and_inverse_log_dets_are_the_jacobians(tmp_path):
     np.testing.assert_allclose(out["log_det_jacobian"], want, atol=1e-4)
     np.testing.assert_allclose(back["log_det_jacobian"], -want, atol=1e-4)
     np.testing.assert_allclose(back["z"], z, atol=1e-4)
+
+
+def test_probes_avoid_the_edge_of_a_bounded_domain(tmp_path):
+    # A trained digits model's samples can land exactly on 0 or K, where the inverse is
+    # infinite: the self-check must probe inside the domain, not refuse a sound export.
+    tfb = tfp.bijectors
+    steep = trn.FlowModel(tfb.Chain([tfb.Scale(17.0), tfb.Sigmoid(), tfb.Scale(30.0)]), [2])
+    batches = trn.verification.probes(steep)
+    assert [len(p.z) for p in batches] == list(trn.verification.PROBE_SIZES)
+    edge = [np.isin(p.drawn_x, (0.0, 17.0)).any() for p in batches]
+    assert any(edge)  # the draws do reach the edge ...
+    for p in batches:  # ... and the probes do not
+        for value in (p.log_prob, p.inverse_z, p.inverse_log_det, p.forward_log_det):
+            assert np.all(np.isfinite(value))
+    trn.export_saved_model(steep, tmp_path / "steep")

@@ -129,14 +129,15 @@ def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
     ``model`` (`tfp_realnvp.verification`)."""
     signatures = tf.saved_model.load(str(path)).signatures
 
-    def run(name: str, probe: Probe, output: str, **inputs) -> np.ndarray:
-        if probe.context is not None:
-            inputs["context"] = tf.constant(probe.context)
+    def run(name: str, probe: Probe, output: str, context=None, **inputs) -> np.ndarray:
+        context = probe.context if context is None else context
+        if context is not None:
+            inputs["context"] = tf.constant(context)
         return signatures[name](**inputs)[output].numpy()
 
     def sample(p: Probe) -> tuple[np.ndarray, np.ndarray]:
-        count, seed = tf.constant(len(p.z), tf.int32), tf.constant(p.seed, tf.int32)
-        return run("sample", p, "samples", count=count, seed=seed), p.x
+        count, seed = tf.constant(len(p.drawn_z), tf.int32), tf.constant(p.seed, tf.int32)
+        return run("sample", p, "samples", p.drawn_context, count=count, seed=seed), p.drawn_x
 
     checks = {
         **{

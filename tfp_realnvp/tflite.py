@@ -19,7 +19,7 @@ import tensorflow as tf
 from tfp_realnvp._files import atomic_path
 from tfp_realnvp.model import FlowModel
 from tfp_realnvp.traversal import walk
-from tfp_realnvp.verification import ATOL, RTOL, Probe, compare, probes
+from tfp_realnvp.verification import ATOL, RTOL, compare, probes
 
 __all__ = ["TFLITE_SIGNATURES", "export_tflite"]
 
@@ -64,12 +64,18 @@ def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
     interpreter = tf.lite.Interpreter(model_path=str(path))
     run = {name: interpreter.get_signature_runner(name) for name in TFLITE_SIGNATURES}
 
-    def inputs(probe: Probe, **named) -> dict:
-        return named if probe.context is None else {**named, "context": probe.context}
+    def inputs(context, **named) -> dict:
+        return named if context is None else {**named, "context": context}
 
     checks = {
-        "log_prob": lambda p: (run["log_prob"](**inputs(p, x=p.x))["log_prob"], p.log_prob),
-        "sample": lambda p: (run["sample"](**inputs(p, z=p.z))["samples"], p.x),
+        "log_prob": lambda p: (
+            run["log_prob"](**inputs(p.context, x=p.x))["log_prob"],
+            p.log_prob,
+        ),
+        "sample": lambda p: (
+            run["sample"](**inputs(p.drawn_context, z=p.drawn_z))["samples"],
+            p.drawn_x,
+        ),
     }
     compare(f"export_tflite {path}", checks, probes(model), rtol=rtol, atol=atol)
 

@@ -33,7 +33,13 @@ class ExportMismatchError(ValueError):
 
 @dataclass(frozen=True)
 class Probe:
-    """One batch of probe inputs and the in-process model's outputs on it (NumPy arrays)."""
+    """One probe batch (NumPy arrays) and the in-process model's outputs on it.
+
+    ``z``, ``x``, ``context`` and the outputs after them are rows where every output of the
+    model is finite (a sample can land on the edge of a bounded domain, where ``inverse`` is
+    not); ``drawn_z``, ``drawn_x`` and ``drawn_context`` are the whole draw of ``seed``, for
+    comparing samples.
+    """
 
     z: np.ndarray
     x: np.ndarray
@@ -43,43 +49,60 @@ class Probe:
     inverse_z: np.ndarray
     inverse_log_det: np.ndarray
     seed: tuple[int, int]
+    drawn_z: np.ndarray
+    drawn_x: np.ndarray
+    drawn_context: np.ndarray | None
+
+
+def _batch(values, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(values), (n,))
 
 
 def probes(model, sizes: Sequence[int] = PROBE_SIZES, seed: int = 0) -> list[Probe]:
     """Probe batches for ``model`` (a `FlowModel`), one per size, with the model's answers.
 
-    The answers come from the eager TFP objects (``model.distribution``, ``model.bijector``),
-    not a compiled function, and ``x`` is a fresh tensor so TFP's cache cannot answer the
-    inverse from the forward pass.
+    Each draws ``4 * size`` points and keeps the first ``size`` where all the model's outputs
+    are finite (all of them, for a model finite nowhere). The answers come from the eager TFP
+    objects (``model.distribution``, ``model.bijector``), not a compiled function, and ``x``
+    is a fresh tensor, so TFP's cache cannot answer the inverse from the forward pass.
     """
     event = len(model.event_shape_)
     out = []
     for i, n in enumerate(sizes):
-        pair = (seed, i)
-        z = model.base_sample(n, tf.constant(pair, tf.int32))
+        pair, drawn = (seed, i), 4 * n
+        z = model.base_sample(drawn, tf.constant(pair, tf.int32)).numpy()
         context = None
         if model.is_conditional:
             rng = np.random.default_rng([seed, i])
-            context = rng.normal(size=(n, *model.context_shape_))
+            context = rng.normal(size=(drawn, *model.context_shape_))
             context = context.astype(model.flow_dtype.as_numpy_dtype)
         kwargs = model.bijector_kwargs(context)
-        x = model.bijector.forward(z, **kwargs).numpy()
-        fldj = model.bijector.forward_log_det_jacobian(z, event, **kwargs)
-        x_fresh = tf.constant(x)
-        lp = model.distribution.log_prob(x_fresh, bijector_kwargs=kwargs)
+        x = model.bijector.forward(tf.constant(z), **kwargs).numpy()
+        fresh = tf.constant(x)  # not the forward pass's output: no cache hit
+        answers = {
+            "log_prob": model.distribution.log_prob(fresh, bijector_kwargs=kwargs).numpy(),
+            "forward_log_det": _batch(
+                model.bijector.forward_log_det_jacobian(tf.constant(z), event, **kwargs), drawn
+            ),
+            "inverse_z": model.bijector.inverse(fresh, **kwargs).numpy(),
+            "inverse_log_det": _batch(
+                model.bijector.inverse_log_det_jacobian(fresh, event, **kwargs), drawn
+            ),
+        }
+        finite = np.ones(drawn, bool)
+        for value in answers.values():
+            finite &= np.isfinite(value.reshape(drawn, -1)).all(axis=1)
+        rows = np.flatnonzero(finite)[:n] if finite.any() else np.arange(n)
         out.append(
             Probe(
-                z=z.numpy(),
-                x=x,
-                context=context,
-                log_prob=lp.numpy(),
-                forward_log_det=np.broadcast_to(fldj.numpy(), (n,)),
-                inverse_z=model.bijector.inverse(x_fresh, **kwargs).numpy(),
-                inverse_log_det=np.broadcast_to(
-                    model.bijector.inverse_log_det_jacobian(x_fresh, event, **kwargs).numpy(),
-                    (n,),
-                ),
+                z=z[rows],
+                x=x[rows],
+                context=None if context is None else context[rows],
+                **{k: v[rows] for k, v in answers.items()},
                 seed=pair,
+                drawn_z=z,
+                drawn_x=x,
+                drawn_context=context,
             )
         )
     return out
