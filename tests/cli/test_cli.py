@@ -466,6 +466,17 @@ def test_help_is_quiet_and_needs_no_tensorflow_notices():
     assert run.returncode == 0 and run.stderr == "" and "--force" in run.stdout
 
 
+@pytest.mark.parametrize("level", [None, "3"])
+def test_a_command_that_loads_tensorflow_prints_no_notices(run_dir, tmp_path, level):
+    # TF_CPP_MIN_LOG_LEVEL=3, the usual way to quiet TensorFlow, let six lines of absl and
+    # oneDNN notices through: TensorFlow prints them at import whatever the level says.
+    env = _plain_env() if level is None else {**_plain_env(), "TF_CPP_MIN_LOG_LEVEL": level}
+    argv = ["sample", "--model", str(run_dir), "-n", "2", "--out", str(tmp_path / "s.npy")]
+    run = subprocess.run([str(SCRIPT), *argv], env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert run.stdout.startswith("wrote 2 samples")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_training_cleanly(tmp_path, signum):

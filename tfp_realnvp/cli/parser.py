@@ -197,14 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
 def import_quietly(module: str, verbose: bool):
     """Imports ``module`` (which imports TensorFlow) once the command has passed every check.
 
-    TensorFlow's C++ start-up notices (absl, oneDNN, CUDA) go to file descriptor 2 at import
-    and ignore a ``TF_CPP_MIN_LOG_LEVEL`` set from Python, so unless ``--verbose`` or the user's
-    own ``TF_CPP_MIN_LOG_LEVEL`` asks for them they are sent to /dev/null while it loads.
+    TensorFlow's C++ start-up notices (absl, oneDNN, CUDA) go to file descriptor 2 at import,
+    whatever ``TF_CPP_MIN_LOG_LEVEL`` says, so they are sent to /dev/null while it loads,
+    unless ``--verbose`` or the user's own ``TF_CPP_MIN_LOG_LEVEL`` of 0 or 1 asks for
+    notices. (A user who set 2 or 3, the usual way to quiet TensorFlow, gets quiet.)
     """
-    quiet = not verbose and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip()
+    quiet = not verbose and level not in ("0", "1")
     if not quiet:
         return importlib.import_module(module)
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # read by TensorFlow's later logging
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read by TensorFlow's later logging
     sys.stderr.flush()
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
