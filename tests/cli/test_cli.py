@@ -369,6 +369,8 @@ REFUSALS = {
     "--out is a file": ("train --out file --force", "--out file exists and is a file"),
     "--out below a file": ("train --out file/run", "--out file/run: "),
     "unwritable --out": ("train --out /proc/sys/run", "cannot write in /proc/sys"),
+    # The backup beside --out was made before --out was checked: exit 1 and an OSError text.
+    "--out in /proc": ("train --out /proc/run", "--out /proc/run: cannot write in /proc: "),
     "directory as data": ("train --data dir.csv --out r", "dir.csv is a directory; expected"),
     "one column": ("train --data one.csv --out r", "one column: RealNVP couplings split"),
     "constant column": ("train --data constant.csv --out r", "column 2 is constant (0.5 in"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
 import tempfile
@@ -104,13 +103,19 @@ def _contains(outer: Path, inner: Path) -> bool:
 
 
 def _check_parents(flag: str, path: Path) -> Path:
-    """The nearest existing ancestor of ``path``, refusing one that is not a writable folder."""
+    """The nearest existing ancestor of ``path``, refusing one that is not a folder we can
+    write in: tried by creating (and removing) a file there, the only sure test (root ignores
+    permissions, /proc and /sys refuse anyway)."""
     for parent in path.resolve().parents:
         if parent.exists():
             if not parent.is_dir():
                 raise OutputError(f"{flag} {path}: {parent} is a file, not a directory")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise OutputError(f"{flag} {path}: cannot write in {parent}: permission denied")
+            try:
+                with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.probe-"):
+                    pass
+            except OSError as e:
+                reason = e.strerror or str(e)
+                raise OutputError(f"{flag} {path}: cannot write in {parent}: {reason}") from None
             return parent
     raise OutputError(f"{flag} {path}: no existing directory above it")  # pragma: no cover
 
@@ -181,14 +186,8 @@ def check_output_file(path: Path, force: bool, inputs: Iterable[tuple[str, Path]
     _check_inputs("--out", path, inputs)
     if path.exists() and not force:
         raise OutputError(f"--out {path} exists; pass --force to replace it")
-    parent = _check_parents("--out", path)
-    if parent != path.resolve().parent:
+    if _check_parents("--out", path) != path.resolve().parent:
         raise OutputError(f"--out {path}: directory {path.parent} does not exist")
-    try:  # the only sure test of writability (root ignores permissions, /proc refuses anyway)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.probe-"):
-            pass
-    except OSError as e:
-        raise OutputError(f"--out {path}: cannot write in {parent}: {e.strerror or e}") from None
 
 
 @contextlib.contextmanager
