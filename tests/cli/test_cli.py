@@ -374,7 +374,7 @@ REFUSALS = {
     "directory as data": ("train --data dir.csv --out r", "dir.csv is a directory; expected"),
     "one column": ("train --data one.csv --out r", "one column: RealNVP couplings split"),
     "constant column": ("train --data constant.csv --out r", "column 2 is constant (0.5 in"),
-    "far outlier": ("train --data far.csv --out r", "row 18, column 2 is 1e+30, "),
+    "far outlier": ("train --data far.csv --out r", "far.csv: line 18, column 2 is 1e+30, "),
     "decimal commas": ("train --data semicolons.csv --out r", "read as semicolon-separated"),
     "short row": ("train --data comment.csv --out r", "line 3 has 1 comma-separated columns"),
     "glow on vectors": ("train --data three.csv --architecture glow --out r", "is for images"),

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from tfp_realnvp.cli.screening import describe_columns, screen_images, screen_vectors
+from tfp_realnvp.cli.screening import screen_images, screen_vectors
 from tfp_realnvp.data import DataError
+from tfp_realnvp.data.tables import Table, describe_columns
 
 pytestmark = pytest.mark.one_pass  # numpy alone: the Keras version changes nothing here
 
@@ -56,3 +57,18 @@ def test_images_must_be_grey_levels(images, message):
 def test_describe_columns():
     assert describe_columns((0, 1, 2, 5, 7, 8)) == "columns 1-3, 6, 8-9"
     assert describe_columns([4]) == "column 5"
+    assert describe_columns([0, 2], ["a", "", "c"]) == "columns 1 (a), 3 (c)"
+    assert describe_columns([1], ["a", "", "c"]) == "column 2 (unnamed)"
+
+
+def test_messages_name_columns_and_the_file_line_when_the_table_has_them():
+    # The same bad value was "row 6" in one message and "row 7" in another for line 7.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 2))
+    x[4, 1] = 1e9
+    table = Table(x, ["width", "mass"], np.arange(30) + 3)  # a header, then a comment line
+    with pytest.raises(DataError, match=r"^t\.csv: line 7, column 2 \(mass\) is 1e\+09, "):
+        screen_vectors(x, "t.csv", table=table)
+    x[:, 1] = 0.5
+    with pytest.raises(DataError, match=r"^t\.csv: column 2 \(mass\) is constant \(0\.5 in"):
+        screen_vectors(x, "t.csv", table=Table(x, ["width", "mass"]))

@@ -208,8 +208,32 @@ def test_missing_file(tmp_path):
 
 
 def test_unsupported_extension(tmp_path):
-    with pytest.raises(DataError, match=r"unsupported file type '\.txt'; expected \.csv or \.npy"):
+    expected = r"unsupported file type '\.txt'; expected \.csv, \.csv\.gz or \.npy$"
+    with pytest.raises(DataError, match=expected):
         load_array(_write(tmp_path, "a.txt", "1,2\n"))
+    with pytest.raises(DataError, match=r"'\.csv\.bz2'; .* decompress the others\)$"):
+        load_array(_write(tmp_path, "a.csv.bz2", "1,2\n"))
+    with pytest.raises(DataError, match=r"TFRecord files are streamed as shards by `train"):
+        load_array(_write(tmp_path, "a.tfrecord", "1,2\n"))
+
+
+def test_a_gzipped_csv_is_read_as_it_is(tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "t.csv.gz", "wt") as f:
+        f.write("a,b\n1,2\n3,4\n")
+    table = load_table(tmp_path / "t.csv.gz")
+    np.testing.assert_array_equal(table.values, [[1, 2], [3, 4]])
+    assert table.columns == ["a", "b"]
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n")[:-6])
+    with pytest.raises(DataError, match=r"cut\.csv\.gz: cannot read file: not a complete gzip"):
+        load_table(tmp_path / "cut.csv.gz")
+
+
+def test_a_trailing_separator_is_named_as_the_cause(tmp_path):
+    hint = r"empty cell at line 2, column 3 \(the lines end with a comma: remove the trailing"
+    with pytest.raises(DataError, match=hint):
+        load_array(_write(tmp_path, "t.csv", "a,b,\n1,2,\n"))
 
 
 def test_directory_is_named_as_such(tmp_path):
@@ -368,7 +392,8 @@ def test_match_columns_reorders_by_name_and_refuses_what_does_not_match():
 
 def test_load_table_keeps_the_header_names(tmp_path):
     (tmp_path / "t.csv").write_text(" alcohol , ash\n1,2\n3,4\n")
-    x, names = load_table(tmp_path / "t.csv")
-    assert names == ["alcohol", "ash"] and x.shape == (2, 2)
-    (tmp_path / "bare.csv").write_text("1,2\n3,4\n")
-    assert load_table(tmp_path / "bare.csv")[1] is None
+    table = load_table(tmp_path / "t.csv")
+    assert table.columns == ["alcohol", "ash"] and table.values.shape == (2, 2)
+    (tmp_path / "bare.csv").write_text("# made by hand\n1,2\n\n3,4\n")
+    bare = load_table(tmp_path / "bare.csv")
+    assert bare.columns is None and [bare.where(0), bare.where(1)] == ["line 2", "line 4"]

@@ -13,8 +13,8 @@ line looks for them first (in numpy, before TensorFlow starts):
 
 >>> import numpy as np
 >>> report = screen_vectors(np.array([[0.5, 1.0], [1.5, 2.0], [2.5, 4.0]]), "x.csv")
->>> report.integer_columns, describe_columns(report.integer_columns)
-((1,), 'column 2')
+>>> report.integer_columns
+(1,)
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfp_realnvp.data.tables import DataError
+from tfp_realnvp.data.tables import DataError, Table
 
 __all__ = [
     "MAX_ROBUST_Z",
     "Screening",
     "uses_image_flow",
-    "describe_columns",
     "screen_images",
     "screen_vectors",
 ]
@@ -46,25 +45,16 @@ class Screening:
     integer_columns: tuple[int, ...]
 
 
-def describe_columns(columns: tuple[int, ...] | list[int]) -> str:
-    """1-based column numbers with runs shortened: ``(0, 1, 2, 5)`` -> ``'columns 1-3, 6'``."""
-    runs: list[list[int]] = []
-    for c in columns:
-        if runs and c == runs[-1][1] + 1:
-            runs[-1][1] = c
-        else:
-            runs.append([c, c])
-    text = ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs)
-    return ("column " if len(columns) == 1 else "columns ") + text
-
-
-def screen_vectors(x: np.ndarray, source: str, dequantize: bool = True) -> Screening:
+def screen_vectors(
+    x: np.ndarray, source: str, dequantize: bool = True, table: Table | None = None
+) -> Screening:
     """Checks ``[N, D]`` training data.
 
     Args:
       x: the data.
       source: names the data in messages.
       dequantize: whole-number columns will be dequantised (else they count as continuous).
+      table: the file ``x`` was read from, whose column names and lines messages then use.
 
     Returns:
       `Screening` with the whole-number columns.
@@ -79,6 +69,7 @@ def screen_vectors(x: np.ndarray, source: str, dequantize: bool = True) -> Scree
             "need at least 2; for a 1-D density use a kernel density estimate (scikit-learn's "
             "KernelDensity) or a Gaussian mixture (sklearn.mixture.GaussianMixture)"
         )
+    table = table or Table(x)
     x = x.astype(np.float64)  # squares of large float32 values overflow
     integer = np.all(x == np.round(x), axis=0)
     deq = integer & dequantize
@@ -88,7 +79,7 @@ def screen_vectors(x: np.ndarray, source: str, dequantize: bool = True) -> Scree
         one = len(cols) == 1
         value = f" ({x[0, cols[0]]:g} in every row)" if one else ""
         raise DataError(
-            f"{source}: {describe_columns(cols)} {'is' if one else 'are'} constant{value}: a "
+            f"{source}: {table.describe(cols)} {'is' if one else 'are'} constant{value}: a "
             f"constant has no density; drop {'it' if one else 'them'}"
         )
     median = np.median(x, axis=0)
@@ -99,7 +90,8 @@ def screen_vectors(x: np.ndarray, source: str, dequantize: bool = True) -> Scree
     if z.max() > MAX_ROBUST_Z:
         row, col = np.unravel_index(np.argmax(z), z.shape)
         raise DataError(
-            f"{source}: row {row + 1}, column {col + 1} is {x[row, col]:g}, {z[row, col]:.2g} "
+            f"{source}: {table.where(row)}, {table.describe([col])} is {x[row, col]:g}, "
+            f"{z[row, col]:.2g} "
             f"robust standard deviations from the column's median {median[col]:g}; a float32 "
             "flow cannot fit it with the other rows: remove the row or rescale the column"
         )

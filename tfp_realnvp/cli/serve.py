@@ -79,9 +79,12 @@ def cmd_log_prob(args) -> int:
     marker = _served_run(args.model)
     event = tuple(marker["event_shape"])
     rundir.check_output_file(args.out, args.force, [("--data", args.data)])
-    data, names = load_table(args.data)
+    table = load_table(args.data)
+    data = table.values
     if data.ndim == 2:
-        data, note = match_columns(data, names, marker.get("columns"), f"--data {args.data}")
+        data, note = match_columns(
+            data, table.columns, marker.get("columns"), f"--data {args.data}"
+        )
         if note:
             print_note(note)
     if data.shape[1:] != event:

@@ -31,11 +31,11 @@ from tfp_realnvp.cli.run import (
     run_metrics,
     standardized_by,
 )
-from tfp_realnvp.cli.screening import describe_columns
 from tfp_realnvp.cli.streams import for_workers
 from tfp_realnvp.data import DataError
 from tfp_realnvp.data.shards import ShardPlan
 from tfp_realnvp.data.streaming import raise_bad_rows, row_stream, tfrecord_width
+from tfp_realnvp.data.tables import describe_columns
 from tfp_realnvp.model import FlowModel
 
 __all__ = ["SHUFFLE_ROWS", "train_sharded_run"]

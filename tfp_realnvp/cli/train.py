@@ -15,12 +15,12 @@ from tfp_realnvp._extras import missing_extra
 from tfp_realnvp.cli import backup_files, cluster, rundir
 from tfp_realnvp.cli.parser import UsageError, import_quietly, print_note
 from tfp_realnvp.cli.screening import (
-    describe_columns,
     screen_images,
     screen_vectors,
     uses_image_flow,
 )
 from tfp_realnvp.data import DATASETS, load_named_data, shards
+from tfp_realnvp.data.tables import Table, file_type
 
 # Below this many training rows, vector flows get dropout by default: on 1,437 digits as
 # 64-vectors it kept the validation NLL from turning up (benchmarks/README.md, small data).
@@ -66,9 +66,10 @@ def _train_config(args, training, data: np.ndarray | None, dequantize_columns: t
     )
 
 
-def _screen(args, data: np.ndarray) -> tuple[tuple[int, ...], list[str]]:
+def _screen(args, table: Table) -> tuple[tuple[int, ...], list[str]]:
     """Checks the data before TensorFlow starts; returns the columns to dequantise and notes
     for the user."""
+    data = table.values
     if len(data) < 10:
         raise UsageError(f"{args.data}: {len(data)} examples; training needs at least 10")
     if data.ndim == 4:
@@ -95,11 +96,11 @@ def _screen(args, data: np.ndarray) -> tuple[tuple[int, ...], list[str]]:
         raise UsageError(
             f"--architecture {args.architecture} is for images; {args.data} holds vectors"
         )
-    report = screen_vectors(data, args.data, dequantize=not args.no_dequantize)
+    report = screen_vectors(data, args.data, not args.no_dequantize, table)
     if not report.integer_columns:
         return (), []
     return report.integer_columns, [
-        f"{describe_columns(report.integer_columns)} of {args.data} hold only whole numbers; "
+        f"{table.describe(report.integer_columns)} of {args.data} hold only whole numbers; "
         "training adds uniform noise on [-0.5, 0.5) to them (dequantisation), so log-probs "
         "of whole numbers estimate log-probabilities (--no-dequantize turns this off)"
     ]
@@ -204,7 +205,9 @@ def cmd_train(args) -> int:
         out = args.out or Path("runs") / shards.default_name(args.data)
     else:
         inputs = [Path(args.data)] if args.data not in DATASETS else []
-        out = args.out or Path("runs") / Path(args.data).stem
+        out = args.out or Path("runs") / Path(args.data).name.removesuffix(
+            file_type(Path(args.data))
+        )
     multi = args.distribute == "multi-worker"
     task = cluster.task_from_env() if multi else cluster.Task(0, 1)
     if task.is_chief:
@@ -216,8 +219,9 @@ def cmd_train(args) -> int:
     resume_from = backup_files.check_backup(out, fingerprint, resume, args.force, task.index)
     data, columns, dequantize_columns, notes = None, None, (), []
     if plan is None:
-        data, columns = load_named_data(args.data, num_samples=args.num_samples, seed=args.seed)
-        dequantize_columns, notes = _screen(args, data)
+        table = load_named_data(args.data, num_samples=args.num_samples, seed=args.seed)
+        data, columns = table.values, table.columns
+        dequantize_columns, notes = _screen(args, table)
     vectors = data is None or not uses_image_flow(data, args.architecture)
     if data is not None and vectors and args.dropout is None and _dropout(args, data):
         notes.append(

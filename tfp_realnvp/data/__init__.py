@@ -15,11 +15,12 @@ Every problem raises `DataError`, a ``ValueError`` whose one-line message names 
 from tfp_realnvp.data.datasets import DATASETS, load_data, load_named_data, make_dataset
 from tfp_realnvp.data.domain import check_in_domain
 from tfp_realnvp.data.splits import dequantized, random_split, train_validation_split
-from tfp_realnvp.data.tables import DataError, load_array, load_table, match_columns
+from tfp_realnvp.data.tables import DataError, Table, load_array, load_table, match_columns
 
 __all__ = [
     "DATASETS",
     "DataError",
+    "Table",
     "check_in_domain",
     "dequantized",
     "load_array",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tfp_realnvp._extras import missing_extra
-from tfp_realnvp.data.tables import DataError, load_table
+from tfp_realnvp.data.tables import DataError, Table, file_type, load_table
 
 __all__ = ["DATASETS", "load_data", "load_named_data", "make_dataset"]
 
@@ -110,18 +110,17 @@ def make_dataset(name: str, num_samples: int = 4096, seed: int = 0) -> np.ndarra
 
 def load_data(spec: str, num_samples: int = 4096, seed: int = 0) -> np.ndarray:
     """Loads ``spec``: a name from ``DATASETS`` (``make_dataset``) or a path (``load_array``)."""
-    return load_named_data(spec, num_samples, seed)[0]
+    return load_named_data(spec, num_samples, seed).values
 
 
-def load_named_data(
-    spec: str, num_samples: int = 4096, seed: int = 0
-) -> tuple[np.ndarray, list[str] | None]:
-    """`load_data`'s array and its column names (`load_table`; ``None`` for a dataset)."""
+def load_named_data(spec: str, num_samples: int = 4096, seed: int = 0) -> Table:
+    """`load_data`'s array as a `Table`, with the file's column names and lines
+    (`load_table`; neither for a dataset)."""
     if spec in DATASETS:
-        return make_dataset(spec, num_samples=num_samples, seed=seed), None
-    if not Path(spec).exists() and Path(spec).suffix.lower() not in (".csv", ".npy"):
+        return Table(make_dataset(spec, num_samples=num_samples, seed=seed))
+    if not Path(spec).exists() and file_type(Path(spec)) not in (".csv", ".csv.gz", ".npy"):
         raise DataError(
             f"{spec!r} is neither a dataset ({', '.join(DATASETS)}) nor an "
-            "existing .csv or .npy file"
+            "existing .csv, .csv.gz or .npy file"
         )
     return load_table(spec)

@@ -1,4 +1,4 @@
-"""Tables from the user's files, read by one set of rules: ``.csv`` and ``.npy``.
+r"""Tables from the user's files, read by one set of rules: ``.csv`` and ``.npy``.
 
 A CSV holds numbers separated by commas (or semicolons or tabs, as its first data line shows),
 one sample a row, with at most one header row of names; blank lines and lines starting with
@@ -10,24 +10,29 @@ command line reads and checks its inputs before TensorFlow starts.
 >>> import pathlib, tempfile
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
 >>> _ = path.write_text("width,mass\n1,2\n3,4\n")
->>> x, names = load_table(path)
->>> x.shape, names
-((2, 2), ['width', 'mass'])
+>>> table = load_table(path)
+>>> table.values.shape, table.columns, table.where(1)
+((2, 2), ['width', 'mass'], 'line 3')
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
     "DataError",
+    "Table",
+    "describe_columns",
     "cell_problem",
     "csv_delimiter",
+    "file_type",
     "is_number",
     "load_array",
     "load_table",
@@ -41,6 +46,46 @@ __all__ = [
 
 class DataError(ValueError):
     """Bad data: an unknown dataset name or a file that cannot be used, with a one-line reason."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as read: its values, its columns' names (``None``: no header row) and each
+    row's line in its file (``None``: the rows are an array's own, counted from 1)."""
+
+    values: np.ndarray
+    columns: list[str] | None = None
+    lines: np.ndarray | None = None
+
+    def where(self, row: int) -> str:
+        """Where the 0-based ``row`` is in the file: ``'line 7'`` (CSV) or ``'row 3'``."""
+        if self.lines is None:
+            return position("npy", row + 1)
+        return position("csv", int(self.lines[row]))
+
+    def describe(self, columns: Sequence[int]) -> str:
+        """0-based ``columns`` as messages name them: ``'columns 5 (magnesium), 13 (proline)'``,
+        or with runs shortened when there are no names: ``'columns 1-3, 6'``."""
+        return describe_columns(columns, self.columns)
+
+
+def describe_columns(columns: Sequence[int], names: Sequence[str] | None = None) -> str:
+    """1-based column numbers, with their names when known, else with runs shortened:
+    ``(0, 1, 2, 5)`` -> ``'columns 1-3, 6'``; with names ``'columns 1 (a), 2 (b), ...'``.
+
+    >>> describe_columns([4, 12], ["x"] * 4 + ["magnesium"] + ["y"] * 7 + ["proline"])
+    'columns 5 (magnesium), 13 (proline)'
+    """
+    word = "column " if len(columns) == 1 else "columns "
+    if names is not None:
+        return word + ", ".join(f"{c + 1} ({names[c] or 'unnamed'})" for c in columns)
+    runs: list[list[int]] = []
+    for c in columns:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return word + ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs)
 
 
 # Where a value sits, by the kind of file: a CSV's line as an editor numbers it, counting
@@ -90,20 +135,30 @@ def csv_delimiter(lines: list[str]) -> str:
     return ","
 
 
-def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+def _read_text(path: Path) -> str:
+    if path.name.lower().endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8-sig") as f:
+            return f.read()
+    return path.read_text(encoding="utf-8-sig")
+
+
+def _read_csv(path: Path) -> Table:
+    lines = _read_text(path).splitlines()
     delimiter = csv_delimiter(lines)
     named = _SEPARATORS[delimiter]
     rows: list[list[float]] = []
     numbers: list[int] = []  # each row's line
     width = None
     header = None
+    trailing = None
     for line, cells in enumerate(csv.reader(lines, delimiter=delimiter), start=1):
         # 1-based line numbers, as an editor shows them (quoted newlines are not numbers)
         if not any(cell.strip() for cell in cells) or cells[0].lstrip().startswith("#"):
             continue  # blank lines and '# comment' lines
         if width is not None and len(cells) != width:
             raise DataError(f"{path}: {ragged_problem('csv', line, len(cells), width, delimiter)}")
+        if trailing is None:  # the first row (a header, or data) ends in an empty cell
+            trailing = len(cells) > 1 and not cells[-1].strip()
         numeric = [is_number(cell) for cell in cells]
         if width is None and not any(numeric):
             width = len(cells)  # a header row of names
@@ -115,6 +170,8 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
             hint = ""
             if any(d in cell for d in ";\t") or (delimiter != "," and "," in cell):
                 hint = f" (read as {named}-separated; decimal commas are not supported)"
+            elif not cell and col == len(cells) - 1 and trailing:
+                hint = f" (the lines end with a {named}: remove the trailing separator)"
             where = position("csv", line, col + 1)
             raise DataError(f"{path}: {cell_problem(cell)} at {where}{hint}")
         rows.append([float(cell) for cell in cells])
@@ -122,9 +179,17 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
         width = len(cells)
     if not rows:
         raise DataError(f"{path}: empty data: no numeric rows")
-    x = np.array(rows)
-    _check_finite(path, x, lambda row: position("csv", numbers[row]))
-    return x, header
+    table = Table(np.array(rows), header, np.array(numbers))
+    _check_finite(path, table)
+    return table
+
+
+def file_type(path: Path) -> str:
+    """``path``'s type as its name says, lower case: ``'.csv'``, ``'.csv.gz'``, ``'.npy'``..."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) > 1 and suffixes[-1] in (".gz", ".bz2", ".xz", ".zip"):
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""
 
 
 def is_number(cell: str) -> bool:
@@ -173,20 +238,20 @@ def _read_npy(path: Path) -> np.ndarray:
         )
     if x.size == 0:
         raise DataError(f"{path}: empty data: array of shape {shape}")
-    _check_finite(path, x, lambda row: position("npy", row + 1))
+    _check_finite(path, Table(x))
     return x
 
 
-def _check_finite(path: Path, x: np.ndarray, where) -> None:
-    """Refuses the first value of ``x`` that float32 cannot hold; ``where(row)`` (0-based)
-    says where its row is in the file."""
+def _check_finite(path: Path, table: Table) -> None:
+    """Refuses the first value of ``table`` that float32 cannot hold."""
+    x = table.values
     flat = x.reshape(len(x), -1)
     with np.errstate(over="ignore"):
         bad = ~np.isfinite(flat.astype(np.float32))
     if bad.any():
         row, col = np.argwhere(bad)[0]
         at = f"column {col + 1}" if x.ndim == 2 else f"flat index {col}"
-        raise DataError(f"{path}: {value_problem(flat[row, col])} at {where(row)}, {at}")
+        raise DataError(f"{path}: {value_problem(flat[row, col])} at {table.where(row)}, {at}")
 
 
 def load_array(path: str | os.PathLike) -> np.ndarray:
@@ -204,12 +269,12 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
         extension, a non-numeric or empty cell (1-based row and column), ragged rows, NaN or inf
         (1-based row), no data, an array that is not 2-D or 4-D, or an object dtype.
     """
-    return load_table(path)[0]
+    return load_table(path).values
 
 
-def load_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
-    """`load_array`'s array, and the names in a CSV's header row (``None``: no header row, or
-    a ``.npy`` file).
+def load_table(path: str | os.PathLike) -> Table:
+    """`load_array`'s array as a `Table`: with the names in a CSV's header row (``None``: no
+    header row, or a ``.npy`` file) and each row's line in the file.
 
     Raises:
       DataError: as `load_array`.
@@ -219,20 +284,28 @@ def load_table(path: str | os.PathLike) -> tuple[np.ndarray, list[str] | None]:
         raise DataError(f"{path}: file not found")
     if path.is_dir():
         raise DataError(f"{path} is a directory; expected a .csv or .npy file")
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".npy"):
+    suffix = file_type(path)
+    if suffix not in (".csv", ".csv.gz", ".npy"):
+        hint = ""
+        if suffix.endswith((".gz", ".bz2", ".xz", ".zip")):
+            hint = " (of compressed files, .csv.gz is read as it is; decompress the others)"
+        elif suffix in (".tfrecord", ".tfrecords"):
+            hint = " (TFRecord files are streamed as shards by `train --data`, not read whole)"
         raise DataError(
-            f"{path}: unsupported file type {suffix or '(none)'!r}; expected .csv or .npy"
+            f"{path}: unsupported file type {suffix or '(none)'!r}; expected .csv, .csv.gz or "
+            f".npy{hint}"
         )
     try:
-        x, columns = _read_csv(path) if suffix == ".csv" else (_read_npy(path), None)
+        table = Table(_read_npy(path)) if suffix == ".npy" else _read_csv(path)
     except OSError as e:
         raise DataError(f"{path}: cannot read file: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: cannot read file: not UTF-8 text") from None
+    except (gzip.BadGzipFile, EOFError):
+        raise DataError(f"{path}: cannot read file: not a complete gzip file") from None
     except csv.Error as e:
         raise DataError(f"{path}: cannot read file: not a valid CSV ({e})") from None
-    return x.astype(np.float32), columns
+    return Table(table.values.astype(np.float32), table.columns, table.lines)
 
 
 def _listed(names: Sequence[str], most: int = 6) -> str:
