@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,9 +88,18 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path):
     assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
     saved = backup_dir(killed)
     assert not killed.exists() and backup_files.complete_epochs(saved) == [2, 3]
+    # The stopping rule may change on --resume (it was refused): the same backup, resumed
+    # with fewer epochs and another patience, trains the epochs it runs as the whole run did.
+    shutil.copytree(saved, backup_dir(tmp_path / "short"))
+    shorter = ["--epochs", "5", "--patience", "3", "--out", str(tmp_path / "short"), "--resume"]
+    assert cli.main([*ARGS.split(), *shorter]) == 0
+    short = json.loads((tmp_path / "short" / "metrics.json").read_text())["history"]
     assert cli.main([*ARGS.split(), "--out", str(killed), "--resume"]) == 0
-    assert not saved.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["killed", "whole"]
+    assert not saved.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed", "short", "whole"]
     a, b = (json.loads((r / "metrics.json").read_text()) for r in (whole, killed))
+    ran = min(len(a["history"]["loss"]), 5)
+    assert len(short["loss"]) <= 5 and short["loss"][:ran] == a["history"]["loss"][:ran]
     # One process, the same batches, dropout masks and callback state: equal to the bit.
     assert a["history"] == b["history"] and a["test_nll"] == b["test_nll"]
     rates = a["history"].get("learning_rate", a["history"].get("lr"))

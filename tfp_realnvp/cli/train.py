@@ -130,8 +130,10 @@ def _check_extras(args) -> None:
 
 
 def _fingerprint(args, data_paths: list[Path]) -> dict:
-    """What makes two runs the same: every training argument, and the data files' identity."""
-    skip = {"out", "force", "resume", "quiet", "verbose", "command"}
+    """What makes two runs the same so far: every training argument but the stopping rule
+    (``--epochs``, ``--patience``: an interrupted run may be shortened or extended), and the
+    data files' identity."""
+    skip = {"out", "force", "resume", "quiet", "verbose", "command", "epochs", "patience"}
     record = {k: v for k, v in sorted(vars(args).items()) if k not in skip}
     files = [p for p in data_paths if p.is_file()]
     if files:
