@@ -153,6 +153,28 @@ def test_log_prob_matches_columns_by_name(named_run, tmp_path, capsys):
     assert np.all(scores["same.csv"][0] > -50)
 
 
+def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
+    # R's write.csv puts the row names first, under an empty name; they were trained on as a
+    # feature (and dequantised, being whole numbers).
+    x = np.random.default_rng(7).normal(size=(60, 2))
+    lines = ['"","u","v"'] + [f'"{i}",{a},{b}' for i, (a, b) in enumerate(x.tolist(), 1)]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", str(tmp_path / "r.csv"), "--out", str(out), *FAST]) == 0
+    assert "note: column 1 (unnamed) of " in capsys.readouterr().err
+    marker = rundir.read_marker(out)
+    assert marker["columns"] == ["u", "v"] and marker["event_shape"] == [2]
+    argv = ["log-prob", "--model", str(out), "--out", str(tmp_path / "lp.npy")]
+    assert cli.main([*argv, "--data", str(tmp_path / "r.csv")]) == 0
+    assert "the model was trained without it" in capsys.readouterr().err
+    np.savetxt(tmp_path / "plain.csv", x, delimiter=",", header="u,v", comments="")
+    assert (
+        cli.main([*argv[:-1], str(tmp_path / "lp2.npy"), "--data", str(tmp_path / "plain.csv")])
+        == 0
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "lp.npy"), np.load(tmp_path / "lp2.npy"))
+
+
 def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(serve, "_BLOCK_VALUES", 10)  # 5 rows of 2 values a block
     for name in ("s.npy", "s.csv"):

@@ -13,6 +13,7 @@ from tfp_realnvp.data import (
     random_split,
     train_validation_split,
 )
+from tfp_realnvp.data.tables import Table, index_column, without_first_column
 
 pytestmark = pytest.mark.one_pass  # numpy alone: the Keras version changes nothing here
 
@@ -397,3 +398,15 @@ def test_load_table_keeps_the_header_names(tmp_path):
     (tmp_path / "bare.csv").write_text("# made by hand\n1,2\n\n3,4\n")
     bare = load_table(tmp_path / "bare.csv")
     assert bare.columns is None and [bare.where(0), bare.where(1)] == ["line 2", "line 4"]
+
+
+def test_a_row_number_column_is_recognised():
+    x = np.random.default_rng(0).normal(size=(5, 2))
+    numbered = np.column_stack([np.arange(1, 6), x])
+    assert index_column(Table(numbered)) and index_column(Table(numbered - 1))
+    assert index_column(Table(np.column_stack([x[:, 0], x]), ["", "a", "b"]))  # R's write.csv
+    assert not index_column(Table(x, ["a", "b"]))
+    assert not index_column(Table(numbered[::-1]))  # shuffled numbers are data
+    dropped = without_first_column(Table(numbered, ["", "a", "b"], np.arange(2, 7)))
+    assert dropped.columns == ["a", "b"] and dropped.where(0) == "line 2"
+    np.testing.assert_array_equal(dropped.values, x)

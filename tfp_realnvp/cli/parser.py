@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--test-split", type=_fraction, default=0.1)
     train.add_argument("--patience", type=_positive_int, default=10, help="early stopping")
     train.add_argument(
+        "--keep-index-column",
+        action="store_true",
+        help="use a first column of row numbers (1..N, or an empty header name) as a feature "
+        "(default: drop it, with a note)",
+    )
+    train.add_argument(
         "--no-dequantize",
         action="store_true",
         help="treat columns of whole numbers as continuous (default: add uniform noise)",
@@ -220,6 +226,14 @@ def import_quietly(module: str, verbose: bool):
 
     tf.get_logger().setLevel("ERROR")
     return loaded
+
+
+def index_note(table, source: str, keep: str) -> str:
+    """The note that says ``table``'s first column was taken for row numbers and dropped."""
+    return (
+        f"{table.describe([0])} of {source} numbers or names the rows (as R's write.csv and "
+        f"pandas' to_csv write), so it is not used as a feature ({keep})"
+    )
 
 
 def print_note(text: str) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from tfp_realnvp.cli import rundir
-from tfp_realnvp.cli.parser import UsageError, import_quietly, print_note
+from tfp_realnvp.cli.parser import UsageError, import_quietly, index_note, print_note
 from tfp_realnvp.data import load_table, match_columns
+from tfp_realnvp.data.tables import index_column, without_first_column
 
 _BLOCK_VALUES = 2**22  # values per block of rows sampled or scored at once
 _CSV_BYTES_PER_VALUE = 16  # "%.8g" plus a separator, at most
@@ -80,6 +81,9 @@ def cmd_log_prob(args) -> int:
     event = tuple(marker["event_shape"])
     rundir.check_output_file(args.out, args.force, [("--data", args.data)])
     table = load_table(args.data)
+    if marker.get("index_column_dropped") and index_column(table):
+        print_note(index_note(table, f"--data {args.data}", "the model was trained without it"))
+        table = without_first_column(table)
     data = table.values
     if data.ndim == 2:
         data, note = match_columns(

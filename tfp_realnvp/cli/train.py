@@ -13,14 +13,14 @@ import numpy as np
 
 from tfp_realnvp._extras import missing_extra
 from tfp_realnvp.cli import backup_files, cluster, rundir
-from tfp_realnvp.cli.parser import UsageError, import_quietly, print_note
+from tfp_realnvp.cli.parser import UsageError, import_quietly, index_note, print_note
 from tfp_realnvp.cli.screening import (
     screen_images,
     screen_vectors,
     uses_image_flow,
 )
 from tfp_realnvp.data import DATASETS, load_named_data, shards
-from tfp_realnvp.data.tables import Table, file_type
+from tfp_realnvp.data.tables import Table, file_type, index_column, without_first_column
 
 # Below this many training rows, vector flows get dropout by default: on 1,437 digits as
 # 64-vectors it kept the validation NLL from turning up (benchmarks/README.md, small data).
@@ -219,11 +219,15 @@ def cmd_train(args) -> int:
     # waiting for it: the job decides together, once the workers are connected.
     resume = args.resume and not multi
     resume_from = backup_files.check_backup(out, fingerprint, resume, args.force, task.index)
-    data, columns, dequantize_columns, notes = None, None, (), []
+    data, columns, dequantize_columns, notes, dropped = None, None, (), [], False
     if plan is None:
         table = load_named_data(args.data, num_samples=args.num_samples, seed=args.seed)
+        if not args.keep_index_column and index_column(table):
+            notes.append(index_note(table, args.data, "--keep-index-column keeps it"))
+            table, dropped = without_first_column(table), True
         data, columns = table.values, table.columns
-        dequantize_columns, notes = _screen(args, table)
+        dequantize_columns, screened = _screen(args, table)
+        notes += screened
     vectors = data is None or not uses_image_flow(data, args.architecture)
     if data is not None and vectors and args.dropout is None and _dropout(args, data):
         notes.append(
@@ -280,7 +284,7 @@ def cmd_train(args) -> int:
         event_shape = metrics["event_shape"] if data is None else list(data.shape[1:])
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
         info = {"data": args.data, **metrics["model"], "event_shape": event_shape}
-        rundir.write_marker(tmp, {**info, "columns": columns})
+        rundir.write_marker(tmp, {**info, "columns": columns, "index_column_dropped": dropped})
         if task.is_chief:
             rundir.publish(tmp, out)
     backup_files.remove_backup(saved)

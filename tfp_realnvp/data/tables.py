@@ -33,6 +33,7 @@ __all__ = [
     "cell_problem",
     "csv_delimiter",
     "file_type",
+    "index_column",
     "is_number",
     "load_array",
     "load_table",
@@ -41,6 +42,7 @@ __all__ = [
     "ragged_problem",
     "read_npy_header",
     "value_problem",
+    "without_first_column",
 ]
 
 
@@ -67,6 +69,32 @@ class Table:
         """0-based ``columns`` as messages name them: ``'columns 5 (magnesium), 13 (proline)'``,
         or with runs shortened when there are no names: ``'columns 1-3, 6'``."""
         return describe_columns(columns, self.columns)
+
+
+def index_column(table: Table) -> bool:
+    """Whether the first column of ``table`` numbers or names its rows rather than holding a
+    feature: R's ``write.csv`` and pandas' ``to_csv`` write one, under an empty name (``""``,
+    or ``Unnamed: 0`` once pandas reads and writes it again); or, whatever its name, it holds
+    the whole numbers 1..N (or 0..N-1) in order.
+
+    >>> index_column(Table(np.array([[1.0, 0.3], [2.0, 0.1], [3.0, 0.7]])))
+    True
+    """
+    x = table.values
+    if x.ndim != 2 or x.shape[1] < 2 or len(x) < 3:
+        return False
+    if table.columns is not None and table.columns[0] in ("", "Unnamed: 0"):
+        return True
+    n = len(x)
+    return bool(
+        np.array_equal(x[:, 0], np.arange(1, n + 1)) or np.array_equal(x[:, 0], np.arange(n))
+    )
+
+
+def without_first_column(table: Table) -> Table:
+    """``table`` less its first column (and that column's name)."""
+    columns = None if table.columns is None else table.columns[1:]
+    return Table(table.values[:, 1:], columns, table.lines)
 
 
 def describe_columns(columns: Sequence[int], names: Sequence[str] | None = None) -> str:
