@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tfp_realnvp import cli
+from tfp_realnvp._keras import LEGACY_KERAS
 from tfp_realnvp.cli import backup_files, rundir, serve
 
 FAST = [
@@ -60,6 +61,10 @@ def test_train_writes_a_complete_marked_run_directory(run_dir):
     for key in ("train_nll", "validation_nll", "test_nll", "test_bits_per_dim", "wall_time_s"):
         assert np.isfinite(metrics[key]), key
     assert metrics["epochs"] == 2 and metrics["num_examples"]["test"] == 40
+    # The weights kept: the best epoch by validation NLL (Keras 3 restores it at the end;
+    # tf-keras only when it stopped early, which 2 epochs cannot).
+    best = int(np.argmin(metrics["history"]["val_loss"])) + 1
+    assert metrics["best_epoch"] == (2 if LEGACY_KERAS else best)
     np.testing.assert_allclose(
         metrics["test_bits_per_dim"], metrics["test_nll"] / (2 * np.log(2)), rtol=1e-9
     )
@@ -93,17 +98,16 @@ def test_outputs_follow_the_umask(tmp_path, run_dir):
 
 
 def test_sample_and_log_prob_from_the_exported_model(run_dir, tmp_path):
-    assert (
-        cli.main(["sample", "--model", str(run_dir), "-n", "7", "--out", str(tmp_path / "s.npy")])
-        == 0
-    )
+    sample = ["sample", "--model", str(run_dir), "--seed", "0"]
+    assert cli.main([*sample, "-n", "7", "--out", str(tmp_path / "s.npy")]) == 0
     samples = np.load(tmp_path / "s.npy")
     assert samples.shape == (7, 2) and np.all(np.isfinite(samples))
-    assert (
-        cli.main(["sample", "--model", str(run_dir), "-n", "3", "--out", str(tmp_path / "s.csv")])
-        == 0
+    assert cli.main([*sample, "-n", "3", "--out", str(tmp_path / "s.csv")]) == 0
+    text = (tmp_path / "s.csv").read_text()
+    assert text.startswith("x1,x2\n")  # a model of unnamed columns
+    np.testing.assert_allclose(
+        np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1), samples[:3], 1e-6
     )
-    np.testing.assert_allclose(np.loadtxt(tmp_path / "s.csv", delimiter=","), samples[:3], 1e-6)
 
     np.savetxt(tmp_path / "pts.csv", samples, delimiter=",")
     argv = ["log-prob", "--model", str(run_dir), "--data", str(tmp_path / "pts.csv")]
@@ -151,6 +155,21 @@ def test_log_prob_matches_columns_by_name(named_run, tmp_path, capsys):
     for name in ("reversed.csv", "bare.csv"):
         np.testing.assert_array_equal(scores[name][0], scores["same.csv"][0])
     assert np.all(scores["same.csv"][0] > -50)
+    # Outputs read like the input: named columns, a fresh seed that is said and repeats.
+    drawn = []
+    for name in ("a.csv", "b.csv"):
+        argv = ["sample", "--model", str(out), "-n", "4", "--out", str(tmp_path / name)]
+        assert cli.main(argv) == 0
+        drawn.append((tmp_path / name).read_text())
+        assert drawn[-1].startswith("width,mass,depth\n")
+    assert drawn[0] != drawn[1]  # the default seed is fresh each time ...
+    seed = capsys.readouterr().out.split("with seed ")[-1].split(" ")[0]
+    argv = ["sample", "--model", str(out), "-n", "4", "--out", str(tmp_path / "c.csv")]
+    assert cli.main([*argv, "--seed", seed]) == 0
+    assert (tmp_path / "c.csv").read_text() == drawn[1]  # ... and said, so it can be repeated
+    argv = ["log-prob", "--model", str(out), "--data", str(tmp_path / "c.csv")]
+    assert cli.main([*argv, "--out", str(tmp_path / "lp.csv")]) == 0
+    assert (tmp_path / "lp.csv").read_text().startswith("log_prob\n")
 
 
 def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
@@ -161,7 +180,11 @@ def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
     (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "run"
     assert cli.main(["train", "--data", str(tmp_path / "r.csv"), "--out", str(out), *FAST]) == 0
-    assert "note: column 1 (unnamed) of " in capsys.readouterr().err
+    said = capsys.readouterr()
+    assert "note: column 1 (unnamed) of " in said.err
+    best = json.loads((out / "metrics.json").read_text())["best_epoch"]
+    kept = "" if best == 2 else f", with the weights of epoch {best} (the best)"
+    assert f"after 2 epochs{kept} in " in said.out
     marker = rundir.read_marker(out)
     assert marker["columns"] == ["u", "v"] and marker["event_shape"] == [2]
     argv = ["log-prob", "--model", str(out), "--out", str(tmp_path / "lp.npy")]
@@ -179,9 +202,10 @@ def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(serve, "_BLOCK_VALUES", 10)  # 5 rows of 2 values a block
     for name in ("s.npy", "s.csv"):
         argv = ["sample", "--model", str(run_dir), "-n", "12", "--out", str(tmp_path / name)]
-        assert cli.main(argv) == 0
+        assert cli.main([*argv, "--seed", "0"]) == 0
     blocks = np.load(tmp_path / "s.npy")
-    np.testing.assert_allclose(np.loadtxt(tmp_path / "s.csv", delimiter=","), blocks, 1e-6)
+    csv_rows = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(csv_rows, blocks, 1e-6)
     served = tf.saved_model.load(str(run_dir / "saved_model")).signatures["sample"]
     for i, rows in enumerate((slice(0, 5), slice(5, 10), slice(10, 12))):
         count = tf.constant(rows.stop - rows.start)
@@ -300,6 +324,15 @@ def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     # Dequantised counts have a density (no spikes): NLL near the entropy of the counts,
     # 2.0 + 2.6 nats, plus the normal column's 1.4; well above it only while untrained.
     assert 5.0 < metrics["validation_nll"] < 12.0
+    # Samples are continuous unless asked: --round-integers brings the counts back.
+    drawn = {}
+    for flag in ([], ["--round-integers"]):
+        argv = ["sample", "--model", str(out), "-n", "50", "--seed", "1", "--force"]
+        assert cli.main([*argv, "--out", str(tmp_path / "s.npy"), *flag]) == 0
+        drawn[bool(flag)] = np.load(tmp_path / "s.npy")
+    assert not np.all(drawn[False][:, [0, 2]] == np.round(drawn[False][:, [0, 2]]))
+    np.testing.assert_array_equal(drawn[True][:, [0, 2]], np.round(drawn[False][:, [0, 2]]))
+    np.testing.assert_array_equal(drawn[True][:, 1], drawn[False][:, 1])
 
 
 def test_log_prob_outside_an_image_models_support_is_minus_inf(run_dir, tmp_path, capsys):
@@ -416,6 +449,11 @@ REFUSALS = {
     "too many samples": ("sample --model run -n 3000000000 --out x.npy", "at most 2147483647"),
     "output exists": ("sample --model run -n 2 --out s.npy", "--out s.npy exists; pass --force"),
     "output type": ("sample --model run -n 2 --out s.txt", "unsupported file type '.txt'"),
+    "nothing to round": (
+        "sample --model run -n 2 --out r.npy --round-integers",
+        "--round-integers: the run run dequantised no column (none held only whole numbers)",
+    ),
+    "negative seed": ("sample --model run -n 2 --out r.npy --seed -1", "argument --seed"),
     "output in /proc": ("sample --model run -n 2 --out /proc/x.npy", "cannot write in /proc"),
     "output is input": (
         "log-prob --model run --data run.csv --out run.csv --force",

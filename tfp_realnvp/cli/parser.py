@@ -187,7 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
         "-n", type=_number(int, 1, MAX_SAMPLES), required=True, help="number of samples"
     )
     sample.add_argument("--out", type=Path, required=True, help="output .npy or .csv")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument(
+        "--seed",
+        type=_number(int, 0, 2**31 - 1),
+        default=None,
+        help="draw the same samples as a run with this seed (default: a fresh seed, printed)",
+    )
+    sample.add_argument(
+        "--round-integers",
+        action="store_true",
+        help="round the columns that training dequantised (whole numbers) back to whole "
+        "numbers (default: leave them continuous, as the flow draws them)",
+    )
     sample.add_argument("--force", action="store_true", help="replace an existing --out")
 
     score = sub.add_parser(

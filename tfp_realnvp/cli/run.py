@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp._keras import keras
+from tfp_realnvp._keras import LEGACY_KERAS, keras
 from tfp_realnvp.autoregressive_flows import masked_autoregressive_flow
 from tfp_realnvp.cli import plots
 from tfp_realnvp.cli.backup_callback import TrainingBackup, restore
@@ -188,10 +188,12 @@ def train_run(
     fit_data, steps = epoch_batches(
         parts["train"], config.batch_size, config.seed, config.epochs, resume_from, noise_mask
     )
-    history = fit_flow(model, fit_data, steps, validation, config, backup, resume_from, strategy)
+    history, best = fit_flow(
+        model, fit_data, steps, validation, config, backup, resume_from, strategy
+    )
     log_probs = {name: _batched_log_prob(model, part) for name, part in scored.items()}
     sizes = {k: len(v) for k, v in parts.items()}
-    metrics = run_metrics(config, event_shape, log_probs, sizes, history)
+    metrics = run_metrics(config, event_shape, log_probs, sizes, history, best)
     metrics["model"] = model_record(config, config.architecture if images else None, support)
     publish_model(model, history, scored["test"], event_shape, images, out, config.seed)
     return metrics
@@ -209,7 +211,9 @@ def fit_flow(
 ) -> dict:
     """Compiles ``model`` in ``strategy``'s scope and fits it on the epoch stream ``fit_data``
     as ``config`` says (early stopping, learning-rate plateaus, the backup); returns the
-    history of every epoch, restored ones included."""
+    history of every epoch, restored ones included, and the (1-based) epoch whose weights the
+    model holds at the end: the best by validation NLL once early stopping restored it (Keras 3
+    always restores it; tf-keras only when it stopped early), else the last."""
     with strategy.scope():
         if config.weight_decay:
             optimizer = keras.optimizers.AdamW(
@@ -235,7 +239,10 @@ def fit_flow(
         callbacks=callbacks,
         verbose=config.verbose,
     )
-    return callbacks[-1].history if backup is not None else history.history
+    history = callbacks[-1].history if backup is not None else history.history
+    stopper = callbacks[1]
+    restored = stopper.best_weights is not None and (not LEGACY_KERAS or stopper.stopped_epoch)
+    return history, stopper.best_epoch + 1 if restored else len(history["loss"])
 
 
 def run_metrics(
@@ -244,9 +251,11 @@ def run_metrics(
     log_probs: dict[str, np.ndarray],
     num_examples: dict[str, int],
     history: dict,
+    best_epoch: int,
 ) -> dict:
     """metrics.json's numbers: each set's NLL (nats per example) and bits/dim from its
-    log-probabilities, the set sizes, and the per-epoch history."""
+    log-probabilities, the set sizes, the per-epoch history, and the epoch whose weights the
+    model holds (``best_epoch``, 1-based)."""
     num_dims = int(np.prod(event_shape))
     metrics: dict = {"data": config.data_name, "event_shape": list(event_shape)}
     metrics["num_dims"] = num_dims
@@ -256,6 +265,7 @@ def run_metrics(
         metrics[f"{name}_nll"] = nll
         metrics[f"{name}_bits_per_dim"] = bits_per_dim(nll, num_dims)
     metrics["epochs"] = len(history["loss"])
+    metrics["best_epoch"] = int(best_epoch)
     metrics["num_examples"] = {k: int(v) for k, v in num_examples.items()}
     metrics["history"] = {k: [float(v) for v in vs] for k, vs in history.items()}
     return metrics

@@ -13,11 +13,12 @@ imports no TensorFlow, so every check runs before TensorFlow's start-up.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -255,10 +256,13 @@ def publish(tmp: Path, out: Path) -> None:
 
 
 @contextlib.contextmanager
-def array_writer(path: Path, shape: tuple[int, ...]) -> Iterator[Callable[[np.ndarray], None]]:
+def array_writer(
+    path: Path, shape: tuple[int, ...], header: Sequence[str] | None = None
+) -> Iterator[Callable[[np.ndarray], None]]:
     """Writes a float32 array of ``shape`` to ``path`` (``.npy``, or ``.csv`` with each row
-    flattened) in consecutive blocks of rows, so it never needs to fit in memory; the file
-    appears whole when the block ends and not at all if it fails."""
+    flattened under a ``header`` row of names) in consecutive blocks of rows, so it never
+    needs to fit in memory; the file appears whole when the block ends and not at all if it
+    fails."""
     done = [0]
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".npy":
@@ -273,6 +277,8 @@ def array_writer(path: Path, shape: tuple[int, ...]) -> Iterator[Callable[[np.nd
             del array
         else:
             with tmp.open("w") as f:
+                if header is not None:
+                    csv.writer(f, lineterminator="\n").writerow(header)
 
                 def write(rows: np.ndarray) -> None:
                     np.savetxt(f, rows.reshape(len(rows), -1), delimiter=",", fmt="%.8g")

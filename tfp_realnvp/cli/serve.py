@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -67,13 +68,40 @@ def cmd_sample(args) -> int:
     event = tuple(marker["event_shape"])
     rundir.check_output_file(args.out, args.force)
     _check_disk(args.out, args.n, event)
+    seed = secrets.randbelow(2**31) if args.seed is None else args.seed
+    rounded = _whole_number_columns(marker, event, args.model) if args.round_integers else None
     tf, _served, fn = _load_signature(args.model, "sample", args.verbose)
-    with rundir.array_writer(args.out, (args.n, *event)) as write:
+    header = marker.get("columns") or [f"x{i + 1}" for i in range(int(np.prod(event)))]
+    with rundir.array_writer(args.out, (args.n, *event), header) as write:
         for i, start, stop in _blocks(args.n, event):
-            seed = tf.constant([i, args.seed], tf.int32)
-            write(fn(count=tf.constant(stop - start, tf.int32), seed=seed)["samples"].numpy())
-    print(f"wrote {args.n} samples to {args.out}")
+            pair = tf.constant([i, seed], tf.int32)
+            samples = np.array(fn(count=tf.constant(stop - start, tf.int32), seed=pair)["samples"])
+            if rounded is not None:
+                flat = samples.reshape(len(samples), -1)
+                flat[:, rounded] = np.floor(flat[:, rounded] + _rounded_offset(marker))
+            write(samples)
+    again = "" if args.seed is not None else f" (--seed {seed} draws the same again)"
+    print(f"wrote {args.n} samples to {args.out} with seed {seed}{again}")
     return 0
+
+
+def _rounded_offset(marker: dict) -> float:
+    """What `np.floor` adds before rounding a dequantised value back: vectors were given
+    noise on [-0.5, 0.5) around each whole number, images on [0, 1)."""
+    return 0.0 if marker.get("support") else 0.5
+
+
+def _whole_number_columns(marker: dict, event: tuple[int, ...], model: Path) -> np.ndarray:
+    """0-based flat columns that training dequantised, for ``--round-integers``."""
+    if marker.get("support"):  # an image model: every pixel is a grey level
+        return np.arange(int(np.prod(event)))
+    columns = marker.get("dequantized_columns") or []
+    if not columns:
+        raise UsageError(
+            f"--round-integers: the run {model} dequantised no column (none held only whole "
+            "numbers), so there is nothing to round"
+        )
+    return np.asarray(columns, int) - 1
 
 
 def cmd_log_prob(args) -> int:
@@ -106,7 +134,7 @@ def cmd_log_prob(args) -> int:
         data[outside] = low  # scored, then set to -inf: a flow is undefined there
     _check_disk(args.out, len(data), ())
     tf, _, fn = _load_signature(args.model, "log_prob", args.verbose)
-    with rundir.array_writer(args.out, (len(data),)) as write:
+    with rundir.array_writer(args.out, (len(data),), ["log_prob"]) as write:
         for _, start, stop in _blocks(len(data), event):
             log_prob = fn(x=tf.constant(data[start:stop]))["log_prob"].numpy()
             write(np.where(outside[start:stop], -np.inf, log_prob))

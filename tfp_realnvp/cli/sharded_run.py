@@ -97,13 +97,15 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     validation = validation.apply(tf.data.experimental.assert_cardinality(count))
     fit_data = _epochs(plan, width, config, resume_from, mask)
     steps = math.ceil(n / config.batch_size)
-    history = fit_flow(model, fit_data, steps, validation, config, backup, resume_from, strategy)
+    history, best = fit_flow(
+        model, fit_data, steps, validation, config, backup, resume_from, strategy
+    )
     log_probs = {
         name: np.concatenate([model.log_prob(x).numpy() for x in stream])
         for name, stream in scored.items()
     }
     sizes = {k: v[0] for k, v in seen.items()}
-    metrics = run_metrics(config, (width,), log_probs, sizes, history)
+    metrics = run_metrics(config, (width,), log_probs, sizes, history, best)
     metrics["shards"] = {k: [str(s.path) for s in v] for k, v in sets.items()}
     metrics["model"] = model_record(config, None, None)
     test = np.concatenate([x.numpy() for x in scored["test"].unbatch().batch(2000).take(1)])

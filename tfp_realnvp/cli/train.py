@@ -295,9 +295,11 @@ def cmd_train(args) -> int:
         value = metrics[key]
         return "not finite" if value is None else f"{value:.4f}"
 
+    best = metrics.get("best_epoch", metrics["epochs"])
+    kept = "" if best == metrics["epochs"] else f", with the weights of epoch {best} (the best)"
     print(
         f"test NLL {show('test_nll')} nats ({show('test_bits_per_dim')} bits/dim) "
-        f"after {metrics['epochs']} epochs in {metrics['wall_time_s']:.1f} s"
+        f"after {metrics['epochs']} epochs{kept} in {metrics['wall_time_s']:.1f} s"
     )
     print(
         f"results in {out}/: "
