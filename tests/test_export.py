@@ -1,6 +1,7 @@
 """export_saved_model: signatures, and serving in a process without tfp_realnvp or TFP."""
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -151,3 +152,29 @@ def test_probes_avoid_the_edge_of_a_bounded_domain(tmp_path):
         for value in (p.log_prob, p.inverse_z, p.inverse_log_det, p.forward_log_det):
             assert np.all(np.isfinite(value))
     trn.export_saved_model(steep, tmp_path / "steep")
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_every_signature_checks_its_inputs_and_says_what_it_expects(tmp_path, conditional):
+    # A wrong width failed deep in the graph ("Incompatible shapes: [3,14] vs. [13]").
+    model = _trained_model([2] if conditional else None)
+    sig = tf.saved_model.load(str(trn.export_saved_model(model, tmp_path / "m"))).signatures
+    good = {"context": tf.ones([4, 2])} if conditional else {}
+    wrong = {
+        "log_prob": ("x", "log_prob: `x` must have shape [N, 3]; got shape] [4 5]"),
+        "forward": ("z", "forward: `z` must have shape [N, 3]; got shape] [4 5]"),
+        "inverse": ("x", "inverse: `x` must have shape [N, 3]; got shape] [4 5]"),
+    }
+    for name, (arg, message) in wrong.items():
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+            sig[name](**{arg: tf.zeros([4, 5])}, **good)
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"must have shape \[N, 3\]"):
+            sig[name](**{arg: tf.zeros([3])}, **good)  # a rank the declared one folded away
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sample: `count` must be >= 0"):
+        sig["sample"](count=tf.constant(-1), seed=tf.constant([0, 1]), **good)
+    if conditional:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"`context` must have shape"):
+            sig["log_prob"](x=tf.zeros([4, 3]), context=tf.ones([4, 3]))
+        message = "sample: `context` must have 1 row or `count` rows; got] [4]"
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+            sig["sample"](count=tf.constant(3), seed=tf.constant([0, 1]), **good)

@@ -17,39 +17,73 @@ __all__ = ["SIGNATURES", "export_saved_model"]
 SIGNATURES = ("serving_default", "log_prob", "sample", "forward", "inverse")
 
 
+def _rows(t: tf.Tensor, name: str, shape: list[int], signature: str) -> tf.Tensor:
+    """``t`` once an in-graph check found it ``[N, *shape]``, else an error that says so.
+
+    The signatures declare their inputs with an open shape: with ``[None, *shape]`` TensorFlow
+    trusts the declared rank, folds any check of it away and fails deep in the graph instead
+    (``Incompatible shapes: [3,14] vs. [13]`` at some node) when a client sends another.
+    """
+    actual = tf.shape(t)
+    ok = tf.cond(
+        tf.equal(tf.size(actual), 1 + len(shape)),
+        lambda: tf.reduce_all(tf.equal(actual[1:], shape)),
+        lambda: tf.constant(False),
+    )
+    expected = ", ".join(["N", *map(str, shape)])
+    message = f"{signature}: `{name}` must have shape [{expected}]; got shape"
+    with tf.control_dependencies([tf.debugging.Assert(ok, [message, actual], summarize=8)]):
+        return tf.ensure_shape(tf.identity(t), [None, *shape])
+
+
 def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
     event = list(model.event_shape_)
     dtype = model.flow_dtype
     conditional = model.is_conditional
-    extra = []
-    if conditional:
-        extra = [tf.TensorSpec([None, *model.context_shape_], dtype, name="context")]
 
-    def kwargs(context):
-        return model.bijector_kwargs(context if conditional else None)
+    def rows(name: str) -> tf.TensorSpec:
+        return tf.TensorSpec(None, dtype, name=name)  # any shape: _rows checks it in the graph
+
+    extra = [rows("context")] if conditional else []
+
+    def inputs(signature: str, name: str, t, context):
+        t = _rows(t, name, event, signature)
+        if conditional:
+            context = _rows(context, "context", list(model.context_shape_), signature)
+        return t, model.bijector_kwargs(context if conditional else None)
 
     def log_prob(x, context=None):
-        return {"log_prob": model.distribution.log_prob(x, bijector_kwargs=kwargs(context))}
+        x, kw = inputs("log_prob", "x", x, context)
+        return {"log_prob": model.distribution.log_prob(x, bijector_kwargs=kw)}
 
     def sample(count, seed, context=None):
-        z = model.base_sample(count, seed)
+        positive = tf.debugging.Assert(
+            count >= 0, ["sample: `count` must be >= 0; got", count], summarize=1
+        )
+        with tf.control_dependencies([positive]):
+            z = model.base_sample(tf.identity(count), seed)
         if conditional:
-            context = tf.broadcast_to(context, tf.concat([[count], model.context_shape_], 0))
-        return {"samples": model.bijector.forward(z, **kwargs(context))}
+            context = _rows(context, "context", list(model.context_shape_), "sample")
+            rows = tf.shape(context)[0]
+            fits = tf.logical_or(tf.equal(rows, 1), tf.equal(rows, count))
+            message = "sample: `context` must have 1 row or `count` rows; got"
+            with tf.control_dependencies([tf.debugging.Assert(fits, [message, rows])]):
+                shape = tf.concat([[count], model.context_shape_], 0)
+                context = tf.broadcast_to(context, shape)
+        kw = model.bijector_kwargs(context if conditional else None)
+        return {"samples": model.bijector.forward(z, **kw)}
 
     def forward(z, context=None):
-        kw = kwargs(context)
-        x = model.bijector.forward(z, **kw)
+        z, kw = inputs("forward", "z", z, context)
         return {
-            "x": x,
+            "x": model.bijector.forward(z, **kw),
             "log_det_jacobian": model.bijector.forward_log_det_jacobian(z, len(event), **kw),
         }
 
     def inverse(x, context=None):
-        kw = kwargs(context)
-        z = model.bijector.inverse(x, **kw)
+        x, kw = inputs("inverse", "x", x, context)
         return {
-            "z": z,
+            "z": model.bijector.inverse(x, **kw),
             "log_det_jacobian": model.bijector.inverse_log_det_jacobian(x, len(event), **kw),
         }
 
@@ -58,9 +92,7 @@ def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
     # raw variables (not the Keras model or TFP objects) keeps the SavedModel free of both.
     module.flow_variables = list(model.distribution.variables)
     fns = {
-        "log_prob": tf.function(
-            log_prob, input_signature=[tf.TensorSpec([None, *event], dtype, name="x"), *extra]
-        ),
+        "log_prob": tf.function(log_prob, input_signature=[rows("x"), *extra]),
         "sample": tf.function(
             sample,
             input_signature=[
@@ -69,12 +101,8 @@ def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
                 *extra,
             ],
         ),
-        "forward": tf.function(
-            forward, input_signature=[tf.TensorSpec([None, *event], dtype, name="z"), *extra]
-        ),
-        "inverse": tf.function(
-            inverse, input_signature=[tf.TensorSpec([None, *event], dtype, name="x"), *extra]
-        ),
+        "forward": tf.function(forward, input_signature=[rows("z"), *extra]),
+        "inverse": tf.function(inverse, input_signature=[rows("x"), *extra]),
     }
     for name, fn in fns.items():
         setattr(module, name, fn)
@@ -99,7 +127,9 @@ def export_saved_model(
     - ``forward``: ``z`` -> ``x``, ``log_det_jacobian``;
     - ``inverse``: ``x`` -> ``z``, ``log_det_jacobian``.
 
-    Load with ``tf.saved_model.load(path)`` (call ``loaded.signatures["log_prob"](x=...)`` or
+    Every signature checks its inputs in the graph and names what it expects (``log_prob:
+    `x` must have shape [N, 13]; got shape [3 14]``); their specs leave the shape open for that
+    reason. Load with ``tf.saved_model.load(path)`` (call ``loaded.signatures["log_prob"](x=...)`` or
     ``loaded.log_prob(x)``) or serve with TF Serving: the graph holds only core TensorFlow
     ops, so neither tfp_realnvp nor TensorFlow Probability is needed there.
 
