@@ -129,9 +129,10 @@ def export_saved_model(
 
     Every signature checks its inputs in the graph and names what it expects (``log_prob:
     `x` must have shape [N, 13]; got shape [3 14]``); their specs leave the shape open for that
-    reason. Load with ``tf.saved_model.load(path)`` (call ``loaded.signatures["log_prob"](x=...)`` or
-    ``loaded.log_prob(x)``) or serve with TF Serving: the graph holds only core TensorFlow
-    ops, so neither tfp_realnvp nor TensorFlow Probability is needed there.
+    reason. Load with ``tf.saved_model.load(path)`` (call
+    ``loaded.signatures["log_prob"](x=...)`` or ``loaded.log_prob(x)``) or serve with TF
+    Serving: the graph holds only core TensorFlow ops, so neither tfp_realnvp nor TensorFlow
+    Probability is needed there.
 
     The SavedModel verifies itself before it is published: it is written beside ``path``,
     loaded back, and every signature is run on probe batches of several sizes drawn from the

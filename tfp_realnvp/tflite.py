@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tfp_realnvp.model import FlowModel
 from tfp_realnvp.traversal import walk
 from tfp_realnvp.verification import ATOL, RTOL, compare, probes
 
-__all__ = ["TFLITE_SIGNATURES", "export_tflite"]
+__all__ = ["TFLITE_SIGNATURES", "export_tflite", "signatures_of"]
 
 TFLITE_SIGNATURES = ("log_prob", "sample")
 
@@ -52,17 +53,26 @@ def _functions(model: FlowModel) -> tuple[tf.Module, list]:
     module = tf.Module()
     module.flow_variables = list(model.distribution.variables)
     module.log_prob = tf.function(log_prob, input_signature=specs)
-    module.sample = tf.function(
-        sample, input_signature=[tf.TensorSpec([None, *event], dtype, name="z"), *specs[1:]]
-    )
-    return module, [module.log_prob.get_concrete_function(), module.sample.get_concrete_function()]
+    functions = [module.log_prob.get_concrete_function()]
+    if "sample" in signatures_of(model):
+        z = tf.TensorSpec([None, *event], dtype, name="z")
+        module.sample = tf.function(sample, input_signature=[z, *specs[1:]])
+        functions.append(module.sample.get_concrete_function())
+    return module, functions
+
+
+def signatures_of(model: FlowModel) -> tuple[str, ...]:
+    """The signatures `export_tflite` writes for ``model``: ``log_prob`` and ``sample``, or
+    ``log_prob`` alone for a learned base, whose draws standard-normal noise cannot stand for
+    (TensorFlow Lite's built-in ops draw no random numbers)."""
+    return TFLITE_SIGNATURES if model.learned_base is None else ("log_prob",)
 
 
 def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
     """Runs the file at ``path`` on probe batches against ``model``
     (`tfp_realnvp.verification`)."""
     interpreter = tf.lite.Interpreter(model_path=str(path))
-    run = {name: interpreter.get_signature_runner(name) for name in TFLITE_SIGNATURES}
+    run = {name: interpreter.get_signature_runner(name) for name in signatures_of(model)}
 
     def inputs(context, **named) -> dict:
         return named if context is None else {**named, "context": context}
@@ -77,6 +87,7 @@ def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
             p.drawn_x,
         ),
     }
+    checks = {name: check for name, check in checks.items() if name in run}
     compare(f"export_tflite {path}", checks, probes(model), rtol=rtol, atol=atol)
 
 
@@ -126,7 +137,9 @@ def export_tflite(
     ``[N, *context_shape]``):
 
     - ``log_prob``: ``x [N, *event]`` -> ``log_prob [N]``;
-    - ``sample``: ``z [N, *event]``, standard-normal noise -> ``samples [N, *event]``.
+    - ``sample``: ``z [N, *event]``, standard-normal noise -> ``samples [N, *event]``; not
+      for a model with a learned base (`signatures_of`), whose draws standard-normal noise
+      cannot stand for: its file holds ``log_prob`` alone.
 
     Only TensorFlow Lite's built-in ops are used (no TF Select ops): run it with
     ``tf.lite.Interpreter(model_path=path).get_signature_runner("log_prob")(x=x)``. The batch
@@ -141,9 +154,7 @@ def export_tflite(
     Raises:
       FileExistsError: if ``path`` exists and ``overwrite`` is False.
       TypeError: for a flow that does not compute in float32.
-      ValueError: naming the bijector class(es) and op(s) that have no built-in kernel; or
-        for a model with a learned base distribution, whose draws standard-normal noise
-        cannot stand for.
+      ValueError: naming the bijector class(es) and op(s) that have no built-in kernel.
       tfp_realnvp.verification.ExportMismatchError: the converted file disagrees with the
         model on the probes (a converter fault; nothing is written).
     """
@@ -155,19 +166,16 @@ def export_tflite(
             f"export_tflite: the flow computes in {model.flow_dtype.name}; TensorFlow Lite's "
             "built-in kernels take float32: build the flow with dtype=tf.float32."
         )
-    if model.learned_base is not None:
-        raise ValueError(
-            f"export_tflite: the model's base distribution is learned "
-            f"({type(model.learned_base).__name__}), but the TFLite `sample` signature takes "
-            "standard-normal noise (TFLite has no random ops); export a model with the "
-            "standard-normal base, or use export_saved_model, whose `sample` draws from the "
-            "learned base."
-        )
     module, functions = _functions(model)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, module)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    names = signatures_of(model)
     try:
-        flatbuffer = converter.convert()
+        # Through a SavedModel of our own: from_concrete_functions names a lone function
+        # "serving_default", not "log_prob".
+        with tempfile.TemporaryDirectory() as saved:
+            tf.saved_model.save(module, saved, signatures=dict(zip(names, functions, strict=True)))
+            converter = tf.lite.TFLiteConverter.from_saved_model(saved, list(names))
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            flatbuffer = converter.convert()
     except Exception as e:  # the converter's ConverterError is not public API
         if "neither a custom op nor a flex op" not in str(e):
             raise
