@@ -80,3 +80,12 @@ def test_vi_block_fits_the_banana(namespace):
     report = namespace["report"]  # the banana is normalised: log Z = 0
     assert report.kl < 0.2 and abs(report.log_z) < 4 * report.log_z_se + 0.02, str(report)
     assert namespace["kernel"].num_adaptation_steps == 200
+
+
+def test_coming_from_tfp_ports_a_realnvp_exactly_and_trains_with_a_tape(namespace):
+    # The block asserts equality itself; here: it ran, and its loop learned something.
+    assert len(namespace["tape_dist"].trainable_variables) > 4
+    assert namespace["tape_losses"][-1] < namespace["tape_losses"][0] - 0.05
+    np.testing.assert_array_equal(
+        namespace["tfp_log_prob"].log_prob(namespace["points"]), namespace["ported_log_prob"]
+    )
