@@ -174,13 +174,6 @@ class MaskedAutoregressive(FlowBijector):
         x, fldj = self._solve(z, context, self._transformer.forward, looped=not self._iaf)
         return x, {"fldj": fldj, "ildj": -fldj}
 
-    # Called only when TFP's cache has no log-det for this input.
-    def _inverse_log_det_jacobian(self, x, context=None):
-        return self._augmented_inverse(x, context)[1]["ildj"]
-
-    def _forward_log_det_jacobian(self, z, context=None):
-        return self._augmented_forward(z, context)[1]["fldj"]
-
     def _solve(self, u, context, apply, looped: bool):
         """``v = apply(u; theta(w))`` with ``w = u`` (one pass) or ``w = v`` (``looped``: the
         fixed point, reached after ``D`` passes); returns ``v`` and its summed log-det."""

@@ -5,7 +5,9 @@
 - one conditioner (or parameter) pass per call: a subclass that defines
   ``_augmented_forward`` / ``_augmented_inverse`` (each returning the output and
   ``{"fldj": ..., "ildj": ...}``) gets ``_forward`` / ``_inverse`` from them, and TFP's cache
-  hands the log-det of that pass to the ``*_log_det_jacobian`` call that follows. That cache is
+  hands the log-det of that pass to the ``*_log_det_jacobian`` call that follows; where the
+  cache has none, the log-det comes from a pass of its own, unless the subclass gives a
+  cheaper ``_forward_log_det_jacobian`` / ``_inverse_log_det_jacobian``. That cache is
   the package's only use of TFP internals (`single_pass_cache`); should a TFP release move
   it, the plain cache takes over and each log-det is computed again, correct but slower;
 - weights held in Keras layers, made visible to `tf.Module`'s variable walk (so
@@ -103,6 +105,12 @@ class FlowBijector(tfp.bijectors.Bijector):
             # parent's greedy cache: it would hand out log-dets this class's pass did not store.
             cache = single_pass_cache()  # (an empty cache is falsy: no `or` here)
             cls._cache = tfp.bijectors.Bijector._cache if cache is None else cache
+        # TFP asks hasattr() for each log-det and derives a missing one from the other, so only
+        # a class with the single pass gets these, and only where it has none of its own.
+        for direction in ("forward", "inverse"):
+            method = f"_{direction}_log_det_jacobian"
+            if hasattr(cls, f"_augmented_{direction}") and not hasattr(cls, method):
+                setattr(cls, method, getattr(FlowBijector, f"_{direction}_log_det_from_pass"))
 
     @classmethod
     def _parameter_properties(cls, dtype):
@@ -114,6 +122,14 @@ class FlowBijector(tfp.bijectors.Bijector):
 
     def _inverse(self, x, **kwargs):
         return self._augmented_inverse(x, **kwargs)[0]
+
+    # Installed as `_*_log_det_jacobian` (see __init_subclass__), which TFP calls only when its
+    # cache holds no log-det for this input.
+    def _forward_log_det_from_pass(self, z, **kwargs):
+        return self._augmented_forward(z, **kwargs)[1]["fldj"]
+
+    def _inverse_log_det_from_pass(self, x, **kwargs):
+        return self._augmented_inverse(x, **kwargs)[1]["ildj"]
 
     # Structure and saving.
     def children(self) -> tuple[tfp.bijectors.Bijector, ...]:

@@ -197,13 +197,6 @@ class Coupling(FlowBijector):
         x, fldj = self._pass("forward", z, context)
         return x, {"fldj": fldj, "ildj": -fldj}
 
-    # Called only when TFP's cache has no log-det for this input.
-    def _inverse_log_det_jacobian(self, x, context=None):
-        return self._augmented_inverse(x, context)[1]["ildj"]
-
-    def _forward_log_det_jacobian(self, z, context=None):
-        return self._augmented_forward(z, context)[1]["fldj"]
-
     # Pieces.
     def _flatten_batch(self, x):
         """Reshapes to ``[N, *event]``; returns it and the batch shape (static where known)."""
