@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
 from tfp_realnvp.bijectors.layouts import layout_for
+from tfp_realnvp.bijectors.lowering import lowered_conditioner
 from tfp_realnvp.bijectors.masks import half_mask, validate_mask
 from tfp_realnvp.bijectors.transformers import (
     Additive,
@@ -21,7 +22,6 @@ from tfp_realnvp.bijectors.transformers import (
     check_scale,
     transformer_class,
 )
-from tfp_realnvp.precision import lowered_conditioner
 
 __all__ = ["AffineCoupling", "Coupling"]
 
@@ -168,6 +168,12 @@ class Coupling(FlowBijector):
     def conditioner(self):
         return self._conditioner
 
+    @property
+    def conditioner_input_shape(self) -> tuple[int, ...]:
+        """Shape of one example of the conditioner's input (the masked units, or the whole
+        event times the mask for images)."""
+        return self._layout.conditioner_input_shape
+
     def get_config(self) -> dict:
         return {
             "conditioner": self.conditioner,
@@ -226,7 +232,7 @@ class Coupling(FlowBijector):
         return self._layout.merge(x1, y2), ldj
 
     def _call_conditioner(self, x1, context):
-        conditioner = lowered_conditioner(self)  # a bfloat16 copy (tfp_realnvp.precision)
+        conditioner = lowered_conditioner(self)  # a bfloat16 copy (bijectors.lowering)
         if conditioner is None:
             conditioner = self._conditioner
         else:
