@@ -95,7 +95,8 @@ class FlowBijector(tfp.bijectors.Bijector):
     """Base class of this package's bijectors (see the module docstring for what it owns).
 
     Subclasses call ``super().__init__`` as any `tfb.Bijector` does, and may call
-    `_set_event_shape_and_dtype` before it and `_track_layers` after it.
+    `_set_event_shape_and_dtype` before it and `_track_layers` after it; one that acts on
+    that whole event at least calls `_init_for_event` instead.
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -182,6 +183,19 @@ class FlowBijector(tfp.bijectors.Bijector):
         """The closed interval every element of ``inverse``'s input must lie in, or None for
         the real line. `FlowModel` checks data against it at the door."""
         return None
+
+    def _init_for_event(
+        self, parameters: dict, validate_args: bool, name: str, *, is_constant_jacobian: bool
+    ) -> None:
+        """``tfb.Bijector.__init__`` with the event of `_set_event_shape_and_dtype` as the least
+        the bijector acts on."""
+        super().__init__(
+            forward_min_event_ndims=len(self._event_shape),
+            is_constant_jacobian=is_constant_jacobian,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
+        )
 
     def _set_event_shape_and_dtype(self, event_shape: Sequence[int], dtype) -> None:
         self._event_shape = tuple(int(d) for d in event_shape)

@@ -42,13 +42,7 @@ class ChannelMap(FlowBijector):
         # maps with distinct weights must never answer for each other.
         parameters[key] = layer
         self._positions = int(np.prod(self._event_shape[:-1], dtype=np.int64))
-        super().__init__(
-            forward_min_event_ndims=len(self._event_shape),
-            is_constant_jacobian=True,
-            validate_args=validate_args,
-            parameters=parameters,
-            name=name,
-        )
+        self._init_for_event(parameters, validate_args, name, is_constant_jacobian=True)
         self._track_layers([layer])
 
     @property

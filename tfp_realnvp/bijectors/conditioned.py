@@ -73,13 +73,7 @@ class ConditionedBijector(FlowBijector):
     def _finish(self, validate_args: bool, parameters: dict, name: str) -> None:
         # Not a constant Jacobian even for a transformer with a constant log-det: the map is not
         # affine, and TFP would take a transformed distribution's mean and covariance as if it were.
-        super().__init__(
-            forward_min_event_ndims=len(self._event_shape),
-            is_constant_jacobian=False,
-            validate_args=validate_args,
-            parameters=parameters,
-            name=name,
-        )
+        self._init_for_event(parameters, validate_args, name, is_constant_jacobian=False)
         self._check_conditioner()
         self._track_layers([self._conditioner, *self._transformer.layers])
 
