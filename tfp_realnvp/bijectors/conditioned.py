@@ -6,7 +6,7 @@ network: ``theta = T.params(conditioner(w))`` (``w`` the masked units for a coup
 units before each one for an autoregressive layer), optionally given a per-example
 ``context``. `ConditionedBijector` owns the parts they share:
 
-- checking the conditioner, the transformer and the context, and flattening the batch;
+- checking the transformer and the context, and flattening the batch;
 - the conditioner call, which runs a low-precision copy while `tfp_realnvp.bijectors.lowering`
   has one for this bijector, and its outputs turned into the transformer's parameters;
 - the check, once at construction on zeros, that the conditioner returns what the transformer
