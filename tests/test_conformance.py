@@ -212,7 +212,8 @@ CASES = {
 # latents far beyond 10 cannot come back (behind Logit the data [0, 17] map to latents within
 # about ±3 before the flow, which may stretch them by e^3 per coupling); and Glow's "sigmoid"
 # scale is unbounded, so stacked steps overflow or lose the round trip far out, even with the
-# small random weights (stddev 0.1) the edge test gives them (see tfp_realnvp.bijectors.scales).
+# small random weights (stddev 0.1) the edge test gives them
+# (see tfp_realnvp.bijectors.transformers).
 DOMAINS = {
     "logit": (0.0, 1.0, 10.0),
     "preprocessed-real-nvp": (0.0, 17.0, 3.0),

@@ -171,3 +171,26 @@ def test_event_shape_is_checked(make):
         make([])
     with pytest.raises(ValueError, match=r"`event_shape` must be non-empty and positive; got"):
         make([4, 0])
+
+
+@pytest.mark.parametrize("kind", ["act_norm", "lu_linear"])
+def test_channel_maps_log_det_is_per_position_times_positions(kind):
+    shape = [2, 3, 4]
+    if kind == "act_norm":
+        bijector, key = trn.ActNorm(shape), "log_scale"
+    else:
+        bijector, key = trn.LULinear(shape, seed=1), "log_diag"
+    assert bijector.positions == 6
+    rng = np.random.default_rng(4)
+    for v in bijector.trainable_variables:
+        v.assign(rng.normal(0, 0.3, v.shape).astype("float32"))
+    (weight,) = [v for v in bijector.trainable_variables if key in v.name]
+    per_position = np.sum(weight.numpy())
+    want = 6 * per_position if kind == "act_norm" else -6 * per_position  # data -> latent
+    x = tf.constant(rng.normal(size=(5, 7, *shape)), tf.float32)
+    ildj = bijector.inverse_log_det_jacobian(x, event_ndims=3)
+    np.testing.assert_allclose(ildj, np.full((5, 7), want), rtol=1e-5)
+    np.testing.assert_array_equal(bijector.forward_log_det_jacobian(x, event_ndims=3), -ildj)
+    config = bijector.get_config()
+    extra = {"permutation"} if kind == "lu_linear" else set()
+    assert set(config) == {"event_shape", "dtype", *extra}  # the keys of saved files

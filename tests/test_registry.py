@@ -217,3 +217,37 @@ def test_without_tfps_greedy_cache_the_results_are_the_same(monkeypatch):
     np.testing.assert_array_equal(
         plain.inverse_log_det_jacobian(x, 1), greedy.inverse_log_det_jacobian(tf.identity(x), 1)
     )
+
+
+class _InverseLogDetOnly(trn.FlowBijector):
+    """A user's bijector without a single pass, giving one log-det: TFP derives the other."""
+
+    def __init__(self):
+        super().__init__(forward_min_event_ndims=1, name="inverse_log_det_only")
+
+    def _forward(self, z):
+        return 2.0 * z
+
+    def _inverse(self, x):
+        return x / 2.0
+
+    def _inverse_log_det_jacobian(self, x):
+        return tf.fill(tf.shape(x)[:-1], tf.cast(-x.shape[-1] * np.log(2.0), x.dtype))
+
+
+def test_log_dets_come_from_the_single_pass_only_where_a_class_has_one():
+    # FlowBijector answers a log-det from `_augmented_*` for the classes that define them ...
+    coupling = trn.AffineCoupling(trn.ResidualMLP(2, [8]), num_masked=2, event_shape=[4])
+    testing.perturb_variables(coupling)
+    x = tf.random.stateless_normal([3, 4], seed=[5, 2])
+    fresh = coupling.inverse_log_det_jacobian(tf.identity(x), 1)  # no cached pass: its own
+    coupling.inverse(x)
+    np.testing.assert_array_equal(fresh, coupling.inverse_log_det_jacobian(x, 1))
+    z = tf.random.stateless_normal([3, 4], seed=[6, 2])
+    fresh = coupling.forward_log_det_jacobian(tf.identity(z), 1)
+    np.testing.assert_array_equal(fresh, -coupling.inverse_log_det_jacobian(coupling.forward(z), 1))
+    # ... and leaves a class without them to TFP's derivation of the missing log-det.
+    user = _InverseLogDetOnly()
+    np.testing.assert_allclose(
+        user.forward_log_det_jacobian(tf.ones([2, 3]), 1), [3 * np.log(2.0)] * 2, rtol=1e-6
+    )

@@ -10,8 +10,8 @@ import tensorflow_probability as tfp
 from tfp_realnvp.bases import LearnedBase, make_base, standard_normal
 from tfp_realnvp.bijectors.base import unique_name
 from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
-from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
 from tfp_realnvp.bijectors.spline import RationalQuadraticSpline
+from tfp_realnvp.bijectors.transformers import check_scale, conditioner_outputs
 from tfp_realnvp.stacks import coupling_stack, event_shape_of, stack_options
 from tfp_realnvp.traversal import check_no_templates, conditional_kwargs, find, walk
 

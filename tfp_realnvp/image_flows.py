@@ -16,8 +16,8 @@ from tfp_realnvp.bijectors.linear import LULinear
 from tfp_realnvp.bijectors.masks import channel_mask, checkerboard_mask
 from tfp_realnvp.bijectors.multiscale import FactorOut, Squeeze
 from tfp_realnvp.bijectors.preprocess import Dequantize, Logit
-from tfp_realnvp.bijectors.scales import check_scale, conditioner_outputs
 from tfp_realnvp.bijectors.spline import RationalQuadraticSpline
+from tfp_realnvp.bijectors.transformers import check_scale, conditioner_outputs
 from tfp_realnvp.networks import ResidualConvNet
 from tfp_realnvp.stacks import layer_dtype as _layer_dtype
 

@@ -11,7 +11,8 @@ The copies' weights are cast once, when made, and cast again only when the float
 have changed since (`LoweredConditioners.refresh_if_stale`, an exact comparison with a float32
 snapshot: a read of the weights, no cast). `FlowModel.sample` and `FlowModel.log_prob` take
 ``precision="bfloat16"`` and do all of this; the accuracy it costs is measured in
-benchmarks/README.md ("Performance II").
+benchmarks/README.md ("Performance II"). The switch each coupling reads lives with the
+bijectors (`tfp_realnvp.bijectors.lowering`); this module makes the copies and opens it.
 
 >>> import numpy as np, tensorflow as tf
 >>> import tfp_realnvp as trn
@@ -27,21 +28,18 @@ benchmarks/README.md ("Performance II").
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from collections.abc import Iterator
 
 import tensorflow as tf
 
 from tfp_realnvp._keras import tf_variables
+from tfp_realnvp.bijectors.coupling import Coupling
+from tfp_realnvp.bijectors.lowering import lowered_conditioner, lowering
 from tfp_realnvp.traversal import walk
 
 __all__ = ["PRECISIONS", "LoweredConditioners", "check_precision", "lowered_conditioner"]
 
 PRECISIONS = ("float32", "bfloat16")
-
-_ACTIVE: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
-    "tfp_realnvp_lowered", default=None
-)
 
 
 def check_precision(precision: str | None) -> str | None:
@@ -55,12 +53,6 @@ def check_precision(precision: str | None) -> str | None:
     if precision == "bfloat16":
         return precision
     raise ValueError(f"`precision` must be one of {PRECISIONS} or None; got {precision!r}.")
-
-
-def lowered_conditioner(coupling):
-    """The low-precision copy of ``coupling``'s conditioner while one is active, else None."""
-    active = _ACTIVE.get()
-    return None if active is None else active.get(id(coupling))
 
 
 class LoweredConditioners:
@@ -80,8 +72,6 @@ class LoweredConditioners:
     """
 
     def __init__(self, flow, dtype: str = "bfloat16"):
-        from tfp_realnvp.bijectors.coupling import Coupling
-
         self.dtype = tf.as_dtype(dtype)
         self.couplings = [b for b in walk(flow) if isinstance(b, Coupling)]
         if not self.couplings:
@@ -109,8 +99,7 @@ class LoweredConditioners:
                 f"get_config(); got {type(conditioner).__name__}."
             )
         copy = type(conditioner).from_config({**conditioner.get_config(), "dtype": self.dtype.name})
-        layout = coupling._layout
-        x1 = tf.zeros((1, *layout.conditioner_input_shape), self.dtype)
+        x1 = tf.zeros((1, *coupling.conditioner_input_shape), self.dtype)
         if coupling.context_shape is None:
             copy(x1)
         else:
@@ -140,10 +129,5 @@ class LoweredConditioners:
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         """Couplings called (or traced) inside run their low-precision conditioner."""
-        token = _ACTIVE.set(
-            {id(c): low for c, low in zip(self.couplings, self.conditioners, strict=True)}
-        )
-        try:
+        with lowering(zip(self.couplings, self.conditioners, strict=True)):
             yield
-        finally:
-            _ACTIVE.reset(token)

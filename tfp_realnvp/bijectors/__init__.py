@@ -4,6 +4,7 @@ permutations and learned linear maps."""
 from tfp_realnvp.bijectors.actnorm import ActNorm, ActNormParameters
 from tfp_realnvp.bijectors.autoregressive import MaskedAutoregressive
 from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, registered_bijectors
+from tfp_realnvp.bijectors.conditioned import ConditionedBijector
 from tfp_realnvp.bijectors.coupling import AffineCoupling, Coupling
 from tfp_realnvp.bijectors.linear import (
     LULinear,
@@ -39,6 +40,7 @@ __all__ = [
     "Additive",
     "Affine",
     "AffineCoupling",
+    "ConditionedBijector",
     "Coupling",
     "Dequantize",
     "FactorOut",

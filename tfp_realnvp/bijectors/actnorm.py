@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp._keras import aggregation, keras, register
-from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
+from tfp_realnvp.bijectors.base import register_bijector, unique_name
+from tfp_realnvp.bijectors.channel_map import ChannelMap
 from tfp_realnvp.bijectors.data_init import initialization_record
 
 __all__ = ["ActNorm", "ActNormParameters"]
@@ -44,7 +45,7 @@ class ActNormParameters(keras.layers.Layer):
 
 
 @register_bijector
-class ActNorm(FlowBijector):
+class ActNorm(ChannelMap):
     """Per-channel affine normalisation (Glow), with explicit data-dependent initialisation.
 
     On an event of shape ``[..., C]`` with ``n`` positions (``H * W`` for images):
@@ -102,20 +103,9 @@ class ActNorm(FlowBijector):
         self._set_event_shape_and_dtype(event_shape, dtype)
         if parameters_layer is None:
             parameters_layer = ActNormParameters(self._event_shape[-1], dtype=self._flow_dtype.name)
-        parameters["parameters_layer"] = parameters_layer  # distinct instances, distinct caches
         self._params = parameters_layer
-        self._positions = int(np.prod(self._event_shape[:-1], dtype=np.int64))
-        super().__init__(
-            forward_min_event_ndims=len(self._event_shape),
-            is_constant_jacobian=True,
-            validate_args=validate_args,
-            parameters=parameters,
-            name=name or unique_name("act_norm"),
-        )
-        self._track_layers([parameters_layer])
-
-    def get_config(self) -> dict:
-        return {"event_shape": list(self.event_shape), "dtype": self.flow_dtype.name}
+        name = name or unique_name("act_norm")
+        self._finish(parameters_layer, parameters, "parameters_layer", validate_args, name)
 
     def _variable(self, weight):
         return tf.convert_to_tensor(weight)
@@ -162,10 +152,8 @@ class ActNorm(FlowBijector):
         p.initialized.assign(tf.ones([], p.initialized.dtype))
         return True
 
-    def _log_det(self, x):
-        log_scale = tf.cast(self._variable(self._params.log_scale), x.dtype)
-        batch = tf.shape(x)[: tf.rank(x) - len(self._event_shape)]
-        return tf.broadcast_to(tf.reduce_sum(log_scale) * self._positions, batch)
+    def _log_det_per_position(self, dtype):
+        return tf.reduce_sum(tf.cast(self._variable(self._params.log_scale), dtype))
 
     def _augmented_inverse(self, x):
         x = self._check_input(x, "x", self._event_shape)

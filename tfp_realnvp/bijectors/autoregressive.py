@@ -6,15 +6,15 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
-from tfp_realnvp.bijectors.coupling import Coupling, _expected_outputs
+from tfp_realnvp.bijectors.base import register_bijector, unique_name
+from tfp_realnvp.bijectors.conditioned import ConditionedBijector
 from tfp_realnvp.bijectors.transformers import Transformer
 
 __all__ = ["MaskedAutoregressive"]
 
 
 @register_bijector
-class MaskedAutoregressive(FlowBijector):
+class MaskedAutoregressive(ConditionedBijector):
     """An autoregressive layer: each unit is mapped by a transformer whose parameters depend on
     the units before it (MAF), or on the latent units before it (IAF).
 
@@ -86,15 +86,7 @@ class MaskedAutoregressive(FlowBijector):
         for Distribution Estimation. ICML 2015. https://arxiv.org/abs/1502.03509
     """
 
-    # Shared with `Coupling`, whose conditioner is called, context checked, batch flattened
-    # and transformer saved the same way (a common base could hold them).
-    transformer = Coupling.transformer
-    context_shape = Coupling.context_shape
-    is_conditional = Coupling.is_conditional
-    from_config = Coupling.__dict__["from_config"]  # the transformer found by its class name
-    _flatten_batch = Coupling._flatten_batch
-    _prepare_context = Coupling._prepare_context
-    _call_conditioner = Coupling._call_conditioner
+    _conditioner_arg = "made"
 
     def __init__(
         self,
@@ -114,28 +106,11 @@ class MaskedAutoregressive(FlowBijector):
                 "`made` must be a tfp_realnvp.MADE (a Keras layer with an integer `event_size`, "
                 f"autoregressive in its input); got {type(made).__name__}."
             )
-        if not isinstance(transformer, Transformer):
-            raise TypeError(
-                "`transformer` must be a tfp_realnvp.bijectors.Transformer (Affine, Additive "
-                f"or a subclass); got {type(transformer).__name__}."
-            )
         if not isinstance(inverse, bool):
             raise TypeError(f"`inverse` must be a bool (True for IAF); got {inverse!r}.")
-        self._conditioner = made
-        self._transformer = transformer
         self._iaf = inverse
-        self._context_shape = None if context_shape is None else tuple(map(int, context_shape))
-        self._set_event_shape_and_dtype((size,), dtype or getattr(made, "dtype", None) or "float32")
-        transformer.build(self._event_shape, self._flow_dtype.name)
-        super().__init__(
-            forward_min_event_ndims=1,
-            is_constant_jacobian=False,
-            validate_args=validate_args,
-            parameters=parameters,
-            name=name or unique_name("iaf" if inverse else "maf"),
-        )
-        self._check_made()
-        self._track_layers([made, *transformer.layers])
+        self._set_conditioner(made, transformer, (size,), context_shape, dtype)
+        self._finish(validate_args, parameters, name or unique_name("iaf" if inverse else "maf"))
 
     # Public read-only views.
     @property
@@ -143,24 +118,13 @@ class MaskedAutoregressive(FlowBijector):
         """The MADE conditioner."""
         return self._conditioner
 
-    conditioner = made
-
     @property
     def is_iaf(self) -> bool:
         """True for an inverse autoregressive flow layer (fast ``forward``, slow ``inverse``)."""
         return self._iaf
 
     def get_config(self) -> dict:
-        return {
-            "made": self.made,
-            "transformer": {
-                "class_name": type(self.transformer).__name__,
-                "config": self.transformer.get_config(),
-            },
-            "inverse": self.is_iaf,
-            "context_shape": None if self.context_shape is None else list(self.context_shape),
-            "dtype": self.flow_dtype.name,
-        }
+        return {**super().get_config(), "inverse": self.is_iaf}
 
     # The math: T.inverse maps data to latent, T.forward latent to data; MAF reads theta from
     # the data side, IAF from the latent side, so each has one fast and one looped direction.
@@ -174,13 +138,6 @@ class MaskedAutoregressive(FlowBijector):
         x, fldj = self._solve(z, context, self._transformer.forward, looped=not self._iaf)
         return x, {"fldj": fldj, "ildj": -fldj}
 
-    # Called only when TFP's cache has no log-det for this input.
-    def _inverse_log_det_jacobian(self, x, context=None):
-        return self._augmented_inverse(x, context)[1]["ildj"]
-
-    def _forward_log_det_jacobian(self, z, context=None):
-        return self._augmented_forward(z, context)[1]["fldj"]
-
     def _solve(self, u, context, apply, looped: bool):
         """``v = apply(u; theta(w))`` with ``w = u`` (one pass) or ``w = v`` (``looped``: the
         fixed point, reached after ``D`` passes); returns ``v`` and its summed log-det."""
@@ -191,7 +148,7 @@ class MaskedAutoregressive(FlowBijector):
         if looped and size > 1:
 
             def body(i, v):
-                return i + 1, apply(flat, self._params(v, context))[0]
+                return i + 1, apply(flat, self._transformer_params(v, context, v.dtype))[0]
 
             # D - 1 passes here fix units 1..D-1; the last pass, below, gives the log-det.
             _, w = tf.while_loop(
@@ -200,29 +157,10 @@ class MaskedAutoregressive(FlowBijector):
                 (tf.constant(0), tf.zeros_like(flat)),
                 maximum_iterations=size - 1,
             )
-        v, ldj = apply(flat, self._params(w, context))
+        v, ldj = apply(flat, self._transformer_params(w, context, w.dtype))
         ldj = tf.zeros_like(flat[:, 0]) if ldj is None else tf.reduce_sum(ldj, axis=-1)
         return tf.reshape(v, tf.shape(u)), tf.reshape(ldj, batch_shape)
 
-    def _params(self, u, context):
-        out = self._call_conditioner(u, context)
-        outputs = (out,) if self._transformer.num_params == 1 else out
-        return self._transformer.params(tuple(tf.cast(t, u.dtype) for t in outputs))
-
-    def _check_made(self):
-        """Calls the MADE once on zeros: creates its weights and checks its outputs."""
-        context = None
-        if self._context_shape is not None:
-            context = tf.zeros((1, *self._context_shape), self._flow_dtype)
-        out = self._call_conditioner(tf.zeros((1, *self._event_shape), self._flow_dtype), context)
-        transformer = self._transformer
-        wants = [(1, *self._event_shape, *s) for s in transformer.unit_param_shapes]
-        outputs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-        shapes = [tuple(t.shape) if tf.is_tensor(t) else type(t).__name__ for t in outputs]
-        if shapes != wants:
-            raise ValueError(
-                f"{self.name}: `made` must return "
-                f"{_expected_outputs(transformer.param_names, wants)} for a batch of 1 "
-                f"({transformer!r}); got {shapes}. Build it with "
-                f"MADE(..., param_shapes={[list(s) for s in transformer.unit_param_shapes]})."
-            )
+    def _conditioner_hint(self) -> str:
+        shapes = [list(s) for s in self._transformer.unit_param_shapes]
+        return f"Build it with MADE(..., param_shapes={shapes})."

@@ -5,7 +5,9 @@
 - one conditioner (or parameter) pass per call: a subclass that defines
   ``_augmented_forward`` / ``_augmented_inverse`` (each returning the output and
   ``{"fldj": ..., "ildj": ...}``) gets ``_forward`` / ``_inverse`` from them, and TFP's cache
-  hands the log-det of that pass to the ``*_log_det_jacobian`` call that follows. That cache is
+  hands the log-det of that pass to the ``*_log_det_jacobian`` call that follows; where the
+  cache has none, the log-det comes from a pass of its own, unless the subclass gives a
+  cheaper ``_forward_log_det_jacobian`` / ``_inverse_log_det_jacobian``. That cache is
   the package's only use of TFP internals (`single_pass_cache`); should a TFP release move
   it, the plain cache takes over and each log-det is computed again, correct but slower;
 - weights held in Keras layers, made visible to `tf.Module`'s variable walk (so
@@ -93,7 +95,8 @@ class FlowBijector(tfp.bijectors.Bijector):
     """Base class of this package's bijectors (see the module docstring for what it owns).
 
     Subclasses call ``super().__init__`` as any `tfb.Bijector` does, and may call
-    `_set_event_shape_and_dtype` before it and `_track_layers` after it.
+    `_set_event_shape_and_dtype` before it and `_track_layers` after it; one that acts on
+    that whole event at least calls `_init_for_event` instead.
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -103,6 +106,12 @@ class FlowBijector(tfp.bijectors.Bijector):
             # parent's greedy cache: it would hand out log-dets this class's pass did not store.
             cache = single_pass_cache()  # (an empty cache is falsy: no `or` here)
             cls._cache = tfp.bijectors.Bijector._cache if cache is None else cache
+        # TFP asks hasattr() for each log-det and derives a missing one from the other, so only
+        # a class with the single pass gets these, and only where it has none of its own.
+        for direction in ("forward", "inverse"):
+            method = f"_{direction}_log_det_jacobian"
+            if hasattr(cls, f"_augmented_{direction}") and not hasattr(cls, method):
+                setattr(cls, method, getattr(FlowBijector, f"_{direction}_log_det_from_pass"))
 
     @classmethod
     def _parameter_properties(cls, dtype):
@@ -114,6 +123,14 @@ class FlowBijector(tfp.bijectors.Bijector):
 
     def _inverse(self, x, **kwargs):
         return self._augmented_inverse(x, **kwargs)[0]
+
+    # Installed as `_*_log_det_jacobian` (see __init_subclass__), which TFP calls only when its
+    # cache holds no log-det for this input.
+    def _forward_log_det_from_pass(self, z, **kwargs):
+        return self._augmented_forward(z, **kwargs)[1]["fldj"]
+
+    def _inverse_log_det_from_pass(self, x, **kwargs):
+        return self._augmented_inverse(x, **kwargs)[1]["ildj"]
 
     # Structure and saving.
     def children(self) -> tuple[tfp.bijectors.Bijector, ...]:
@@ -166,6 +183,19 @@ class FlowBijector(tfp.bijectors.Bijector):
         """The closed interval every element of ``inverse``'s input must lie in, or None for
         the real line. `FlowModel` checks data against it at the door."""
         return None
+
+    def _init_for_event(
+        self, parameters: dict, validate_args: bool, name: str, *, is_constant_jacobian: bool
+    ) -> None:
+        """``tfb.Bijector.__init__`` with the event of `_set_event_shape_and_dtype` as the least
+        the bijector acts on."""
+        super().__init__(
+            forward_min_event_ndims=len(self._event_shape),
+            is_constant_jacobian=is_constant_jacobian,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
+        )
 
     def _set_event_shape_and_dtype(self, event_shape: Sequence[int], dtype) -> None:
         self._event_shape = tuple(int(d) for d in event_shape)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
+from tfp_realnvp.bijectors.base import register_bijector, unique_name
+from tfp_realnvp.bijectors.conditioned import ConditionedBijector
 from tfp_realnvp.bijectors.layouts import layout_for
 from tfp_realnvp.bijectors.masks import half_mask, validate_mask
 from tfp_realnvp.bijectors.transformers import (
@@ -19,15 +20,13 @@ from tfp_realnvp.bijectors.transformers import (
     Affine,
     Transformer,
     check_scale,
-    transformer_class,
 )
-from tfp_realnvp.precision import lowered_conditioner
 
 __all__ = ["AffineCoupling", "Coupling"]
 
 
 @register_bijector
-class Coupling(FlowBijector):
+class Coupling(ConditionedBijector):
     """Coupling layer: the units a mask marks pass through and parameterise a map of the others.
 
     TFP's direction convention: ``forward`` maps latent ``z`` to data ``x`` (sampling) and
@@ -117,33 +116,10 @@ class Coupling(FlowBijector):
                 "`conditioner` must be a Keras layer or tf.Module mapping the masked units to "
                 f"the transformer's parameters; got {type(conditioner).__name__}."
             )
-        if not isinstance(transformer, Transformer):
-            raise TypeError(
-                "`transformer` must be a tfp_realnvp.bijectors.Transformer (Affine, Additive "
-                f"or a subclass); got {type(transformer).__name__}."
-            )
-        self._conditioner = conditioner
-        self._transformer = transformer
         self._layout = layout_for(mask)
-        self._event_shape = self._layout.event_shape
-        self._context_shape = (
-            None if context_shape is None else tuple(int(d) for d in context_shape)
+        self._set_conditioner(
+            conditioner, transformer, self._layout.event_shape, context_shape, dtype
         )
-        self._flow_dtype = tf.as_dtype(dtype or getattr(conditioner, "dtype", None) or tf.float32)
-        if not self._flow_dtype.is_floating:
-            raise TypeError(f"`dtype` must be a floating dtype; got {self._flow_dtype.name}.")
-        transformer.build(self._layout.param_shape, self._flow_dtype.name)
-
-    def _finish(self, validate_args: bool, parameters: dict, name: str) -> None:
-        super().__init__(
-            forward_min_event_ndims=len(self._event_shape),
-            is_constant_jacobian=False,
-            validate_args=validate_args,
-            parameters=parameters,
-            name=name,
-        )
-        self._build_conditioner()
-        self._track_layers([self._conditioner, *self._transformer.layers])
 
     # Public read-only views.
     @property
@@ -152,39 +128,19 @@ class Coupling(FlowBijector):
         return self._layout.mask.copy()
 
     @property
-    def transformer(self) -> Transformer:
-        """The element-wise map of the transformed units."""
-        return self._transformer
+    def conditioner_input_shape(self) -> tuple[int, ...]:
+        """Shape of one example of the conditioner's input: the masked units (vector events),
+        or the whole event times the mask (images)."""
+        return self._layout.conditioner_input_shape
 
     @property
-    def context_shape(self) -> tuple[int, ...] | None:
-        return self._context_shape
-
-    @property
-    def is_conditional(self) -> bool:
-        return self._context_shape is not None
-
-    @property
-    def conditioner(self):
-        return self._conditioner
+    def param_shape(self) -> tuple[int, ...]:
+        """Shape of one example of each conditioner output: the transformed units (vector
+        events), or the whole event (images)."""
+        return self._layout.param_shape
 
     def get_config(self) -> dict:
-        return {
-            "conditioner": self.conditioner,
-            "mask": self.mask.tolist(),
-            "transformer": {
-                "class_name": type(self.transformer).__name__,
-                "config": self.transformer.get_config(),
-            },
-            "context_shape": None if self.context_shape is None else list(self.context_shape),
-            "dtype": self.flow_dtype.name,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict) -> Coupling:
-        described = config["transformer"]
-        transformer = transformer_class(described["class_name"]).from_config(described["config"])
-        return cls(**{**config, "transformer": transformer})
+        return {**super().get_config(), "mask": self.mask.tolist()}
 
     # The math.
     def _augmented_inverse(self, x, context=None):
@@ -197,118 +153,29 @@ class Coupling(FlowBijector):
         x, fldj = self._pass("forward", z, context)
         return x, {"fldj": fldj, "ildj": -fldj}
 
-    # Called only when TFP's cache has no log-det for this input.
-    def _inverse_log_det_jacobian(self, x, context=None):
-        return self._augmented_inverse(x, context)[1]["ildj"]
-
-    def _forward_log_det_jacobian(self, z, context=None):
-        return self._augmented_forward(z, context)[1]["fldj"]
-
-    # Pieces.
-    def _flatten_batch(self, x):
-        """Reshapes to ``[N, *event]``; returns it and the batch shape (static where known)."""
-        rank = len(self._event_shape)
-        batch = x.shape[: x.shape.rank - rank]
-        batch_shape = batch.as_list() if batch.is_fully_defined() else tf.shape(x)[:-rank]
-        return tf.reshape(x, (-1, *self._event_shape)), batch_shape
-
     def _pass(self, direction: str, x, context):
         """One conditioner pass in ``direction``: the output and one log-det per example."""
         flat, batch_shape = self._flatten_batch(x)
         x1, x2 = self._layout.split(flat)
-        out = self._call_conditioner(x1, self._prepare_context(context, batch_shape))
-        outputs = (out,) if self._transformer.num_params == 1 else tuple(out)
-        y, ldj = self._transform(direction, x1, x2, outputs)
+        context = self._prepare_context(context, batch_shape)
+        params = self._layout.keep(self._transformer_params(x1, context, x2.dtype))
+        y, ldj = self._transform(direction, x1, x2, params)
         return tf.reshape(y, tf.shape(x)), tf.reshape(ldj, batch_shape)
 
-    def _transform(self, direction: str, x1, x2, outputs):
-        """The transformer on ``x2`` with the conditioner's ``outputs`` (cast to the data dtype;
-        those of copied entries set to the identity): the merged ``[N, *event]`` and the
-        summed log-dets ``[N]``."""
-        params = self._layout.keep(
-            self._transformer.params(tuple(tf.cast(t, x2.dtype) for t in outputs))
-        )
+    def _transform(self, direction: str, x1, x2, params):
+        """The transformer on ``x2`` with ``params`` (those of copied entries already the
+        identity's): the merged ``[N, *event]`` and the summed log-dets ``[N]``."""
         y2, ldj = getattr(self._transformer, direction)(x2, params)
         ldj = tf.zeros(tf.shape(x2)[:1], x2.dtype) if ldj is None else self._layout.sum(ldj)
         return self._layout.merge(x1, y2), ldj
 
-    def _call_conditioner(self, x1, context):
-        conditioner = lowered_conditioner(self)  # a bfloat16 copy (tfp_realnvp.precision)
-        if conditioner is None:
-            conditioner = self._conditioner
-        else:
-            x1 = tf.cast(x1, conditioner.compute_dtype)
-            context = None if context is None else tf.cast(context, x1.dtype)
-        if context is None:
-            return conditioner(x1)
-        return conditioner(x1, context=context)
-
-    def _prepare_context(self, context, batch_shape):
-        if self._context_shape is None:
-            if context is not None:
-                raise ValueError(
-                    f"{self.name}: got `context`, but this coupling is unconditional (built "
-                    "without `context_shape`)."
-                )
-            return None
-        if context is None:
-            raise ValueError(
-                f"{self.name}: this coupling is conditional (context_shape="
-                f"{self._context_shape}) and needs `context`; pass "
-                "bijector_kwargs=tfp_realnvp.conditional_kwargs(flow, context)."
-            )
-        context = tf.convert_to_tensor(context, dtype_hint=self._flow_dtype)
-        if context.dtype != self._flow_dtype:
-            raise TypeError(
-                f"{self.name}: `context` has dtype {context.dtype.name}, but this bijector "
-                f"computes in {self._flow_dtype.name}."
-            )
-        rank = len(self._context_shape)
-        shape = context.shape
-        if shape.rank is not None and (
-            shape.rank < rank or tuple(shape[shape.rank - rank :]) != self._context_shape
-        ):
-            raise ValueError(
-                f"{self.name}: `context` must end in context_shape {self._context_shape}; got "
-                f"shape {tuple(shape)}."
-            )
-        if isinstance(batch_shape, list):
-            full = batch_shape + list(self._context_shape)
-        else:
-            full = tf.concat([batch_shape, self._context_shape], axis=0)
-        context = tf.broadcast_to(context, full)
-        return tf.reshape(context, (-1, *self._context_shape))
-
-    def _build_conditioner(self):
-        """Calls the conditioner once on zeros: creates its weights and checks its outputs."""
-        x1 = tf.zeros((1, *self._layout.conditioner_input_shape), self._flow_dtype)
-        context = None
-        if self._context_shape is not None:
-            context = tf.zeros((1, *self._context_shape), self._flow_dtype)
-        out = self._call_conditioner(x1, context)
-        transformer = self._transformer
-        n = transformer.num_params
-        wants = [(1, *self._layout.param_shape, *u) for u in transformer.unit_param_shapes]
-        if n == 1:
-            outputs = (out,) if tf.is_tensor(out) else None
-        else:
-            outputs = tuple(out) if isinstance(out, (tuple, list)) else None
-        ok = (
-            outputs is not None
-            and len(outputs) == n
-            and all(
-                tf.is_tensor(t) and tuple(t.shape) == w for t, w in zip(outputs, wants, strict=True)
-            )
+    def _conditioner_hint(self) -> str:
+        n = self._transformer.num_params
+        return (
+            f"With this mask the conditioner sees inputs of shape "
+            f"{(1, *self.conditioner_input_shape)}; our conditioners take num_outputs={n} for "
+            "this transformer."
         )
-        if not ok:
-            got = [tuple(t.shape) for t in out] if isinstance(out, (tuple, list)) else out
-            got = tuple(out.shape) if tf.is_tensor(out) else got
-            raise ValueError(
-                f"{self.name}: `conditioner` must return "
-                f"{_expected_outputs(transformer.param_names, wants)} for a batch of 1 with "
-                f"this mask ({transformer!r}); got {got}. (Our conditioners take "
-                f"num_outputs={n} for this transformer.)"
-            )
 
 
 @register_bijector
@@ -412,14 +279,6 @@ class AffineCoupling(Coupling):
     @classmethod
     def from_config(cls, config: dict) -> AffineCoupling:
         return cls(**config)
-
-
-def _expected_outputs(names: Sequence[str], wants: Sequence[tuple]) -> str:
-    if len(names) == 1:
-        return f"a {names[0]} tensor of shape {wants[0]}"
-    if len(set(wants)) == 1:
-        return f"({', '.join(names)}), each of shape {wants[0]}"
-    return "(" + ", ".join(f"{n} of shape {w}" for n, w in zip(names, wants, strict=True)) + ")"
 
 
 def _resolve_mask(mask, num_masked, event_shape) -> np.ndarray:

@@ -9,7 +9,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import keras, register
-from tfp_realnvp.bijectors.base import FlowBijector, register_bijector, unique_name
+from tfp_realnvp.bijectors.base import register_bijector, unique_name
+from tfp_realnvp.bijectors.channel_map import ChannelMap
 
 __all__ = ["LULinear", "LUWeights", "random_permutation", "reverse_permutation"]
 
@@ -74,7 +75,7 @@ class LUWeights(keras.layers.Layer):
 
 
 @register_bijector
-class LULinear(FlowBijector):
+class LULinear(ChannelMap):
     """A learned invertible linear map of the last axis, LU-parameterised (Glow's 1x1 convolution).
 
     With ``W = P L U`` (``P`` a fixed permutation, ``L`` unit lower triangular, ``U`` upper
@@ -132,18 +133,10 @@ class LULinear(FlowBijector):
             raise ValueError(
                 f"`weights` act on {weights.channels} channels; the event has {channels}."
             )
-        # Two LULinear instances must never share TFP's cache: the weights make them distinct.
-        parameters["weights"] = weights
         self._weights = weights
-        self._positions = int(np.prod(self._event_shape[:-1], dtype=np.int64))
-        super().__init__(
-            forward_min_event_ndims=len(self._event_shape),
-            is_constant_jacobian=True,
-            validate_args=validate_args,
-            parameters=parameters,
-            name=name or unique_name("lu_linear"),
+        self._finish(
+            weights, parameters, "weights", validate_args, name or unique_name("lu_linear")
         )
-        self._track_layers([weights])
 
     @property
     def permutation(self) -> list[int]:
@@ -151,11 +144,7 @@ class LULinear(FlowBijector):
         return list(self._weights.permutation)
 
     def get_config(self) -> dict:
-        return {
-            "event_shape": list(self.event_shape),
-            "dtype": self.flow_dtype.name,
-            "permutation": self.permutation,
-        }
+        return {**super().get_config(), "permutation": self.permutation}
 
     @classmethod
     def from_config(cls, config: dict) -> LULinear:
@@ -176,14 +165,11 @@ class LULinear(FlowBijector):
     def _inverse(self, x):
         return self._apply(x, "x", inverse=True)
 
-    def _log_det(self, v, arg):
-        v = self._check_input(v, arg, self._event_shape)
-        log_det = tf.cast(self._weights.log_det(), v.dtype) * self._positions
-        batch = tf.shape(v)[: tf.rank(v) - len(self._event_shape)]
-        return tf.broadcast_to(log_det, batch)
+    def _log_det_per_position(self, dtype):
+        return tf.cast(self._weights.log_det(), dtype)
 
     def _forward_log_det_jacobian(self, z):
-        return self._log_det(z, "z")
+        return self._log_det(self._check_input(z, "z", self._event_shape))
 
     def _inverse_log_det_jacobian(self, x):
-        return -self._log_det(x, "x")
+        return -self._log_det(self._check_input(x, "x", self._event_shape))

@@ -81,9 +81,3 @@ class ResidualFlow(FlowBijector):
 
     def _params(self, dtype) -> dict[str, tf.Tensor]:
         return {k: tf.cast(v, dtype) for k, v in self._weights.tensors().items()}
-
-    def _inverse_log_det_jacobian(self, x):
-        return self._augmented_inverse(x)[1]["ildj"]
-
-    def _forward_log_det_jacobian(self, z):
-        return self._augmented_forward(z)[1]["fldj"]

@@ -1,5 +1,6 @@
-"""The scale parameterisations of the affine coupling, kept importable from here: they live in
-`tfp_realnvp.bijectors.transformers` beside the `Affine` transformer that uses them."""
+"""Compatibility path: the scale parameterisations of the affine coupling live in
+`tfp_realnvp.bijectors.transformers`, beside the `Affine` transformer that uses them; import
+them from there. Kept for code that imports this module; nothing in tfp_realnvp does."""
 
 from tfp_realnvp.bijectors.transformers import (
     SCALES,

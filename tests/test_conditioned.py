@@ -1,0 +1,136 @@
+"""ConditionedBijector, the base of Coupling and MaskedAutoregressive: the parts they share
+(conditioner check, context, the low-precision switch, configs) behave the same in both."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_realnvp import MADE, ResidualConvNet, ResidualMLP, checkerboard_mask, half_mask
+from tfp_realnvp.bijectors import (
+    Additive,
+    Affine,
+    AffineCoupling,
+    ConditionedBijector,
+    Coupling,
+    MaskedAutoregressive,
+)
+from tfp_realnvp.bijectors.lowering import lowered_conditioner, lowering
+
+
+def _coupling(**kwargs):
+    return Coupling(ResidualMLP(2, [8]), half_mask(4), Affine(), **kwargs)
+
+
+def _maf(**kwargs):
+    return MaskedAutoregressive(MADE(4, [8]), Affine(), **kwargs)
+
+
+class _OneTuple(ResidualMLP):
+    """Returns its single output wrapped in a tuple."""
+
+    def call(self, *args, **kwargs):
+        return (super().call(*args, **kwargs),)
+
+
+class _OneTupleMADE(MADE):
+    def call(self, *args, **kwargs):
+        return (super().call(*args, **kwargs),)
+
+
+def test_both_share_the_base():
+    for bijector in (_coupling(), _maf()):
+        assert isinstance(bijector, ConditionedBijector)
+        assert bijector.transformer.num_params == 2 and not bijector.is_conditional
+
+
+def test_shapes_the_conditioner_sees_and_returns():
+    vector = _coupling()
+    assert (vector.conditioner_input_shape, vector.param_shape) == ((2,), (2,))
+    image = Coupling(ResidualConvNet(1, 4, num_blocks=1), checkerboard_mask(4, 4, 1), Affine())
+    assert (image.conditioner_input_shape, image.param_shape) == ((4, 4, 1), (4, 4, 1))
+    maf = _maf()
+    assert (maf.conditioner_input_shape, maf.param_shape) == ((4,), (4,))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (
+            lambda: Coupling(_OneTuple(2, [4], num_outputs=1), half_mask(4), Additive()),
+            r"`conditioner` must return a shift tensor of shape \(1, 2\) for a batch of 1 "
+            r"\(Additive\(\)\); got \[\(1, 2\)\]\. With this mask the conditioner sees inputs "
+            r"of shape \(1, 2\); our conditioners take num_outputs=1",
+        ),
+        (
+            lambda: MaskedAutoregressive(_OneTupleMADE(4, [4], param_shapes=[[]]), Additive()),
+            r"`made` must return a shift tensor of shape \(1, 4\) for a batch of 1 "
+            r"\(Additive\(\)\); got \[\(1, 4\)\]\. Build it with MADE\(\.\.\., "
+            r"param_shapes=\[\[\]\]\)",
+        ),
+    ],
+)
+def test_one_output_wrapped_in_a_tuple_is_refused_by_both(make, message):
+    # The pass reads one output as the tensor itself: a tuple would be taken apart wrongly.
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("make", [_coupling, _maf])
+def test_context_is_checked_the_same_way(make):
+    x = tf.zeros([5, 4])
+    conditional = make(context_shape=[3])
+    with pytest.raises(ValueError, match=r"is conditional \(context_shape=\(3,\)\) and needs"):
+        conditional.inverse(x)
+    with pytest.raises(ValueError, match=r"`context` must end in context_shape \(3,\); got"):
+        conditional.inverse(x, context=tf.zeros([5, 2]))
+    with pytest.raises(TypeError, match=r"`context` has dtype float64, but this bijector"):
+        conditional.inverse(x, context=tf.zeros([5, 3], tf.float64))
+    with pytest.raises(ValueError, match="is unconditional"):
+        make().inverse(x, context=tf.zeros([5, 3]))
+    assert conditional.inverse(x, context=tf.ones([3])).shape == (5, 4)  # broadcast
+
+
+def test_config_keys_stay_those_of_saved_files():
+    assert set(_coupling().get_config()) == {
+        "conditioner", "mask", "transformer", "context_shape", "dtype"
+    }  # fmt: skip
+    affine = AffineCoupling(ResidualMLP(2, [8]), num_masked=2, event_shape=[4])
+    assert set(affine.get_config()) == {
+        "conditioner", "mask", "scale", "clamp", "context_shape", "dtype"
+    }  # fmt: skip
+    maf = _maf(context_shape=[2])
+    config = maf.get_config()
+    assert set(config) == {"made", "transformer", "inverse", "context_shape", "dtype"}
+    assert config["transformer"] == {"class_name": "Affine", "config": maf.transformer.get_config()}
+    rebuilt = MaskedAutoregressive.from_config({**config, "made": MADE(4, [8])})
+    assert type(rebuilt.transformer) is Affine and rebuilt.context_shape == (2,)
+
+
+def _bfloat16_copy(bijector):
+    conditioner = bijector.conditioner
+    copy = type(conditioner).from_config({**conditioner.get_config(), "dtype": "bfloat16"})
+    copy(tf.zeros((1, *bijector.conditioner_input_shape), tf.bfloat16))
+    for source, target in zip(conditioner.weights, copy.weights, strict=True):
+        target.assign(tf.cast(source, tf.bfloat16))
+    return copy
+
+
+@pytest.mark.parametrize("make", [_coupling, _maf])
+def test_the_low_precision_switch_runs_the_copy_and_keeps_the_dtype(make):
+    bijector = make()
+    rng = np.random.default_rng(0)
+    for v in bijector.conditioner.trainable_variables:
+        v.assign(rng.normal(0, 0.3, v.shape).astype("float32"))
+    x = tf.constant(rng.normal(size=(6, 4)), tf.float32)
+    want = bijector.inverse(tf.identity(x))
+    copy = _bfloat16_copy(bijector)
+    assert lowered_conditioner(bijector) is None
+    with lowering([(bijector, copy)]):
+        assert lowered_conditioner(bijector) is copy
+        got = bijector.inverse(tf.identity(x))
+        ildj = bijector.inverse_log_det_jacobian(tf.identity(x), 1)
+    assert got.dtype == tf.float32 and ildj.dtype == tf.float32
+    assert not np.array_equal(got, want)  # it ran the copy
+    np.testing.assert_allclose(got, want, atol=5e-2, rtol=2e-2)
+    assert lowered_conditioner(bijector) is None
+    np.testing.assert_array_equal(bijector.inverse(tf.identity(x)), want)
