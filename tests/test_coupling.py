@@ -401,3 +401,19 @@ def test_masked_layout_zeroes_the_parameters_of_copied_entries():
     np.testing.assert_array_equal(shift, np.broadcast_to(2 * ~mask, [3, 2, 2, 1]))
     np.testing.assert_array_equal(packed, np.broadcast_to(~mask[..., None], [3, 2, 2, 1, 4]))
     np.testing.assert_array_equal(layout.sum(shift), [4.0] * 3)
+
+
+@pytest.mark.parametrize("made_by", ["template", "function"])
+def test_a_tfp_shift_and_log_scale_fn_is_named_as_not_a_conditioner(made_by):
+    # It ended in TFP's template stack: "_fn() missing 1 required positional argument".
+    tfb = tfp.bijectors
+    if made_by == "template":
+        fn = tfb.real_nvp_default_template([8])
+    else:
+
+        def fn(x, output_units):
+            return x[..., :output_units], x[..., :output_units]
+
+    message = r"^`conditioner` is a TFP shift_and_log_scale_fn\(x, output_units\) .*ResidualMLP"
+    with pytest.raises(TypeError, match=message):
+        AffineCoupling(fn, num_masked=2, event_shape=[4])

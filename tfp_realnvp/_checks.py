@@ -6,7 +6,9 @@ argument, what was expected and what came.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +55,37 @@ def one_of(value, choices: Sequence, name: str):
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {tuple(choices)}; got {value!r}.")
     return value
+
+
+def is_tf1_template(obj: Any) -> bool:
+    """Whether ``obj`` is a TF1 template network (``tf.compat.v1.make_template``, and so
+    ``tfb.real_nvp_default_template``): its variables appear on the first call, tracked by
+    neither Keras nor TFP."""
+    return any(
+        c.__name__ == "Template" and c.__module__.endswith("ops.template")
+        for c in type(obj).__mro__
+    )
+
+
+def conditioner(value, name: str) -> None:
+    """Refuses a TFP ``shift_and_log_scale_fn(x, output_units)`` (a template, or a function
+    with an ``output_units`` argument) given where a conditioner belongs.
+
+    Raises:
+      TypeError: naming ``name``, the difference and what to use instead.
+    """
+    try:
+        takes_units = "output_units" in inspect.signature(value).parameters
+    except (TypeError, ValueError):  # not introspectable: a Keras layer's __call__, a builtin
+        takes_units = False
+    if is_tf1_template(value) or (takes_units and not hasattr(value, "trainable_variables")):
+        raise TypeError(
+            f"`{name}` is a TFP shift_and_log_scale_fn(x, output_units) (such as "
+            "tfb.real_nvp_default_template), not a conditioner: a conditioner is a Keras layer "
+            "or tf.Module called as conditioner(x1) that returns (shift, log_scale), with its "
+            "weights made at once. Use tfp_realnvp.ResidualMLP(output_units, hidden_units), or "
+            "wrap a network of Keras layers (README: 'Coming from tfb.RealNVP')."
+        )
 
 
 def _integer_kind(minimum: int | None) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import tensorflow_probability as tfp
 
+from tfp_realnvp._checks import is_tf1_template
+
 tfb = tfp.bijectors
 
 __all__ = [
@@ -80,12 +82,6 @@ def keras_layers(bijector: tfb.Bijector) -> list:
     return [layer for b in walk(bijector) for layer in getattr(b, "layers", ())]
 
 
-def _is_tf1_template(fn: Any) -> bool:
-    return any(
-        c.__name__ == "Template" and c.__module__.endswith("ops.template") for c in type(fn).__mro__
-    )
-
-
 def check_no_templates(bijector: tfb.Bijector, where: str) -> None:
     """Refuses a flow holding a TF1 template network (``tfb.real_nvp_default_template``,
     ``tfb.masked_autoregressive_default_template``): its variables are made on the first call
@@ -95,7 +91,7 @@ def check_no_templates(bijector: tfb.Bijector, where: str) -> None:
       TypeError: naming ``where``, the bijector and what to use instead.
     """
     for b in walk(bijector):
-        if _is_tf1_template(getattr(b, "_shift_and_log_scale_fn", None)):
+        if is_tf1_template(getattr(b, "_shift_and_log_scale_fn", None)):
             raise TypeError(
                 f"{where}: {type(b).__name__} {b.name!r} computes its shift and log-scale with "
                 "a TF1 template network (tfb.real_nvp_default_template or "

@@ -34,6 +34,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from tfp_realnvp._checks import conditioner as check_conditioner
 from tfp_realnvp.bijectors.base import FlowBijector
 from tfp_realnvp.bijectors.lowering import lowered_conditioner
 from tfp_realnvp.bijectors.transformers import Params, Transformer, transformer_class
@@ -61,6 +62,7 @@ class ConditionedBijector(FlowBijector):
                 "`transformer` must be a tfp_realnvp.bijectors.Transformer (Affine, Additive "
                 f"or a subclass); got {type(transformer).__name__}."
             )
+        check_conditioner(conditioner, self._conditioner_arg)
         self._conditioner = conditioner
         self._transformer = transformer
         self._context_shape = (
