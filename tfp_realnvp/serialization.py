@@ -2,9 +2,10 @@
 
 Our bijectors describe themselves (``get_config`` / ``from_config`` of `FlowBijector`, and
 `register_bijector` to be found by name); values that are bijectors or Keras layers (a
-coupling's conditioner) are saved recursively. This module itself describes only TFP's own
-bijectors, through their public API: `tfb.Chain`, `tfb.Invert`, and `tfb.Permute`, `tfb.Shift`
-and `tfb.Scale` with constant parameters.
+coupling's conditioner) are saved recursively. This module itself describes TFP's own
+bijectors, through their public API: `tfb.Chain`, `tfb.Invert`, and those of `TFP_BIJECTORS`
+(`Shift`, `Scale`, `ScaleMatvecTriL`, `Sigmoid`, ...) by their constructor arguments, when
+those are constants (a trained `tf.Variable` inside one is refused, naming it).
 
 Weights are not part of a config: Keras saves them through the model's tracked layers and loads
 them into the layers that `bijector_from_config` rebuilds in the same order.
@@ -28,35 +29,66 @@ from tfp_realnvp._keras import keras
 from tfp_realnvp.bijectors.base import FlowBijector, registered_bijectors
 from tfp_realnvp.traversal import CHAIN_TYPES, INVERT_TYPES
 
-__all__ = ["bijector_from_config", "bijector_to_config"]
+__all__ = ["TFP_BIJECTORS", "bijector_from_config", "bijector_to_config"]
 
 tfb = tfp.bijectors
 
-_SUPPORTED = "our registered bijectors and TFP's Chain, Invert, Permute, Shift and Scale"
+# TFP's bijectors saved by their constructor arguments (constants only).
+TFP_BIJECTORS = (
+    "Shift",
+    "Scale",
+    "ScaleMatvecDiag",
+    "ScaleMatvecTriL",
+    "Permute",
+    "Reshape",
+    "Exp",
+    "Log",
+    "Expm1",
+    "Sigmoid",
+    "Softplus",
+    "Softsign",
+    "Tanh",
+    "Identity",
+    "SinhArcsinh",
+    "Power",
+    "Square",
+    "NormalCDF",
+)
+_INTEGER_ARGS = {"permutation", "event_shape_out", "event_shape_in"}
+_SUPPORTED = f"our registered bijectors and TFP's Chain, Invert, {', '.join(TFP_BIJECTORS)}"
 _ADVICE = "Use checkpoints or tfp_realnvp.export_saved_model instead."
 
 
-def _constant(value, what: str, name: str) -> list:
-    static = tf.get_static_value(value)
-    if static is None or isinstance(value, tf.Variable):
+def _constant(value, what: str, name: str):
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, tf.Variable) or not (
+        tf.is_tensor(value) or isinstance(value, (list, tuple, np.ndarray, np.generic))
+    ):
+        raise ValueError(f"cannot save bijector {name!r}: its {what} is not a constant. {_ADVICE}")
+    static = tf.get_static_value(value) if tf.is_tensor(value) else np.asarray(value)
+    if static is None:
         raise ValueError(f"cannot save bijector {name!r}: its {what} is not a constant. {_ADVICE}")
     return np.asarray(static).tolist()
 
 
 def _tfp_config(bijector) -> tuple[str, dict] | None:
     """TFP's own bijectors, by their public API."""
-    name = bijector.name
     if isinstance(bijector, CHAIN_TYPES):
         return "Chain", {"bijectors": list(bijector.bijectors)}
     if isinstance(bijector, INVERT_TYPES):
         return "Invert", {"bijector": bijector.bijector}
-    if isinstance(bijector, tfb.Permute):
-        return "Permute", {"permutation": _constant(bijector.permutation, "permutation", name)}
-    if isinstance(bijector, tfb.Shift):
-        return "Shift", {"shift": _constant(bijector.shift, "shift", name), "dtype": bijector.dtype}
-    if isinstance(bijector, tfb.Scale):
-        return "Scale", {"scale": _constant(bijector.scale, "scale", name), "dtype": bijector.dtype}
-    return None
+    kind = type(bijector).__name__
+    if kind not in TFP_BIJECTORS or type(bijector) is not getattr(tfb, kind):
+        return None
+    config = {
+        key: _constant(value, key, bijector.name)
+        for key, value in bijector.parameters.items()
+        if key not in ("name", "validate_args", "dtype") and value is not None
+    }
+    if bijector.dtype is not None:
+        config["dtype"] = tf.as_dtype(bijector.dtype).name
+    return kind, config
 
 
 def _tfp_from_config(kind: str, config: dict, name: str):
@@ -64,11 +96,13 @@ def _tfp_from_config(kind: str, config: dict, name: str):
         return tfb.Chain(config["bijectors"], name=name)
     if kind == "Invert":
         return tfb.Invert(config["bijector"], name=name)
-    if kind == "Permute":
-        return tfb.Permute(np.asarray(config["permutation"]), name=name)
-    if kind == "Shift":
-        return tfb.Shift(tf.constant(config["shift"], config["dtype"]), name=name)
-    return tfb.Scale(tf.constant(config["scale"], config["dtype"]), name=name)
+    dtype = config.pop("dtype", None)
+    arguments = {}
+    for key, value in config.items():
+        if isinstance(value, list):
+            value = np.asarray(value) if key in _INTEGER_ARGS else tf.constant(value, dtype)
+        arguments[key] = value
+    return getattr(tfb, kind)(**arguments, name=name)
 
 
 def bijector_to_config(bijector: tfb.Bijector) -> dict:
@@ -109,7 +143,7 @@ def bijector_from_config(config: dict) -> tfb.Bijector:
     cls = registered_bijectors().get(kind)
     if cls is not None:
         return cls.from_config({**arguments, "name": name})
-    if kind in ("Chain", "Invert", "Permute", "Shift", "Scale"):
+    if kind in ("Chain", "Invert", *TFP_BIJECTORS):
         return _tfp_from_config(kind, arguments, name)
     raise ValueError(
         f"unknown bijector class {kind!r} in a saved config; import the module that registers "
