@@ -18,6 +18,7 @@ from tfp_realnvp import (
     ResidualConvNet,
     ResidualMLP,
     Squeeze,
+    Whitening,
     channel_mask,
     checkerboard_mask,
     conditional_kwargs,
@@ -178,6 +179,11 @@ CASES = {
         lambda: FactorOut(LULinear([2, 2, 2], seed=0, dtype=F64), [2, 2, 4]),
     ),
     "dequantize": ([3], None, lambda: Dequantize(17)),
+    "whitening": (
+        [3],
+        None,
+        lambda: Whitening([1.0, -2.0, 0.5], [[2.0, 0, 0], [0.7, 0.5, 0], [-1.2, 0.3, 1.5]], F64),
+    ),
     "logit": ([3], None, lambda: Logit(0.05)),
     "multiscale-realnvp": ([4, 4, 2], None, lambda: _tiny_multiscale([4, 4, 2])),
     "multiscale-glow-conditional": (
@@ -255,6 +261,7 @@ XLA_CASES = {
     "radial-flow",
     "real-nvp-image",
     "spline-coupling-checkerboard-conditional",
+    "whitening",
 }
 
 

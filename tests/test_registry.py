@@ -38,6 +38,8 @@ def _images(levels=None):
     return rng.uniform(0, levels, size=(6, 4, 4, 1)).astype("float32")
 
 
+TRIL = [[2.0, 0.0, 0.0], [0.7, 0.5, 0.0], [-1.2, 0.3, 1.5]]
+
 # A small flow holding each registered class, with data it is defined on.
 FLOWS = {
     "vector": (lambda: trn.real_nvp([3], 2, [4], permutation="lu"), lambda: np.ones((5, 3)) * 0.3),
@@ -61,6 +63,10 @@ FLOWS = {
     "iaf": (
         lambda: trn.masked_autoregressive_flow([3], 2, [4], inverse=True, scale="tanh"),
         lambda: np.linspace(-2, 2, 15).reshape(5, 3),
+    ),
+    "whitened": (
+        lambda: tfb.Chain([trn.Whitening([1.0, -2.0, 0.5], TRIL), trn.real_nvp([3], 2, [4])]),
+        lambda: np.linspace(-3, 3, 15).reshape(5, 3),
     ),
     "preprocessed": (
         lambda: trn.preprocessed_image_flow(_tiny_multiscale([4, 4, 1]), num_levels=5),

@@ -30,6 +30,7 @@ _EXPORTS = {
     "Planar": "tfp_realnvp.bijectors",
     "Radial": "tfp_realnvp.bijectors",
     "Squeeze": "tfp_realnvp.bijectors",
+    "Whitening": "tfp_realnvp.bijectors",
     "alternating_mask": "tfp_realnvp.bijectors",
     "channel_mask": "tfp_realnvp.bijectors",
     "checkerboard_mask": "tfp_realnvp.bijectors",

@@ -32,6 +32,7 @@ from tfp_realnvp.bijectors.transformers import (
     LearnedTanhScale,
     Transformer,
 )
+from tfp_realnvp.bijectors.whitening import Whitening
 
 __all__ = [
     "SCALES",
@@ -58,6 +59,7 @@ __all__ = [
     "ResidualWeights",
     "Squeeze",
     "Transformer",
+    "Whitening",
     "alternating_mask",
     "channel_mask",
     "checkerboard_mask",
