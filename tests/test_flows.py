@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+import tfp_realnvp as trn
 from tfp_realnvp import (
     AffineCoupling,
     LULinear,
@@ -246,3 +247,12 @@ def test_builders_make_shift_only_conditioners_for_additive_couplings(make):
     assert not np.allclose(z, x)  # the perturbed shifts act
     np.testing.assert_allclose(flow.forward(tf.identity(z)), x, atol=1e-12)
     np.testing.assert_array_equal(flow.inverse_log_det_jacobian(x, len(event_shape)), 0.0)
+
+
+def test_one_dimension_is_refused_with_the_family_that_fits_it():
+    with pytest.raises(ValueError, match=r"masked_autoregressive_flow\(event_shape, .*'spline'"):
+        trn.real_nvp([1], 2, [8])
+    flow = trn.masked_autoregressive_flow([1], 2, [8], transformer="spline", context_shape=[3])
+    model = trn.FlowModel(flow)
+    x, context = np.zeros((4, 1), np.float32), np.ones((4, 3), np.float32)
+    assert model.log_prob(x, context).shape == (4,)

@@ -153,10 +153,10 @@ def test_keras_format_round_trip_is_exact(tmp_path):
 
 
 def test_keras_format_refuses_unserialisable_flow_and_keeps_the_old_file(tmp_path):
-    path = tmp_path / "exp.keras"
+    path = tmp_path / "flow.keras"
     path.write_bytes(b"the user's earlier file")
-    model = trn.FlowModel(tfp.bijectors.Exp(), event_shape=[2])
-    with pytest.raises(ValueError, match=r"cannot save bijector .* of type Exp"):
+    model = trn.FlowModel(tfp.bijectors.GeneralizedPareto(0.0, 1.0, 0.5), event_shape=[2])
+    with pytest.raises(ValueError, match=r"cannot save bijector .* of type GeneralizedPareto"):
         model.save(str(path))
     assert path.read_bytes() == b"the user's earlier file"
 
@@ -340,3 +340,25 @@ def test_a_tfp_template_flow_is_refused_with_what_to_use_instead():
         trn.FlowModel(flow, event_shape=[4])
     with pytest.raises(TypeError, match=r"tfp_realnvp.real_nvp\(...\)"):
         trn.flow_distribution(tfb.Chain([tfb.Shift(1.0), flow]), [4])
+
+
+def test_a_context_standardisation_is_applied_everywhere_and_saved(tmp_path):
+    flow = trn.real_nvp([2], 2, [8], context_shape=[2])
+    center, scale = np.array([100.0, -3.0]), np.array([50.0, 0.5])
+    model = trn.FlowModel(flow, context_center=center, context_scale=scale)
+    testing.perturb_variables(model.bijector)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 2)).astype("float32")
+    context = (center + scale * rng.normal(size=(5, 2))).astype("float32")
+    standardized = ((context - center) / scale).astype("float32")
+    routed = trn.conditional_kwargs(flow, tf.constant(standardized))
+    want = model.distribution.log_prob(x, bijector_kwargs=routed).numpy()
+    np.testing.assert_allclose(model.log_prob(x, context), want, rtol=1e-5, atol=1e-5)
+    model.save(str(tmp_path / "m.keras"))
+    loaded = trn.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.log_prob(x, context), want, rtol=1e-5, atol=1e-5)
+    served = tf.saved_model.load(str(trn.export_saved_model(model, tmp_path / "s")))
+    got = served.signatures["log_prob"](x=tf.constant(x), context=tf.constant(context))
+    np.testing.assert_allclose(got["log_prob"], want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"`context_scale` must be positive"):
+        trn.FlowModel(trn.real_nvp([2], 2, [8], context_shape=[2]), context_scale=[1.0, 0.0])

@@ -81,6 +81,10 @@ class FlowModel(keras.Model):
         (integer-valued data such as grey levels; see `Dequantize`). Under a global seed
         (``keras.utils.set_random_seed``) evaluation draws the same sequence of noise as the
         first training epoch did: the two compiled steps' random ops share their seed.
+      context_center, context_scale: a fixed standardisation of the context, ``(context -
+        context_center) / context_scale``, applied wherever the model routes a context (fit,
+        log_prob, sample and both exports), so callers pass contexts in their own units; each
+        of ``context_shape``. Default: none.
       base: the base distribution: ``"normal"`` (default, nothing learned), or a learned
         ``"diagonal"`` Gaussian, ``"student_t"`` or ``"mixture"``, or a
         `tfp_realnvp.bases.LearnedBase` layer (see `tfp_realnvp.bases`). A learned base trains
@@ -108,6 +112,8 @@ class FlowModel(keras.Model):
         context_shape: Sequence[int] | None = None,
         dequantize: bool = False,
         base: str | LearnedBase | None = None,
+        context_center: Sequence[float] | np.ndarray | None = None,
+        context_scale: Sequence[float] | np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -125,6 +131,9 @@ class FlowModel(keras.Model):
             context_shape = find(bijector, "context_shape")
         self.context_shape_ = None if context_shape is None else tuple(context_shape)
         self.flow_dtype = tf.as_dtype(self._dist.dtype)
+        self.context_center, self.context_scale = self._context_standardization(
+            context_center, context_scale
+        )
         self.num_dims = int(np.prod(self.event_shape_))
         self.flow_layers = keras_layers(bijector)
         self.data_domain = data_domain(bijector)
@@ -166,7 +175,29 @@ class FlowModel(keras.Model):
             return {}
         if not self.is_conditional:
             raise ValueError("this FlowModel is unconditional; it takes no `context`.")
-        return conditional_kwargs(self._flow, self._as_tensor(context, "context"))
+        context = self._as_tensor(context, "context")
+        if self.context_center is not None:
+            center = tf.constant(self.context_center, context.dtype)
+            context = (context - center) / tf.constant(self.context_scale, context.dtype)
+        return conditional_kwargs(self._flow, context)
+
+    def _context_standardization(self, center, scale):
+        if center is None and scale is None:
+            return None, None
+        if self.context_shape_ is None:
+            raise ValueError("`context_center`/`context_scale` need a conditional flow.")
+        shape = self.context_shape_
+        center = np.zeros(shape) if center is None else np.asarray(center, np.float64)
+        scale = np.ones(shape) if scale is None else np.asarray(scale, np.float64)
+        for name, value in (("context_center", center), ("context_scale", scale)):
+            if value.shape != shape or not np.all(np.isfinite(value)):
+                raise ValueError(
+                    f"`{name}` must be finite with the context's shape {shape}; got "
+                    f"{value.tolist()}."
+                )
+        if not np.all(scale > 0):
+            raise ValueError(f"`context_scale` must be positive; got {scale.tolist()}.")
+        return center, scale
 
     def _as_tensor(self, value, arg: str) -> tf.Tensor:
         """NumPy/Python input takes the model's dtype; a tensor must already have it."""
@@ -551,6 +582,14 @@ class FlowModel(keras.Model):
             "event_shape": list(self.event_shape_),
             "context_shape": None if self.context_shape_ is None else list(self.context_shape_),
             "dequantize": self.dequantize,
+            **(
+                {}
+                if self.context_center is None
+                else {
+                    "context_center": self.context_center.tolist(),
+                    "context_scale": self.context_scale.tolist(),
+                }
+            ),
             **(
                 {}
                 if self.learned_base is None

@@ -79,7 +79,10 @@ def coupling_stack(
         raise ValueError(f"`mask` for {kind} events must be one of {allowed}; got {mask!r}.")
     if event_shape[-1] < 2 and (not image or mask == "channel"):
         raise ValueError(
-            f"a coupling needs at least 2 units to split; event_shape is {event_shape}."
+            f"a coupling needs at least 2 units to split; event_shape is {event_shape}. For "
+            "one dimension (a 1-D target, with or without a context) use "
+            "masked_autoregressive_flow(event_shape, ..., transformer='spline'), which "
+            "transforms every unit."
         )
     width = _conditioner_width(image, hidden_units, hidden_channels)
     if image and dropout:

@@ -198,6 +198,74 @@ def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "lp.npy"), np.load(tmp_path / "lp2.npy"))
 
 
+def test_whiten_puts_the_fitted_gaussian_behind_the_flow(tmp_path):
+    # The README recommended whitening small tables, and named a --whiten train did not take.
+    import tfp_realnvp as trn
+
+    cov = [[4.0, 1.9, 0.0], [1.9, 1.0, 0.3], [0.0, 0.3, 2.0]]
+    x = np.random.default_rng(8).multivariate_normal([1.0, -2.0, 5.0], cov, size=400)
+    np.savetxt(tmp_path / "t.csv", x, delimiter=",", header="a,b,c", comments="")
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "t.csv"), "--out", str(out), "--whiten", *FAST]
+    assert cli.main(argv) == 0
+    model = trn.load_model(out / "model.keras")  # the saved model itself, not metrics.json
+    (whitening,) = [b for b in trn.walk(model.bijector) if isinstance(b, trn.Whitening)]
+    cholesky = whitening.scale_tril
+    np.testing.assert_allclose(cholesky @ cholesky.T, cov, atol=0.5)
+    assert json.loads((out / "metrics.json").read_text())["model"]["whiten"] is True
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    """A run of p(y | u, v) on a table whose one target depends on its context."""
+    tmp = tmp_path_factory.mktemp("conditional")
+    rng = np.random.default_rng(9)
+    context = rng.normal(size=(300, 2)) * [10.0, 1.0] + [50.0, 0.0]
+    y = 0.1 * context[:, :1] + context[:, 1:] ** 2 + 0.3 * rng.normal(size=(300, 1))
+    table = np.column_stack([context[:, 0], y, context[:, 1]])  # the target in the middle
+    np.savetxt(tmp / "t.csv", table, delimiter=",", header="u,y,v", comments="")
+    out = tmp / "run"
+    argv = ["train", "--data", str(tmp / "t.csv"), "--out", str(out), "--context", "u,3"]
+    assert cli.main([*argv, *FAST]) == 0
+    return out, tmp / "t.csv", table
+
+
+def test_a_conditional_run_learns_p_of_the_rest_given_the_context(conditional_run, tmp_path):
+    # p(y | x) was not in the command line, and a 1-D target had no flow that takes it.
+    import tfp_realnvp as trn
+
+    out, data, table = conditional_run
+    marker = rundir.read_marker(out)
+    assert marker["columns"] == ["y"] and marker["context_columns"] == ["u", "v"]
+    model = trn.load_model(out / "model.keras")  # the saved model itself
+    assert model.event_shape_ == (1,) and model.context_shape_ == (2,)
+    assert any(isinstance(b, trn.MaskedAutoregressive) for b in trn.walk(model.bijector))
+    # Standardised by the training rows' mean and spread (a split of the table's).
+    spread = table[:, [0, 2]].std(0)
+    assert np.all(np.abs(model.context_center - table[:, [0, 2]].mean(0)) < 0.2 * spread)
+    np.testing.assert_allclose(model.context_scale, spread, rtol=0.2)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["test_nll_linear_gaussian"]) and metrics["event_shape"] == [1]
+    # log-prob takes the table with both, by name or in the training order.
+    np.savetxt(tmp_path / "bare.csv", table, delimiter=",")
+    scores = []
+    for name, source in (("a", data), ("b", tmp_path / "bare.csv")):
+        argv = ["log-prob", "--model", str(out), "--data", str(source)]
+        assert cli.main([*argv, "--out", str(tmp_path / f"{name}.npy")]) == 0
+        scores.append(np.load(tmp_path / f"{name}.npy"))
+    np.testing.assert_array_equal(scores[0], scores[1])
+    want = model.log_prob(table[:, [1]].astype("float32"), table[:, [0, 2]].astype("float32"))
+    np.testing.assert_allclose(scores[0], want, rtol=1e-4, atol=1e-4)
+    # sample draws -n rows for each context row, written after it, like the input table.
+    np.savetxt(tmp_path / "c.csv", table[:4, [2, 0]], delimiter=",", header="v,u", comments="")
+    argv = ["sample", "--model", str(out), "--context-data", str(tmp_path / "c.csv"), "-n", "3"]
+    assert cli.main([*argv, "--out", str(tmp_path / "s.csv"), "--seed", "0"]) == 0
+    assert (tmp_path / "s.csv").read_text().startswith("u,v,y\n")
+    drawn = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    assert drawn.shape == (12, 3) and np.all(np.isfinite(drawn))
+    np.testing.assert_allclose(drawn[:, :2], np.repeat(table[:4, [0, 2]], 3, axis=0), rtol=1e-6)
+
+
 def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(serve, "_BLOCK_VALUES", 10)  # 5 rows of 2 values a block
     for name in ("s.npy", "s.csv"):
@@ -391,6 +459,10 @@ def _setup(tmp: Path) -> None:
     _fake_run(tmp / "run")
     (tmp / "run.csv").write_text("1,2\n")
     _fake_run(tmp / "named", (3,), ["a", "b", "c"])
+    _fake_run(tmp / "conditional", (1,), ["y"])
+    marker = rundir.read_marker(tmp / "conditional")
+    conditional = {"context_columns": ["u", "v"], "target_positions": [1]}
+    rundir.write_marker(tmp / "conditional", {**marker, **conditional, "context_positions": [0, 2]})
     (tmp / "renamed.csv").write_text("a,d,b\n1,2,3\n")
     (tmp / "s.npy").write_bytes(b"mine")
     np.save(tmp / "shard3.npy", x[:, :2] + 1.0)
@@ -454,6 +526,25 @@ REFUSALS = {
         "--round-integers: the run run dequantised no column (none held only whole numbers)",
     ),
     "negative seed": ("sample --model run -n 2 --out r.npy --seed -1", "argument --seed"),
+    "unknown context": (
+        "train --data three.csv --context 4 --out r",
+        "--context 4: no such column of three.csv (it has no header; numbers count from 1 to 3)",
+    ),
+    "all context": ("train --data three.csv --context 1,2,3 --out r", "leave one to model"),
+    "context shards": ("train --data shard*.npy --context 1 --out r", "--context needs the data"),
+    "no context rows": (
+        "sample --model conditional -n 2 --out r.npy",
+        "--model conditional models p(x | context): give the context rows to sample for with "
+        "--context-data (a .csv or .npy of u, v)",
+    ),
+    "context for an unconditional model": (
+        "sample --model run -n 2 --out r.npy --context-data three.csv",
+        "--context-data: --model run is not conditional",
+    ),
+    "whiten shards": (
+        "train --data shard*.npy --whiten --out r",
+        "--whiten needs the data in memory",
+    ),
     "output in /proc": ("sample --model run -n 2 --out /proc/x.npy", "cannot write in /proc"),
     "output is input": (
         "log-prob --model run --data run.csv --out run.csv --force",

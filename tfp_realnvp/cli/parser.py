@@ -58,6 +58,13 @@ def _rate(text):
 _nonnegative_float = _number(float, 0.0)
 
 
+def _names_list(text):
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return items
+
+
 def _hidden(text):
     try:
         units = tuple(int(t) for t in text.split(","))
@@ -156,6 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: drop it, with a note)",
     )
     train.add_argument(
+        "--context",
+        type=_names_list,
+        default=None,
+        metavar="COLUMNS",
+        help="learn p(rest | COLUMNS): comma-separated column names (or numbers from 1) of "
+        "--data that condition the others; log-prob then takes both, sample takes "
+        "--context-data",
+    )
+    train.add_argument(
+        "--whiten",
+        action="store_true",
+        help="put the flow behind the Gaussian fitted to the training rows (its mean and "
+        "covariance; tfp_realnvp.Whitening) instead of per-column standardisation: better on "
+        "small, correlated tables (vectors in memory only)",
+    )
+    train.add_argument(
         "--no-dequantize",
         action="store_true",
         help="treat columns of whole numbers as continuous (default: add uniform noise)",
@@ -192,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_number(int, 0, 2**31 - 1),
         default=None,
         help="draw the same samples as a run with this seed (default: a fresh seed, printed)",
+    )
+    sample.add_argument(
+        "--context-data",
+        type=Path,
+        default=None,
+        help="for a model trained with --context: a .csv or .npy of context rows; -n samples "
+        "are drawn for each, and written after it",
     )
     sample.add_argument(
         "--round-integers",

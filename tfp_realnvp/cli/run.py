@@ -17,6 +17,7 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp._keras import LEGACY_KERAS, keras
 from tfp_realnvp.autoregressive_flows import masked_autoregressive_flow
+from tfp_realnvp.bijectors.whitening import Whitening
 from tfp_realnvp.cli import plots
 from tfp_realnvp.cli.backup_callback import TrainingBackup, restore
 from tfp_realnvp.cli.screening import uses_image_flow
@@ -51,6 +52,11 @@ class TrainConfig:
       dropout: dropout rate in the vector flows' MLP conditioners.
       weight_decay: decoupled weight decay of the optimiser (AdamW); 0 for plain Adam.
       base: the base distribution (`tfp_realnvp.bases.BASES`).
+      whiten: put vector flows behind the Gaussian fitted to the training rows
+        (`tfp_realnvp.Whitening`) instead of a per-column standardisation.
+      context_columns: 0-based columns of a vector table that condition the rest: the run
+        learns ``p(rest | context)`` (a 1-D rest gets a spline MAF, which transforms every
+        unit). Empty: the density of every column.
       xla: compile the training step with XLA.
       verbose: Keras' progress output (0 none, 1 bar, 2 a line per epoch).
     """
@@ -74,6 +80,8 @@ class TrainConfig:
     seed: int = 0
     verbose: int = 1
     dequantize_columns: tuple[int, ...] = ()
+    whiten: bool = False
+    context_columns: tuple[int, ...] = ()
 
 
 # The builder behind each --flow for vectors, as metrics.json names it.
@@ -84,11 +92,16 @@ VECTOR_ARCHITECTURES = {
 }
 
 
-def vector_flow(num_dims: int, config: TrainConfig) -> tfb.Chain:
-    """The flow ``config.flow`` names for standardised vectors of ``num_dims``."""
+def vector_flow(
+    num_dims: int, config: TrainConfig, context_shape: list[int] | None = None
+) -> tfb.Chain:
+    """The flow ``config.flow`` names for standardised vectors of ``num_dims`` (a spline MAF
+    for one dimension, which couplings cannot split)."""
     layers = config.couplings or 8
     hidden = config.hidden_units or (64, 64)
-    kwargs = {"dropout": config.dropout, "seed": config.seed}
+    kwargs = {"dropout": config.dropout, "seed": config.seed, "context_shape": context_shape}
+    if num_dims == 1:
+        return masked_autoregressive_flow([1], layers, hidden, transformer="spline", **kwargs)
     if config.flow == "spline":
         return neural_spline_flow([num_dims], layers, hidden, **kwargs)
     if config.flow == "maf":
@@ -96,16 +109,28 @@ def vector_flow(num_dims: int, config: TrainConfig) -> tfb.Chain:
     return real_nvp([num_dims], layers, hidden, **kwargs)
 
 
-def standardized_flow(train: np.ndarray, config: TrainConfig) -> tfb.Chain:
-    """The vector flow of ``config`` behind a fixed per-dimension standardisation, so the
-    model's density is in the data's own units."""
+def standardized_flow(
+    train: np.ndarray, config: TrainConfig, context_shape: list[int] | None = None
+) -> tfb.Chain:
+    """The vector flow of ``config`` behind a fixed per-dimension standardisation (or, with
+    ``config.whiten``, the fitted Gaussian's map), so the model's density is in the data's own
+    units."""
     flat = train.reshape(len(train), -1).astype(np.float64)
-    return standardized_by(flat.mean(0), flat.std(0), config)
+    if config.whiten:
+        whitening = Whitening.fit(flat)
+        flow = vector_flow(flat.shape[1], config, context_shape)
+        return tfb.Chain([whitening, flow], name="whitened_flow")
+    return standardized_by(flat.mean(0), flat.std(0), config, context_shape)
 
 
-def standardized_by(mean: np.ndarray, std: np.ndarray, config: TrainConfig) -> tfb.Chain:
+def standardized_by(
+    mean: np.ndarray,
+    std: np.ndarray,
+    config: TrainConfig,
+    context_shape: list[int] | None = None,
+) -> tfb.Chain:
     """`standardized_flow` from the training rows' per-dimension ``mean`` and ``std``."""
-    flow = vector_flow(len(mean), config)
+    flow = vector_flow(len(mean), config, context_shape)
     shift, scale = np.asarray(mean, np.float32), np.maximum(std, 1e-3).astype(np.float32)
     return tfb.Chain([tfb.Shift(shift), tfb.Scale(scale), flow], name="standardized_flow")
 
@@ -182,21 +207,73 @@ def train_run(
             }
         mask = jitter_mask(parts["train"].shape[1], config.dequantize_columns)
         scored = {k: _jittered(v, mask, config.seed + i) for i, (k, v) in enumerate(parts.items())}
+        split = Split(parts["train"].shape[1], config.context_columns)
         with strategy.scope():
-            model = FlowModel(standardized_flow(scored["train"], config), base=config.base)
-        validation, noise_mask = scored["validation"], mask
+            model = split.model(scored["train"], config)
+        validation, noise_mask = split(scored["validation"]), mask
     fit_data, steps = epoch_batches(
         parts["train"], config.batch_size, config.seed, config.epochs, resume_from, noise_mask
     )
+    if not images and config.context_columns:
+        fit_data = fit_data.map(split.tensors)
+        event_shape = (len(split.target),)
     history, best = fit_flow(
         model, fit_data, steps, validation, config, backup, resume_from, strategy
     )
+    scored = {k: v if images else split(v) for k, v in scored.items()}
     log_probs = {name: _batched_log_prob(model, part) for name, part in scored.items()}
     sizes = {k: len(v) for k, v in parts.items()}
     metrics = run_metrics(config, event_shape, log_probs, sizes, history, best)
     metrics["model"] = model_record(config, config.architecture if images else None, support)
+    if not images and config.context_columns:
+        train_y, train_c = split(_jittered(parts["train"], mask, config.seed))
+        metrics["test_nll_linear_gaussian"] = linear_gaussian_nll(train_y, train_c, *scored["test"])
+        publish_model(model, history, None, event_shape, False, out, config.seed)
+        return metrics
     publish_model(model, history, scored["test"], event_shape, images, out, config.seed)
     return metrics
+
+
+class Split:
+    """A table's columns as the target ``y`` and the context ``c`` of a conditional run (the
+    whole row, and no context, for an unconditional one)."""
+
+    def __init__(self, width: int, context: tuple[int, ...]):
+        self.context = list(context)
+        self.target = [i for i in range(width) if i not in set(context)]
+
+    def __call__(self, rows: np.ndarray):
+        if not self.context:
+            return rows
+        return rows[:, self.target], rows[:, self.context]
+
+    def tensors(self, batch):
+        return tf.gather(batch, self.target, axis=1), tf.gather(batch, self.context, axis=1)
+
+    def model(self, train: np.ndarray, config: TrainConfig) -> FlowModel:
+        """The standardised flow of ``y`` given ``c``, which it standardises too."""
+        if not self.context:
+            return FlowModel(standardized_flow(train, config), base=config.base)
+        y, c = self(train)
+        flow = standardized_flow(y, config, context_shape=[len(self.context)])
+        spread = np.maximum(c.std(0), 1e-3)
+        return FlowModel(flow, base=config.base, context_center=c.mean(0), context_scale=spread)
+
+
+def linear_gaussian_nll(
+    train_y: np.ndarray, train_c: np.ndarray, test_y: np.ndarray, test_c: np.ndarray
+) -> float:
+    """Test NLL (nats per example) of the conditional Gaussian a least-squares fit gives:
+    ``y = A c + b + e``, ``e ~ N(0, S)`` with ``S`` the residuals' covariance on ``train``."""
+    design = np.column_stack([train_c, np.ones(len(train_c))]).astype(np.float64)
+    coef, *_ = np.linalg.lstsq(design, train_y.astype(np.float64), rcond=None)
+    residuals = train_y - design @ coef
+    cov = np.atleast_2d(np.cov(residuals, rowvar=False)) + 1e-9 * np.eye(train_y.shape[1])
+    test = test_y - np.column_stack([test_c, np.ones(len(test_c))]) @ coef
+    _, logdet = np.linalg.slogdet(cov)
+    mahalanobis = np.einsum("ij,ij->i", test @ np.linalg.inv(cov), test)
+    d = train_y.shape[1]
+    return float(np.mean(0.5 * (mahalanobis + logdet + d * np.log(2 * np.pi))))
 
 
 def fit_flow(
@@ -280,22 +357,30 @@ def model_record(config: TrainConfig, image_architecture: str | None, support) -
         "base": config.base,
         "dropout": config.dropout,
         "weight_decay": config.weight_decay,
+        "whiten": config.whiten,
         "support": support,
         "dequantized_columns": [c + 1 for c in config.dequantize_columns],
     }
 
 
-def publish_model(model, history, test: np.ndarray, event_shape, images, out: Path, seed: int):
-    """Writes the exported model, the ``.keras`` file and the pictures into ``out``."""
+def publish_model(model, history, test, event_shape, images, out: Path, seed: int):
+    """Writes the exported model, the ``.keras`` file and the pictures (the loss curves alone
+    for ``test=None``) into ``out``."""
     export_saved_model(model, out / "saved_model")
     model.save(str(out / "model.keras"))
     _pictures(model, history, test, event_shape, images, out, seed)
 
 
-def _batched_log_prob(model: FlowModel, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+def _batched_log_prob(model: FlowModel, part, batch: int = 8192) -> np.ndarray:
+    """``log p(x)`` of the rows ``part``, or ``log p(y | c)`` for ``part = (y, c)``."""
     # model.log_prob runs one compiled function, traced once for every batch size.
+    x, context = part if isinstance(part, tuple) else (part, None)
+
+    def rows(i):
+        return None if context is None else context[i : i + batch]
+
     return np.concatenate(
-        [model.log_prob(x[i : i + batch]).numpy() for i in range(0, len(x), batch)]
+        [model.log_prob(x[i : i + batch], rows(i)).numpy() for i in range(0, len(x), batch)]
     )
 
 
@@ -303,6 +388,8 @@ def _pictures(model, history, data, event_shape, images, out: Path, seed: int) -
     plots.plot_loss_curves(
         {k: v for k, v in history.items() if k in ("loss", "val_loss")}, out / "loss.png"
     )
+    if data is None:  # a conditional model: samples need contexts
+        return
     n = min(len(data), 2000 if not images else 64)
     samples = model.sample(n, seed=seed).numpy()
     if images:

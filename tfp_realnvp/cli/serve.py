@@ -40,10 +40,7 @@ def _served_run(model_dir: Path) -> dict:
 def _load_signature(model_dir: Path, name: str, verbose: bool):
     tf = import_quietly("tensorflow", verbose)
     served = tf.saved_model.load(str(model_dir / "saved_model"))
-    fn = served.signatures[name]
-    if "context" in fn.structured_input_signature[1]:
-        raise UsageError(f"--model {model_dir} is conditional; the CLI serves unconditional flows")
-    return tf, served, fn
+    return tf, served, served.signatures[name]
 
 
 def _check_disk(path: Path, rows: int, event: tuple[int, ...]) -> None:
@@ -66,23 +63,100 @@ def _blocks(total: int, event: tuple[int, ...]):
 def cmd_sample(args) -> int:
     marker = _served_run(args.model)
     event = tuple(marker["event_shape"])
-    rundir.check_output_file(args.out, args.force)
-    _check_disk(args.out, args.n, event)
+    rundir.check_output_file(args.out, args.force, _inputs(args, "context_data"))
+    contexts = _sample_contexts(args, marker)
+    per_row = 1 if contexts is None else len(contexts)
+    total, width = args.n * per_row, int(np.prod(event))
+    _check_disk(args.out, total, (width + (0 if contexts is None else contexts.shape[1]),))
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
     rounded = _whole_number_columns(marker, event, args.model) if args.round_integers else None
     tf, _served, fn = _load_signature(args.model, "sample", args.verbose)
-    header = marker.get("columns") or [f"x{i + 1}" for i in range(int(np.prod(event)))]
-    with rundir.array_writer(args.out, (args.n, *event), header) as write:
-        for i, start, stop in _blocks(args.n, event):
-            pair = tf.constant([i, seed], tf.int32)
-            samples = np.array(fn(count=tf.constant(stop - start, tf.int32), seed=pair)["samples"])
+    header = marker.get("columns") or [f"x{i + 1}" for i in range(width)]
+    shape = (total, *event)
+    if contexts is not None:  # each context row, then its samples: a table like the input
+        contexts = np.repeat(contexts, args.n, axis=0)
+        names = marker.get("context_columns") or [f"c{i + 1}" for i in range(contexts.shape[1])]
+        header, shape = [*names, *header], (total, contexts.shape[1] + width)
+    with rundir.array_writer(args.out, shape, header) as write:
+        for i, start, stop in _blocks(total, shape[1:]):
+            kw = {"count": tf.constant(stop - start, tf.int32), "seed": tf.constant([i, seed])}
+            if contexts is not None:
+                kw["context"] = tf.constant(contexts[start:stop])
+            samples = np.array(fn(**kw)["samples"])
             if rounded is not None:
                 flat = samples.reshape(len(samples), -1)
                 flat[:, rounded] = np.floor(flat[:, rounded] + _rounded_offset(marker))
+            if contexts is not None:
+                samples = np.concatenate([contexts[start:stop], samples], axis=1)
             write(samples)
     again = "" if args.seed is not None else f" (--seed {seed} draws the same again)"
-    print(f"wrote {args.n} samples to {args.out} with seed {seed}{again}")
+    each = "" if contexts is None else f" ({args.n} for each of {per_row} context rows)"
+    print(f"wrote {total} samples{each} to {args.out} with seed {seed}{again}")
     return 0
+
+
+def _inputs(args, *names: str) -> list[tuple[str, Path]]:
+    """``(flag, path)`` of the command's input files, which ``--out`` must not be."""
+    found = [(f"--{n.replace('_', '-')}", getattr(args, n, None)) for n in names]
+    return [(flag, path) for flag, path in found if path is not None]
+
+
+def _sample_contexts(args, marker: dict) -> np.ndarray | None:
+    """The context rows of ``--context-data`` for a conditional model (refused for another),
+    in the model's column order."""
+    conditional = "context_positions" in marker
+    if not conditional:
+        if args.context_data is not None:
+            raise UsageError(f"--context-data: --model {args.model} is not conditional")
+        return None
+    names = marker.get("context_columns")
+    if args.context_data is None:
+        wanted = ", ".join(names) if names else f"{len(marker['context_positions'])} columns"
+        raise UsageError(
+            f"--model {args.model} models p(x | context): give the context rows to sample "
+            f"for with --context-data (a .csv or .npy of {wanted})"
+        )
+    table = load_table(args.context_data)
+    source = f"--context-data {args.context_data}"
+    values = table.values.reshape(len(table.values), -1)
+    values, note = match_columns(values, table.columns, names, source)
+    if note:
+        print_note(note)
+    if values.shape[1] != len(marker["context_positions"]):
+        raise UsageError(
+            f"{source}: each row has {values.shape[1]} values; the model's context has "
+            f"{len(marker['context_positions'])}"
+        )
+    return values.astype(np.float32)
+
+
+def _split_conditional(data: np.ndarray, names, marker: dict, source: str):
+    """``(x, context)`` of a table for a conditional model: its columns matched by name to the
+    training table's when both have names (`match_columns`), else taken in that table's order."""
+    target, context = marker["target_positions"], marker["context_positions"]
+    order = None
+    if marker.get("columns") is not None:
+        order = [""] * (len(target) + len(context))
+        for place, name in zip(target, marker["columns"], strict=True):
+            order[place] = name
+        for place, name in zip(context, marker["context_columns"], strict=True):
+            order[place] = name
+    if order is not None and names is not None:
+        data, note = match_columns(data, names, order, source)
+        if note:
+            print_note(note)
+    elif data.shape[1] != len(target) + len(context):
+        raise UsageError(
+            f"{source}: each row has {data.shape[1]} values; the model takes "
+            f"{len(target)} and a context of {len(context)}, {len(target) + len(context)} "
+            "in all"
+        )
+    elif order is not None:
+        print_note(
+            f"{source} has no header row; its columns are taken to be in the training "
+            f"table's order: {', '.join(repr(n) for n in order)}"
+        )
+    return data[:, target], data[:, context]
 
 
 def _rounded_offset(marker: dict) -> float:
@@ -96,6 +170,8 @@ def _whole_number_columns(marker: dict, event: tuple[int, ...], model: Path) -> 
     if marker.get("support"):  # an image model: every pixel is a grey level
         return np.arange(int(np.prod(event)))
     columns = marker.get("dequantized_columns") or []
+    if "target_positions" in marker:  # the training table's columns, as the target's
+        columns = [marker["target_positions"].index(c - 1) + 1 for c in columns]
     if not columns:
         raise UsageError(
             f"--round-integers: the run {model} dequantised no column (none held only whole "
@@ -112,8 +188,11 @@ def cmd_log_prob(args) -> int:
     if marker.get("index_column_dropped") and index_column(table):
         print_note(index_note(table, f"--data {args.data}", "the model was trained without it"))
         table = without_first_column(table)
-    data = table.values
-    if data.ndim == 2:
+    data, context = table.values, None
+    if "context_positions" in marker:
+        flat = data.reshape(len(data), -1)
+        data, context = _split_conditional(flat, table.columns, marker, f"--data {args.data}")
+    elif data.ndim == 2:
         data, note = match_columns(
             data, table.columns, marker.get("columns"), f"--data {args.data}"
         )
@@ -136,7 +215,8 @@ def cmd_log_prob(args) -> int:
     tf, _, fn = _load_signature(args.model, "log_prob", args.verbose)
     with rundir.array_writer(args.out, (len(data),), ["log_prob"]) as write:
         for _, start, stop in _blocks(len(data), event):
-            log_prob = fn(x=tf.constant(data[start:stop]))["log_prob"].numpy()
+            kw = {} if context is None else {"context": tf.constant(context[start:stop])}
+            log_prob = fn(x=tf.constant(data[start:stop]), **kw)["log_prob"].numpy()
             write(np.where(outside[start:stop], -np.inf, log_prob))
     if outside.any():
         print(

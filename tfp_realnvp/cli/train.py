@@ -35,7 +35,39 @@ def _dropout(args, data: np.ndarray) -> float:
     return SMALL_DATA_DROPOUT if train_rows < SMALL_DATA_ROWS else 0.0
 
 
-def _train_config(args, training, data: np.ndarray | None, dequantize_columns: tuple[int, ...]):
+def _context_columns(args, table: Table) -> tuple[int, ...]:
+    """``--context``'s columns, 0-based: names of the header, or 1-based numbers."""
+    if not args.context:
+        return ()
+    if table.values.ndim != 2:
+        raise UsageError(f"--context: {args.data} holds images; a context is for tables")
+    width, names = table.values.shape[1], table.columns
+    chosen = []
+    for item in args.context:
+        if names is not None and item in names:
+            chosen.append(names.index(item))
+        elif item.isdigit() and 1 <= int(item) <= width:
+            chosen.append(int(item) - 1)
+        else:
+            known = f"its columns are {', '.join(names)}" if names else "it has no header"
+            raise UsageError(
+                f"--context {item}: no such column of {args.data} ({known}; numbers count "
+                f"from 1 to {width})"
+            )
+    if len(set(chosen)) != len(chosen):
+        raise UsageError(f"--context names a column twice: {','.join(args.context)}")
+    if len(chosen) >= width:
+        raise UsageError(f"--context takes every column of {args.data}; leave one to model")
+    return tuple(chosen)
+
+
+def _train_config(
+    args,
+    training,
+    data: np.ndarray | None,
+    dequantize_columns: tuple[int, ...],
+    context: tuple[int, ...] = (),
+):
     """The run's configuration; ``data`` is ``None`` for streamed shards (vectors, no default
     dropout: their size is known only once streamed)."""
     multiscale = data is not None and uses_image_flow(data, args.architecture)
@@ -63,17 +95,42 @@ def _train_config(args, training, data: np.ndarray | None, dequantize_columns: t
         seed=args.seed,
         verbose=0 if args.quiet else (1 if sys.stdout.isatty() else 2),
         dequantize_columns=dequantize_columns,
+        whiten=args.whiten,
+        context_columns=context,
     )
 
 
-def _screen(args, table: Table) -> tuple[tuple[int, ...], list[str]]:
-    """Checks the data before TensorFlow starts; returns the columns to dequantise and notes
-    for the user."""
+def _names(names: list[str] | None, otherwise: str) -> str:
+    return ", ".join(names) if names else otherwise
+
+
+def _conditional_record(table: Table, context: tuple[int, ...]) -> dict:
+    """What a conditional run's marker says of its columns: the target's and the context's
+    names (or None without a header) and their 0-based places in the training table."""
+    width = table.values.shape[1]
+    target = [i for i in range(width) if i not in set(context)]
+    names = table.columns
+    return {
+        "columns": None if names is None else [names[i] for i in target],
+        "context_columns": None if names is None else [names[i] for i in context],
+        "target_positions": target,
+        "context_positions": list(context),
+    }
+
+
+def _screen(args, table: Table, context: tuple[int, ...] = ()) -> tuple[tuple[int, ...], list[str]]:
+    """Checks the data before TensorFlow starts; returns the columns to dequantise (never a
+    context's) and notes for the user."""
     data = table.values
     if len(data) < 10:
         raise UsageError(f"{args.data}: {len(data)} examples; training needs at least 10")
     if data.ndim == 4:
         levels = screen_images(data, args.data)
+        if args.whiten:
+            raise UsageError(
+                "--whiten is for vectors: image flows take grey levels through their own "
+                "dequantisation and logit"
+            )
         if args.architecture == "vector":
             return (), [f"images of {levels} grey levels, flattened, dequantised onto [k, k + 1)"]
         if args.flow == "maf":
@@ -96,11 +153,15 @@ def _screen(args, table: Table) -> tuple[tuple[int, ...], list[str]]:
         raise UsageError(
             f"--architecture {args.architecture} is for images; {args.data} holds vectors"
         )
+    if args.whiten and data.shape[1] < 2:
+        raise UsageError(f"--whiten: {args.data} has one column; there is nothing to whiten")
     report = screen_vectors(data, args.data, not args.no_dequantize, table)
-    if not report.integer_columns:
+    whole = tuple(c for c in report.integer_columns if c not in set(context))
+    if not whole:
         return (), []
-    return report.integer_columns, [
-        f"{table.describe(report.integer_columns)} of {args.data} hold only whole numbers; "
+    return whole, [
+        f"{table.describe(whole)} of {args.data} {'holds' if len(whole) == 1 else 'hold'} "
+        "only whole numbers; "
         "training adds uniform noise on [-0.5, 0.5) to them (dequantisation), so log-probs "
         "of whole numbers estimate log-probabilities (--no-dequantize turns this off)"
     ]
@@ -151,6 +212,13 @@ def _shard_plan(args):
         return None
     if args.architecture != "realnvp":
         raise UsageError(f"--architecture {args.architecture} is for images; shards hold vectors")
+    if args.whiten:
+        raise UsageError(
+            "--whiten needs the data in memory (the covariance of every row); streamed shards "
+            "are standardised per column"
+        )
+    if args.context:
+        raise UsageError("--context needs the data in memory; streamed shards are not split")
     return shards.plan_shards(
         args.data,
         args.validation_data,
@@ -220,14 +288,23 @@ def cmd_train(args) -> int:
     resume = args.resume and not multi
     resume_from = backup_files.check_backup(out, fingerprint, resume, args.force, task.index)
     data, columns, dequantize_columns, notes, dropped = None, None, (), [], False
+    context, described = (), {}
     if plan is None:
         table = load_named_data(args.data, num_samples=args.num_samples, seed=args.seed)
         if not args.keep_index_column and index_column(table):
             notes.append(index_note(table, args.data, "--keep-index-column keeps it"))
             table, dropped = without_first_column(table), True
         data, columns = table.values, table.columns
-        dequantize_columns, screened = _screen(args, table)
+        context = _context_columns(args, table)
+        dequantize_columns, screened = _screen(args, table, context)
         notes += screened
+        if context:
+            described = _conditional_record(table, context)
+            columns = described["columns"]
+            notes.append(
+                f"learning p({_names(described['columns'], 'the other columns')} | "
+                f"{_names(described['context_columns'], table.describe(context))})"
+            )
     vectors = data is None or not uses_image_flow(data, args.architecture)
     if data is not None and vectors and args.dropout is None and _dropout(args, data):
         notes.append(
@@ -238,7 +315,7 @@ def cmd_train(args) -> int:
         print_note(note)
 
     training = import_quietly("tfp_realnvp.cli.run", args.verbose)
-    config = _train_config(args, training, data, dequantize_columns)
+    config = _train_config(args, training, data, dequantize_columns, context)
     strategy = _strategy(args.distribute)
     if multi:
         resume_from = _agree_on_epoch(args, strategy, out, task, resume_from)
@@ -281,10 +358,11 @@ def cmd_train(args) -> int:
                 + ", ".join(replaced),
                 file=sys.stderr,
             )
-        event_shape = metrics["event_shape"] if data is None else list(data.shape[1:])
+        event_shape = metrics["event_shape"] if data is None or context else list(data.shape[1:])
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
         info = {"data": args.data, **metrics["model"], "event_shape": event_shape}
-        rundir.write_marker(tmp, {**info, "columns": columns, "index_column_dropped": dropped})
+        info.update({"columns": columns, "index_column_dropped": dropped, **described})
+        rundir.write_marker(tmp, info)
         if task.is_chief:
             rundir.publish(tmp, out)
     backup_files.remove_backup(saved)
@@ -301,6 +379,11 @@ def cmd_train(args) -> int:
         f"test NLL {show('test_nll')} nats ({show('test_bits_per_dim')} bits/dim) "
         f"after {metrics['epochs']} epochs{kept} in {metrics['wall_time_s']:.1f} s"
     )
+    if "test_nll_linear_gaussian" in metrics:
+        print(
+            f"a linear regression with Gaussian noise, fitted to the same training rows: "
+            f"test NLL {show('test_nll_linear_gaussian')} nats"
+        )
     print(
         f"results in {out}/: "
         + ", ".join(sorted(p.name for p in out.iterdir() if p.name != rundir.MARKER))
