@@ -47,3 +47,16 @@ def test_dequantized_columns_get_fresh_noise_in_every_batch_of_every_epoch(tmp_p
         assert np.isin(rows[:, 1], data[:, 1].astype("float32")).all()  # no noise there
     assert len(np.unique(epochs[0][:, 0])) == len(epochs[0]) == 400  # a fresh draw per row
     assert not np.isin(epochs[1][:, 0], epochs[0][:, 0]).any()  # and per epoch
+
+
+def test_the_linear_gaussian_reference_is_the_closed_form():
+    from tfp_realnvp.cli.run import linear_gaussian_nll
+
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=(20000, 2))
+    y = c @ [[2.0], [-1.0]] + 1.0 + 0.5 * rng.normal(size=(20000, 1))
+    entropy = 0.5 * np.log(2 * np.pi * np.e * 0.25)  # of the noise: what is left given c
+    assert abs(linear_gaussian_nll(y[:10000], c[:10000], y[10000:], c[10000:]) - entropy) < 0.02
+    # Without a context: the Gaussian of y, whose variance is 4 + 1 + 0.25.
+    alone = 0.5 * np.log(2 * np.pi * np.e * 5.25)
+    assert abs(linear_gaussian_nll(y[:10000], None, y[10000:], None) - alone) < 0.02

@@ -220,14 +220,17 @@ def train_run(
     history, best = fit_flow(
         model, fit_data, steps, validation, config, backup, resume_from, strategy
     )
+    scored_train, test_rows = scored["train"], scored["test"]
     scored = {k: v if images else split(v) for k, v in scored.items()}
     log_probs = {name: _batched_log_prob(model, part) for name, part in scored.items()}
     sizes = {k: len(v) for k, v in parts.items()}
     metrics = run_metrics(config, event_shape, log_probs, sizes, history, best)
     metrics["model"] = model_record(config, config.architecture if images else None, support)
+    if not images:  # the closed-form reference: a Gaussian, or given the context a linear one
+        key = "test_nll_linear_gaussian" if config.context_columns else "test_nll_gaussian"
+        train = split.pair(scored_train)
+        metrics[key] = linear_gaussian_nll(*train, *split.pair(test_rows))
     if not images and config.context_columns:
-        train_y, train_c = split(_jittered(parts["train"], mask, config.seed))
-        metrics["test_nll_linear_gaussian"] = linear_gaussian_nll(train_y, train_c, *scored["test"])
         publish_model(model, history, None, event_shape, False, out, config.seed)
         return metrics
     publish_model(model, history, scored["test"], event_shape, images, out, config.seed)
@@ -247,6 +250,10 @@ class Split:
             return rows
         return rows[:, self.target], rows[:, self.context]
 
+    def pair(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(y, c)``, with ``c = None`` for an unconditional run."""
+        return self(rows) if self.context else (rows, None)
+
     def tensors(self, batch):
         return tf.gather(batch, self.target, axis=1), tf.gather(batch, self.context, axis=1)
 
@@ -261,10 +268,16 @@ class Split:
 
 
 def linear_gaussian_nll(
-    train_y: np.ndarray, train_c: np.ndarray, test_y: np.ndarray, test_c: np.ndarray
+    train_y: np.ndarray,
+    train_c: np.ndarray | None,
+    test_y: np.ndarray,
+    test_c: np.ndarray | None,
 ) -> float:
     """Test NLL (nats per example) of the conditional Gaussian a least-squares fit gives:
-    ``y = A c + b + e``, ``e ~ N(0, S)`` with ``S`` the residuals' covariance on ``train``."""
+    ``y = A c + b + e``, ``e ~ N(0, S)`` with ``S`` the residuals' covariance on ``train``;
+    without a context (``None``), the Gaussian fitted to ``train_y``."""
+    if train_c is None:
+        train_c, test_c = np.zeros((len(train_y), 0)), np.zeros((len(test_y), 0))
     design = np.column_stack([train_c, np.ones(len(train_c))]).astype(np.float64)
     coef, *_ = np.linalg.lstsq(design, train_y.astype(np.float64), rcond=None)
     residuals = train_y - design @ coef

@@ -379,11 +379,12 @@ def cmd_train(args) -> int:
         f"test NLL {show('test_nll')} nats ({show('test_bits_per_dim')} bits/dim) "
         f"after {metrics['epochs']} epochs{kept} in {metrics['wall_time_s']:.1f} s"
     )
-    if "test_nll_linear_gaussian" in metrics:
-        print(
-            f"a linear regression with Gaussian noise, fitted to the same training rows: "
-            f"test NLL {show('test_nll_linear_gaussian')} nats"
-        )
+    for key, what in (
+        ("test_nll_gaussian", "a Gaussian"),
+        ("test_nll_linear_gaussian", "a linear regression with Gaussian noise"),
+    ):
+        if key in metrics:
+            print(f"{what}, fitted to the same training rows: test NLL {show(key)} nats")
     print(
         f"results in {out}/: "
         + ", ".join(sorted(p.name for p in out.iterdir() if p.name != rundir.MARKER))
