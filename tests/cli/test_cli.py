@@ -349,10 +349,23 @@ def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, cap
     assert (described["dropout"], described["weight_decay"]) == (0.2, 1e-3)
     x = np.random.default_rng(0).normal(size=(5, 2)).astype("float32")
     served = tf.saved_model.load(str(out / "saved_model")).signatures["log_prob"]
-    from tfp_realnvp import keras
+    import tfp_realnvp as trn
 
-    loaded = keras.models.load_model(str(out / "model.keras"))
+    loaded = trn.load_model(out / "model.keras")
     np.testing.assert_allclose(served(x=tf.constant(x))["log_prob"], loaded.log_prob(x), rtol=1e-5)
+    # metrics.json echoes the configuration: the options must be in the saved model itself.
+    parts = list(trn.walk(loaded.bijector))
+    if flow == "maf":
+        assert any(isinstance(b, trn.MaskedAutoregressive) for b in parts)
+    else:
+        couplings = [b for b in parts if isinstance(b, trn.Coupling)]
+        spline = trn.RationalQuadraticSpline
+        assert couplings and all(isinstance(b.transformer, spline) for b in couplings)
+    assert type(loaded.learned_base).__name__ == "StudentT"
+    conditioners = [b.conditioner for b in parts if hasattr(b, "conditioner")]
+    assert conditioners and all(c.dropout == 0.2 for c in conditioners)
+    assert type(loaded.optimizer).__name__ == "AdamW"
+    assert float(loaded.optimizer.weight_decay) == pytest.approx(1e-3)
 
 
 def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys):
@@ -494,7 +507,10 @@ REFUSALS = {
     "backup not ours": ("train --out mine --force", ".mine.backup is where this run keeps its"),
     "no TF_CONFIG": ("train --distribute multi-worker --out r", "reads the cluster from TF_CONFIG"),
     "--out is a file": ("train --out file --force", "--out file exists and is a file"),
-    "--out below a file": ("train --out file/run", "--out file/run: "),
+    "--out below a file": (
+        "train --out file/run",
+        "--out file/run: file is a file, not a directory",
+    ),
     "unwritable --out": ("train --out /proc/sys/run", "cannot write in /proc/sys"),
     # The backup beside --out was made before --out was checked: exit 1 and an OSError text.
     "--out in /proc": ("train --out /proc/run", "--out /proc/run: cannot write in /proc: "),

@@ -107,17 +107,18 @@ def _check_parents(flag: str, path: Path) -> Path:
     """The nearest existing ancestor of ``path``, refusing one that is not a folder we can
     write in: tried by creating (and removing) a file there, the only sure test (root ignores
     permissions, /proc and /sys refuse anyway)."""
-    for parent in path.resolve().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise OutputError(f"{flag} {path}: {parent} is a file, not a directory")
+    for given in path.parents:  # as the user wrote it (relative stays relative)
+        if given.exists():
+            shown = given if str(given) != "." else Path.cwd()
+            if not given.is_dir():
+                raise OutputError(f"{flag} {path}: {shown} is a file, not a directory")
             try:
-                with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.probe-"):
+                with tempfile.NamedTemporaryFile(dir=given, prefix=f".{path.name}.probe-"):
                     pass
             except OSError as e:
                 reason = e.strerror or str(e)
-                raise OutputError(f"{flag} {path}: cannot write in {parent}: {reason}") from None
-            return parent
+                raise OutputError(f"{flag} {path}: cannot write in {shown}: {reason}") from None
+            return given.resolve()
     raise OutputError(f"{flag} {path}: no existing directory above it")  # pragma: no cover
 
 
