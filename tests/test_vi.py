@@ -1,6 +1,9 @@
 """Reverse-KL fitting, its diagnostics and NeuTra, against closed forms: unnormalised Gaussian
 targets whose log Z and KL are known, Pareto tails of known index, exact transports."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +12,8 @@ import tensorflow_probability as tfp
 import tfp_realnvp as trn
 from tfp_realnvp import keras
 from tfp_realnvp.vi import diagnose, fit_vi, pareto_k, sample_neutra, targets
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 tfb = tfp.bijectors
 
@@ -173,3 +178,30 @@ def test_bad_targets_and_flows_are_refused_at_the_door():
         trn.VIModel(flow, 3.0)
     with pytest.raises(TypeError, match="`flow` must be a flow bijector"):
         trn.fit_vi("real_nvp", gaussian)
+
+
+def test_each_target_is_the_density_its_numbers_were_measured_on():
+    # A changed ring radius (U1) or wall (U2-U4) changes log Z, on which the committed KL
+    # results rest: the grid integral must match the benchmark's, computed as it did.
+    committed = json.loads((BENCHMARKS / "vi_energies.json").read_text())["targets"]
+    step = 0.02
+    z1 = np.arange(-12, 12, step) + step / 2
+    z2 = np.arange(-10, 10, step) + step / 2
+    points = tf.constant(np.stack(np.meshgrid(z1, z2, indexing="ij"), -1).reshape(-1, 2))
+    for kind, row in committed.items():
+        mass = np.exp(targets.rezende_energy(kind).log_prob(points).numpy()).sum() * step**2
+        assert abs(np.log(mass) - row["log_z_grid"]) < 1e-3, kind
+
+
+def test_the_funnel_has_its_documented_spread():
+    # x | v ~ N(0, e^v): E[x^2] = E[e^v] = exp(scale^2 / 2). With e^v as the scale instead
+    # (exp(v) for exp(v / 2)) the density still integrates to 1, so its moment is checked.
+    funnel = targets.funnel(dim=2, scale=1.0)
+    v = np.linspace(-8, 8, 801)
+    x = np.linspace(-60, 60, 4801)
+    grid = np.stack(np.meshgrid(v, x, indexing="ij"), -1).reshape(-1, 2)
+    density = np.exp(funnel.log_prob(tf.constant(grid)).numpy())
+    cell = (v[1] - v[0]) * (x[1] - x[0])
+    assert abs(density.sum() * cell - 1.0) < 1e-3
+    second = (density * grid[:, 1] ** 2).sum() * cell
+    np.testing.assert_allclose(second, np.exp(0.5), rtol=2e-3)
