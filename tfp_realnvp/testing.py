@@ -400,14 +400,29 @@ def check_compiled_agreement(
             _assert_close(f"{name} under {mode}", a, b, atol, 1e-5)
 
 
-def check_gradients(bijector, x, event_rank: int, require_nonzero: bool = True, **kwargs) -> None:
+def _density_loss(bijector, x, event_rank: int, kwargs) -> tf.Tensor:
+    z = bijector.inverse(tf.identity(x), **kwargs)  # fresh tensors: TFP's cache cannot answer
+    ildj = bijector.inverse_log_det_jacobian(tf.identity(x), event_rank, **kwargs)
+    return tf.reduce_sum(z**2) - tf.reduce_sum(ildj)
+
+
+def check_gradients(
+    bijector,
+    x,
+    event_rank: int,
+    require_nonzero: bool = True,
+    step: float = 1e-6,
+    rtol: float = 1e-5,
+    **kwargs,
+) -> None:
     """A density loss sends finite (and, by default, non-zero) gradients to every trainable
-    variable."""
+    variable; in float64, their derivative along a random direction of all the variables
+    matches central finite differences of the loss (``step``), to ``rtol`` of the largest
+    of the two and the loss (a gradient cut by ``stop_gradient``, or an implicit one gone
+    wrong, is finite and non-zero but not this)."""
     variables = bijector.trainable_variables
     with tf.GradientTape() as tape:
-        z = bijector.inverse(tf.identity(x), **kwargs)
-        ildj = bijector.inverse_log_det_jacobian(tf.identity(x), event_rank, **kwargs)
-        loss = tf.reduce_sum(z**2) - tf.reduce_sum(ildj)
+        loss = _density_loss(bijector, x, event_rank, kwargs)
     grads = tape.gradient(loss, variables)
     for v, g in zip(variables, grads, strict=False):
         if g is None:
@@ -417,6 +432,32 @@ def check_gradients(bijector, x, event_rank: int, require_nonzero: bool = True, 
             raise AssertionError(f"non-finite gradient for variable {v.name}")
         if require_nonzero and not np.any(g.numpy() != 0):
             raise AssertionError(f"zero gradient for variable {v.name}")
+    if x.dtype != tf.float64 or any(v.dtype != tf.float64 for v in variables):
+        return
+    rng = np.random.default_rng(0)
+    direction = [rng.normal(size=v.shape) for v in variables]
+    analytic = sum(
+        float(np.sum(tf.convert_to_tensor(g).numpy() * d))
+        for g, d in zip(grads, direction, strict=True)
+    )
+    start = [v.numpy() for v in variables]
+
+    def loss_at(t: float) -> float:
+        for v, v0, d in zip(variables, start, direction, strict=True):
+            v.assign(v0 + t * d)
+        return float(_density_loss(bijector, x, event_rank, kwargs))
+
+    try:
+        numeric = (loss_at(step) - loss_at(-step)) / (2 * step)
+    finally:
+        for v, v0 in zip(variables, start, strict=True):
+            v.assign(v0)
+    scale = max(abs(analytic), abs(numeric), abs(float(loss)), 1.0)
+    if abs(analytic - numeric) > rtol * scale:
+        raise AssertionError(
+            f"the gradient along a random direction is {analytic:.8g}, but finite differences "
+            f"of the loss give {numeric:.8g}: a gradient path is cut or wrong"
+        )
 
 
 def check_context_used(
