@@ -106,3 +106,37 @@ def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path):
     assert rates[-1] < rates[0]  # ReduceLROnPlateau acted, so its state had to resume too
     for x, y in zip(_weights(whole), _weights(killed), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def _crashed_run(tmp_path, monkeypatch, data):
+    """A train run that crashed after backing up epoch 1 (its backup stays, marked with the
+    command's fingerprint)."""
+
+    def crash(data, config, tmp, backup, *rest):
+        (backup / "epoch-1").mkdir()
+        raise RuntimeError("the machine went down")
+
+    monkeypatch.setattr("tfp_realnvp.cli.run.train_run", crash)
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "3"]
+    with pytest.raises(RuntimeError, match="went down"):
+        cli.main([*argv, "--no-xla", "--quiet"])
+    assert backup_files.complete_epochs(backup_dir(tmp_path / "run")) == [1]
+    return argv
+
+
+def test_a_backup_is_not_resumed_on_other_data_nor_with_force(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "t.csv"
+    np.savetxt(data, np.random.default_rng(0).normal(size=(60, 2)), delimiter=",")
+    argv = _crashed_run(tmp_path, monkeypatch, data)
+    saved = backup_dir(tmp_path / "run")
+    before = sorted(p.name for p in saved.iterdir())
+    # The data file changed since: its size and time are part of the command's fingerprint.
+    with data.open("a") as f:
+        f.write("0.5,0.5\n")
+    capsys.readouterr()
+    assert cli.main([*argv, "--no-xla", "--quiet", "--resume"]) == 2
+    assert "other settings (the data files differ); rerun" in capsys.readouterr().err
+    # --force may discard a backup of ours, but --resume insists on resuming it: refused.
+    assert cli.main([*argv, "--no-xla", "--quiet", "--resume", "--force"]) == 2
+    assert "--resume: the backup at" in capsys.readouterr().err
+    assert sorted(p.name for p in saved.iterdir()) == before  # nothing was touched

@@ -62,9 +62,8 @@ def complete_epochs(path: Path) -> list[int]:
 
 def _differences(old: dict, new: dict) -> str:
     keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    return ", ".join(f"--{k.replace('_', '-')}" for k in keys[:4]) + (
-        ", ..." if len(keys) > 4 else ""
-    )
+    named = ["the data files" if k == "data_files" else f"--{k.replace('_', '-')}" for k in keys]
+    return ", ".join(named[:4]) + (", ..." if len(keys) > 4 else "")
 
 
 def check_backup(out: Path, fingerprint: dict, resume: bool, force: bool, worker: int = 0):
