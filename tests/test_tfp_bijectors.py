@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_realnvp as trn
-from tfp_realnvp import testing
+from tfp_realnvp import keras, testing
 from tfp_realnvp.serialization import TFP_BIJECTORS, bijector_from_config, bijector_to_config
 
 tfb = tfp.bijectors
@@ -55,9 +55,11 @@ CHAINS = {
     ],
     "bounded": ["Sigmoid", "Tanh", "Softsign", "NormalCDF", "Exp"],
     "roots": ["Square", "Power"],
-    # Softplus innermost: fed e^(e^z), TensorFlow Lite's softplus overflowed to inf where
-    # TensorFlow's is linear (the self-check refused that file).
-    "positive": ["Log", "Expm1", "Softplus"],
+    # Shallow compositions: fed e^(e^z), TensorFlow Lite's softplus overflowed to inf where
+    # TensorFlow's is linear, and exp(expm1(softplus(.))) amplified float32 rounding past the
+    # self-check's tolerance (it refused both files, rightly).
+    "positive": ["Log", "Softplus"],
+    "expm1": ["Expm1"],
     "triangular": ["ScaleMatvecTriL"],
 }
 NOT_TFLITE = {
@@ -73,6 +75,7 @@ def test_every_described_bijector_has_an_example_and_a_chain():
 
 
 def _model(kinds: list[str]) -> trn.FlowModel:
+    keras.utils.set_random_seed(0)  # the same weights whatever ran before
     flow = tfb.Chain([*(EXAMPLES[k]() for k in kinds), trn.real_nvp([3], 2, [4])])
     model = trn.FlowModel(flow, event_shape=[3])
     testing.perturb_variables(model.bijector)
