@@ -81,7 +81,7 @@ def probes(model, sizes: Sequence[int] = PROBE_SIZES, seed: int = 0) -> list[Pro
     compared on the whole draw (``drawn_z``), as the export's ``sample`` makes it.
     """
     event = len(model.event_shape_)
-    out = []
+    draws = []  # (seed pair, base draw, contexts) per size: what the export's `sample` redraws
     for i, n in enumerate(sizes):
         pair, drawn = (seed, i), 4 * n
         z = model.base_sample(drawn, tf.constant(pair, tf.int32)).numpy()
@@ -90,26 +90,37 @@ def probes(model, sizes: Sequence[int] = PROBE_SIZES, seed: int = 0) -> list[Pro
             rng = np.random.default_rng([seed, i])
             context = rng.normal(size=(drawn, *model.context_shape_))
             context = context.astype(model.flow_dtype.as_numpy_dtype)
-        kwargs = model.bijector_kwargs(context)
-        drawn_x = model.bijector.forward(tf.constant(z), **kwargs).numpy()
-        centre = np.asarray(model.distribution.distribution.mean(), z.dtype)
-        probe_z = centre + PROBE_TEMPERATURE * (z - centre)
-        x = model.bijector.forward(tf.constant(probe_z), **kwargs).numpy()
-        fresh = tf.constant(x)  # not the forward pass's output: no cache hit
-        answers = {
-            "log_prob": model.distribution.log_prob(fresh, bijector_kwargs=kwargs).numpy(),
-            "forward_log_det": _batch(
-                model.bijector.forward_log_det_jacobian(probe_z, event, **kwargs), drawn
-            ),
-            "inverse_z": model.bijector.inverse(fresh, **kwargs).numpy(),
-            "inverse_log_det": _batch(
-                model.bijector.inverse_log_det_jacobian(fresh, event, **kwargs), drawn
-            ),
-        }
-        finite = np.ones(drawn, bool)
-        for value in answers.values():
-            finite &= np.isfinite(value.reshape(drawn, -1)).all(axis=1)
-        rows = np.flatnonzero(finite)[:n] if finite.any() else np.arange(n)
+        draws.append((pair, z, context))
+    # The model answers every size at once (its rows are independent): one eager pass per
+    # output, not one per output and size, which for a multiscale flow is most of an export.
+    z = np.concatenate([d[1] for d in draws])
+    context = None if not model.is_conditional else np.concatenate([d[2] for d in draws])
+    kwargs = model.bijector_kwargs(context)
+    centre = np.asarray(model.distribution.distribution.mean(), z.dtype)
+    probe_z = centre + PROBE_TEMPERATURE * (z - centre)
+    both_kwargs = model.bijector_kwargs(None if context is None else np.concatenate([context] * 2))
+    both = model.bijector.forward(tf.constant(np.concatenate([z, probe_z])), **both_kwargs)
+    drawn_x, x = np.split(both.numpy(), 2)
+    fresh = tf.constant(x)  # not the forward pass's output: no cache hit
+    total = len(z)
+    answers = {
+        "log_prob": model.distribution.log_prob(fresh, bijector_kwargs=kwargs).numpy(),
+        "forward_log_det": _batch(
+            model.bijector.forward_log_det_jacobian(probe_z, event, **kwargs), total
+        ),
+        "inverse_z": model.bijector.inverse(fresh, **kwargs).numpy(),
+        "inverse_log_det": _batch(
+            model.bijector.inverse_log_det_jacobian(fresh, event, **kwargs), total
+        ),
+    }
+    finite = np.ones(total, bool)
+    for value in answers.values():
+        finite &= np.isfinite(value.reshape(total, -1)).all(axis=1)
+    out, start = [], 0
+    for n, (pair, drawn_z, drawn_context) in zip(sizes, draws, strict=True):
+        block = np.arange(start, start + len(drawn_z))
+        start += len(drawn_z)
+        rows = block[finite[block]][:n] if finite[block].any() else block[:n]
         out.append(
             Probe(
                 z=probe_z[rows],
@@ -117,9 +128,9 @@ def probes(model, sizes: Sequence[int] = PROBE_SIZES, seed: int = 0) -> list[Pro
                 context=None if context is None else context[rows],
                 **{k: v[rows] for k, v in answers.items()},
                 seed=pair,
-                drawn_z=z,
-                drawn_x=drawn_x,
-                drawn_context=context,
+                drawn_z=drawn_z,
+                drawn_x=drawn_x[block],
+                drawn_context=drawn_context,
             )
         )
     return out
