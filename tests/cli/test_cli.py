@@ -84,6 +84,7 @@ def test_a_trained_run_exports_to_tflite_exactly(run_dir, tmp_path):
     np.testing.assert_allclose(runner(x=x)["log_prob"], model.log_prob(x), atol=1e-4)
 
 
+@pytest.mark.one_pass  # file modes: the Keras version changes nothing here
 def test_outputs_follow_the_umask(tmp_path, run_dir):
     old = os.umask(0o002)
     try:
@@ -128,6 +129,7 @@ def named_run(tmp_path_factory):
     return out, x
 
 
+@pytest.mark.one_pass  # column names: the Keras version changes nothing here
 def test_log_prob_matches_columns_by_name(named_run, tmp_path, capsys):
     # A table with its columns (and header) reversed was scored as if in the model's order:
     # log-densities of about -4.5e12 on wine, with exit status 0.
@@ -172,6 +174,7 @@ def test_log_prob_matches_columns_by_name(named_run, tmp_path, capsys):
     assert (tmp_path / "lp.csv").read_text().startswith("log_prob\n")
 
 
+@pytest.mark.one_pass  # table parsing: the Keras version changes nothing here
 def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
     # R's write.csv puts the row names first, under an empty name; they were trained on as a
     # feature (and dequantised, being whole numbers).
@@ -198,6 +201,7 @@ def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "lp.npy"), np.load(tmp_path / "lp2.npy"))
 
 
+@pytest.mark.one_pass  # numpy statistics: the Keras version changes nothing here
 def test_whiten_puts_the_fitted_gaussian_behind_the_flow(tmp_path):
     # The README recommended whitening small tables, and named a --whiten train did not take.
     import tfp_realnvp as trn
@@ -266,6 +270,7 @@ def test_a_conditional_run_learns_p_of_the_rest_given_the_context(conditional_ru
     np.testing.assert_allclose(drawn[:, :2], np.repeat(table[:4, [0, 2]], 3, axis=0), rtol=1e-6)
 
 
+@pytest.mark.one_pass  # the SavedModel's blocks: the Keras version changes nothing here
 def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(serve, "_BLOCK_VALUES", 10)  # 5 rows of 2 values a block
     for name in ("s.npy", "s.csv"):
@@ -282,6 +287,7 @@ def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     assert len(set(map(tuple, blocks.round(6)))) == 12  # no block repeats another's noise
 
 
+@pytest.mark.one_pass  # run directories: the Keras version changes nothing here
 def test_force_replaces_a_previous_run_whole(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", "--out", str(out), *FAST]) == 0
@@ -291,6 +297,7 @@ def test_force_replaces_a_previous_run_whole(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
+@pytest.mark.one_pass  # run directories: the Keras version changes nothing here
 def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monkeypatch):
     out = tmp_path / "runs" / "new"
 
@@ -311,6 +318,7 @@ def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.one_pass  # JSON: the Keras version changes nothing here
 def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, capsys):
     def diverged(data, config, tmp, *resumable):
         (tmp / "model.keras").write_text("weights")
@@ -368,6 +376,7 @@ def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, cap
     assert float(loaded.optimizer.weight_decay) == pytest.approx(1e-3)
 
 
+@pytest.mark.one_pass  # shards: the Keras version changes nothing here
 def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for i in range(3):
@@ -392,6 +401,7 @@ def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys
     assert not again.exists() and not list(tmp_path.glob(".again*"))
 
 
+@pytest.mark.one_pass  # table statistics: the Keras version changes nothing here
 def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     rng = np.random.default_rng(0)
     counts = np.column_stack([rng.poisson(3.0, 400), rng.normal(size=400), rng.poisson(9, 400)])
@@ -416,6 +426,7 @@ def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     np.testing.assert_array_equal(drawn[True][:, 1], drawn[False][:, 1])
 
 
+@pytest.mark.one_pass  # the SavedModel: the Keras version changes nothing here
 def test_log_prob_outside_an_image_models_support_is_minus_inf(run_dir, tmp_path, capsys):
     model = tmp_path / "model"
     model.mkdir()
@@ -628,6 +639,7 @@ def test_train_without_the_cli_extra_says_what_to_install(workspace, module, dis
     ), line
 
 
+@pytest.mark.one_pass  # no TensorFlow: the Keras version changes nothing here
 def test_help_is_quiet_and_needs_no_tensorflow_notices():
     run = subprocess.run(
         [str(SCRIPT), "train", "--help"], env=_plain_env(), capture_output=True, text=True

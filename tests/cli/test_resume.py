@@ -22,6 +22,9 @@ from tfp_realnvp.cli.backup_files import (
     start_backup,
 )
 
+# backup files (the kill test is slow: Keras 3 pass): the Keras version changes nothing here
+pytestmark = pytest.mark.one_pass
+
 FINGERPRINT = {"epochs": 6, "seed": 0}
 
 
