@@ -143,3 +143,37 @@ def test_a_backup_is_not_resumed_on_other_data_nor_with_force(tmp_path, monkeypa
     assert cli.main([*argv, "--no-xla", "--quiet", "--resume", "--force"]) == 2
     assert "--resume: the backup at" in capsys.readouterr().err
     assert sorted(p.name for p in saved.iterdir()) == before  # nothing was touched
+
+
+@pytest.mark.slow
+def test_a_sharded_run_killed_after_its_best_epoch_resumes_to_the_same_weights(tmp_path):
+    # Batches of 16 from shards of 64 rows: each epoch's order within and across shards must be
+    # drawn again the same after a restart. The run is killed two epochs after its best one (by
+    # validation NLL) and resumes from the epoch after it, so the best weights that early
+    # stopping restores at the end were saved before the restart.
+    rng = np.random.default_rng(1)
+    for i in range(4):
+        np.save(tmp_path / f"part{i}.npy", (rng.normal(size=(64, 2)) * [1, 3]).astype("float32"))
+    np.savetxt(tmp_path / "val.csv", rng.normal(size=(32, 2)) * [1, 3], delimiter=",")
+    args = ["train", "--data", str(tmp_path / "part*.npy"), "--validation-data"]
+    args += [str(tmp_path / "val.csv"), "--no-xla", "--epochs", "8", "--patience", "3", "--quiet"]
+    args += ["--couplings", "2", "--hidden", "8", "--batch-size", "16", "--dropout", "0"]
+    args += ["--learning-rate", "0.05"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert cli.main([*args, "--out", str(whole)]) == 0
+    a = json.loads((whole / "metrics.json").read_text())
+    kill = a["best_epoch"] + 2
+    assert kill <= len(a["history"]["loss"]) < 8, a  # stopped early, after the kill epoch
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    run = subprocess.run(
+        [sys.executable, KILLER, str(kill), *args, "--out", str(killed)],
+        env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert backup_files.complete_epochs(backup_dir(killed)) == [kill - 2, kill - 1]
+    assert cli.main([*args, "--out", str(killed), "--resume"]) == 0
+    b = json.loads((killed / "metrics.json").read_text())
+    assert a["history"] == b["history"] and a["test_nll"] == b["test_nll"]
+    assert b["best_epoch"] == a["best_epoch"]
+    for x, y in zip(_weights(whole), _weights(killed), strict=True):
+        np.testing.assert_array_equal(x, y)
