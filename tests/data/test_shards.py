@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfp_realnvp.cli.run import TrainConfig, train_run
-from tfp_realnvp.cli.sharded_run import train_sharded_run
+from tfp_realnvp.cli.sharded_run import train_sharded_run, training_batches
 from tfp_realnvp.data import DataError, random_split
 from tfp_realnvp.data.shards import inspect_shard, plan_shards
 from tfp_realnvp.data.streaming import row_stream, shard_dataset
@@ -127,3 +127,29 @@ def test_shard_dataset_streams_every_row_once(tmp_path):
         np.save(tmp_path / f"p-{i}.npy", part)
     got = np.concatenate(list(shard_dataset(str(tmp_path / "p-*.npy"), 4, seed=3)))
     np.testing.assert_array_equal(np.sort(got, axis=0), x)
+
+
+def test_each_epoch_is_its_own_permutation_and_a_restart_draws_it_again(tmp_path):
+    # One training shard, so the order of the shards cannot hide a permutation that stays the
+    # same from epoch to epoch.
+    rows = np.arange(64 * 2, dtype=np.float32).reshape(64, 2)
+    np.save(tmp_path / "train-0.npy", rows)
+    np.save(tmp_path / "held.npy", rows[:8])
+    plan = plan_shards(
+        str(tmp_path / "train-0.npy"), str(tmp_path / "held.npy"), str(tmp_path / "held.npy"),
+        0.1, 0.1, 0,
+    )  # fmt: skip
+    config = TrainConfig(epochs=3, batch_size=16)
+    mask = np.zeros(2, bool)
+
+    def epochs(first):
+        batches = [b.numpy() for b in training_batches(plan, 2, config, first, mask)]
+        assert all(len(b) == 16 for b in batches)
+        return np.split(np.concatenate(batches)[:, 0] // 2, 3 - first)
+
+    whole = epochs(0)
+    for order in whole:  # every row once an epoch, shuffled
+        assert sorted(order) == list(range(64)) and list(order) != sorted(order)
+    assert not np.array_equal(whole[0], whole[1]) and not np.array_equal(whole[1], whole[2])
+    resumed = epochs(2)  # a run resumed after two epochs
+    np.testing.assert_array_equal(resumed[0], whole[2])

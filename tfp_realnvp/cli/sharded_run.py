@@ -38,7 +38,7 @@ from tfp_realnvp.data.streaming import raise_bad_rows, row_stream, tfrecord_widt
 from tfp_realnvp.data.tables import describe_columns
 from tfp_realnvp.model import FlowModel
 
-__all__ = ["SHUFFLE_ROWS", "train_sharded_run"]
+__all__ = ["SHUFFLE_ROWS", "train_sharded_run", "training_batches"]
 
 SHUFFLE_ROWS = 10000  # rows of the training stream shuffled together
 _PASS_ROWS = 8192  # rows per batch of the checking and scoring passes
@@ -95,7 +95,7 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     # Its length is known from the checking pass; said, Keras need not run into its end.
     count = math.ceil(seen["validation"][0] / _VALIDATION_BATCH)
     validation = validation.apply(tf.data.experimental.assert_cardinality(count))
-    fit_data = _epochs(plan, width, config, resume_from, mask)
+    fit_data = training_batches(plan, width, config, resume_from, mask)
     steps = math.ceil(n / config.batch_size)
     history, best = fit_flow(
         model, fit_data, steps, validation, config, backup, resume_from, strategy
@@ -144,9 +144,12 @@ def _noisy(batches: tf.data.Dataset, key, mask: np.ndarray) -> tf.data.Dataset:
     return batches.enumerate().map(add)
 
 
-def _epochs(plan: ShardPlan, width: int, config: TrainConfig, first_epoch: int, mask):
-    """Epochs ``first_epoch .. epochs-1`` of training batches, each a function of
-    ``(seed, epoch)``."""
+def training_batches(
+    plan: ShardPlan, width: int, config: TrainConfig, first_epoch: int, mask: np.ndarray
+) -> tf.data.Dataset:
+    """Epochs ``first_epoch .. epochs-1`` of training batches (of ``config.batch_size`` rows,
+    noise added on ``mask``'s columns), each a function of ``(config.seed, epoch)`` alone: a
+    run resumed at an epoch sees the batches the uninterrupted run saw from it."""
     base = tf.constant(config.seed, tf.int64)
     count = len(plan.train)
 
