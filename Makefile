@@ -43,9 +43,12 @@ wheel-venv: dist
 
 # The suite runs twice: under Keras 3 (TensorFlow's default tf.keras) on the checkout, with the
 # slow end-to-end runs, the docstring examples and the tests no Keras version can change
-# (marked one_pass), then under tf-keras (TF_USE_LEGACY_KERAS=1) on the installed wheel,
+# (marked one_pass), and under tf-keras (TF_USE_LEGACY_KERAS=1) on the installed wheel,
 # without those, and with the packaging tests of the installed wheel (marked installed).
-test: lint test-keras3 test-tfkeras
+# The two passes run side by side, so that neither's waits and last slow files leave a core
+# idle; each one's output is printed whole when it ends.
+test: lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-keras3 test-tfkeras
 
 test-keras3: install
 	$(PY) $(PYTEST) -q -m "not installed" --doctest-modules tfp_realnvp tests
