@@ -56,7 +56,7 @@ def test_vector_flow_with_lu_and_context_matches_keras(tmp_path):
 
 @pytest.mark.parametrize(
     "glow",
-    [False, pytest.param(True, marks=pytest.mark.slow)],  # Glow: once, in the Keras 3 pass
+    [False, pytest.param(True, marks=[pytest.mark.slow, pytest.mark.tf_keras_too])],
     ids=["realnvp_preprocessed", "glow"],
 )
 def test_multiscale_image_flow_matches_keras(tmp_path, glow):

@@ -659,6 +659,7 @@ def test_a_command_that_loads_tensorflow_prints_no_notices(run_dir, tmp_path, le
 
 
 @pytest.mark.slow
+@pytest.mark.tf_keras_too  # training stops through a Keras callback
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_training_cleanly(tmp_path, signum):
     out = tmp_path / "run"
