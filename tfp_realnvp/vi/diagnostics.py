@@ -4,6 +4,7 @@ size of the importance weights, and PSIS's Pareto-k."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -12,9 +13,19 @@ import tensorflow as tf
 from tfp_realnvp._checks import integer
 from tfp_realnvp.vi.objective import as_distribution, check_target, log_weights
 
-__all__ = ["VIDiagnostics", "diagnose", "pareto_k"]
+__all__ = ["VIDiagnostics", "VIFitWarning", "check_fit", "diagnose", "pareto_k"]
 
 K_TRUSTWORTHY = 0.7
+REMEDIES = (
+    "more steps, a larger flow or neural_spline_flow, stick_the_landing=True, a slower "
+    "annealing (annealing=Annealing(fraction=...)) or restarts"
+)
+
+
+class VIFitWarning(UserWarning):
+    """`fit_vi` / `VIModel.fit` ended with a ``q`` whose importance weights are heavy-tailed
+    (Pareto-k of 0.7 or more): ``q`` is thin where ``p`` has mass, and may miss a mode.
+    Silence it with ``warn=False`` or `warnings.filterwarnings`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +62,23 @@ class VIDiagnostics:
         return self.pareto_k < K_TRUSTWORTHY
 
     def __str__(self) -> str:
-        reading = "trustworthy" if self.trustworthy else "NOT trustworthy"
         return (
             f"ELBO {self.elbo:.4f} ± {self.elbo_se:.4f}, log Z {self.log_z:.4f} ± "
             f"{self.log_z_se:.4f}, KL(q||p) ≈ {self.kl:.4f} nats, ESS {self.ess:.0f}/"
-            f"{self.num_samples} ({100 * self.ess_fraction:.1f}%), Pareto k {self.pareto_k:.2f} "
-            f"({reading}: k < {K_TRUSTWORTHY})"
+            f"{self.num_samples} ({100 * self.ess_fraction:.1f}%), {self.reading()}"
+        )
+
+    def reading(self) -> str:
+        """What Pareto-k says, against the 0.7 that the estimates need, and what to do."""
+        if self.trustworthy:
+            return (
+                f"Pareto k {self.pareto_k:.2f} < {K_TRUSTWORTHY}: log Z and "
+                "importance-weighted estimates are reliable"
+            )
+        return (
+            f"Pareto k {self.pareto_k:.2f} ≥ {K_TRUSTWORTHY}: log Z and importance-weighted "
+            "estimates are not reliable, and KL is biased low; q is thin where p has mass "
+            f"(it may miss a mode). Try {REMEDIES}"
         )
 
 
@@ -97,6 +119,39 @@ def diagnose(
         pareto_k=pareto_k(log_w),
         num_samples=n,
     )
+
+
+def check_fit(
+    flow, target_log_prob_fn: Callable, num_samples: int = 4096, seed: int = 0
+) -> VIDiagnostics | None:
+    """`diagnose`, warning (`VIFitWarning`) when Pareto-k is 0.7 or more, or when some
+    log weights are not finite (then returns None instead of raising). What `fit_vi` and
+    `VIModel.fit` run at their end; it costs ``num_samples`` draws of ``q`` and one call of the
+    target on them.
+
+    A mode that none of the draws of ``q`` reaches leaves no trace in its weights: no test on
+    ``q``'s samples can see it. Pareto-k sees a mode that ``q`` covers thinly (its tail
+    reaches it), which is how reverse KL usually leaves one.
+
+    >>> import warnings, tensorflow as tf, tfp_realnvp as trn
+    >>> flow = trn.planar_flow(2, 1)  # the identity: q = N(0, I), half of p's mass
+    >>> def two_modes(z):
+    ...     return tf.reduce_logsumexp(tf.stack([-0.5 * tf.reduce_sum((z - m) ** 2, -1)
+    ...                                          for m in (0.0, 4.0)]), 0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     d = check_fit(flow, two_modes)
+    >>> [w.category.__name__ for w in caught], d.trustworthy
+    (['VIFitWarning'], False)
+    """
+    try:
+        d = diagnose(flow, target_log_prob_fn, num_samples, seed)
+    except ValueError as error:  # weights that are not finite: a warning, not a lost fit
+        warnings.warn(f"after fitting, {error}", VIFitWarning, stacklevel=3)
+        return None
+    if not d.trustworthy:
+        warnings.warn(f"after fitting: {d}.", VIFitWarning, stacklevel=3)
+    return d
 
 
 def pareto_k(log_weights: np.ndarray) -> float:
