@@ -261,10 +261,10 @@ def test_a_missed_mode_warns_with_the_threshold_and_the_remedies():
     """q on one of two modes 4 standard deviations apart: its weights' tail is heavy (k >= 0.7),
     and fit_vi (a step too small to move it), VIModel.fit and check_fit all say so."""
     d = trn.diagnose(_one_component(), two_modes)
-    assert d.pareto_k >= 0.7 and not d.trustworthy
+    assert d.pareto_k >= 0.7 and not d.trustworthy and d.misses_mass
     assert "≥ 0.7: log Z and importance-weighted estimates are not reliable" in str(d)
     assert "stick_the_landing=True" in str(d) and "annealing" in str(d)
-    with pytest.warns(VIFitWarning, match=r"Pareto k \d\.\d\d ≥ 0.7.*may miss a mode"):
+    with pytest.warns(VIFitWarning, match=r"misses mass of p: .*Pareto k \d\.\d\d ≥ 0.7"):
         fit_vi(_one_component(), two_modes, 2, learning_rate=1e-9, jit_compile=False)
     model = trn.VIModel(_one_component(), two_modes, annealing=None)
     model.compile(optimizer=keras.optimizers.Adam(1e-9))
@@ -288,8 +288,24 @@ def test_a_good_fit_does_not_warn():
         model.compile(optimizer="adam")
         model.fit(epochs=1, steps_per_epoch=3, verbose=0)
     d = check_fit(flow, normal)
-    assert d.trustworthy and d.ess_fraction > 0.99
+    assert d.trustworthy and d.ess_fraction > 0.99 and not d.misses_mass
     assert "< 0.7: log Z and importance-weighted estimates are reliable" in str(d)
+
+
+def test_a_heavy_tail_over_weights_that_barely_vary_does_not_warn():
+    """p = 0.999 N(0, I) + 0.001 N(0, 3^2 I) against q = N(0, I): the weights 0.999 + 0.001 r
+    have a Pareto tail (r ~ exp(0.44 |z|^2), k ~ 0.9) but vary by ~1%; Pareto-k alone flagged
+    such fits (a banana fitted to KL 0.0006 read k 0.83)."""
+
+    def target(z):
+        sq = tf.reduce_sum(z**2, -1)
+        wide = float(np.log(0.001 / 9)) - sq / 18
+        return tf.reduce_logsumexp(tf.stack([float(np.log(0.999)) - sq / 2, wide]), 0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VIFitWarning)
+        d = check_fit(trn.planar_flow(2, 1), target)
+    assert d.pareto_k >= 0.7 and d.ess_fraction > 0.9 and not d.misses_mass, str(d)
 
 
 def test_annealing_tempers_the_target_over_the_first_fit_only():

@@ -43,15 +43,15 @@ class VIModel(keras.Model):
       importance_samples: ``K``; beyond 1 the loss is IWAE's tighter bound.
       stick_the_landing: drop the score term from the gradient (STL; DReG for ``K > 1``):
         zero variance once ``q = p``, at the price of one inverse pass per step.
-      annealing: an `Annealing` schedule (the default: ``beta`` from 0.1 to 1 over the first
-        30% of the first ``fit``'s steps, from ``N(0, 3^2 I)``, counted by the optimizer's ``iterations``), or None
-        to fit ``p~`` itself from the first step. Free per step; the logged ``loss`` stays the
-        negative ELBO of ``p~`` itself.
+      annealing: an `Annealing` schedule (the default: from ``N(0, 3^2 I)`` to ``p~``,
+        ``beta`` from 0.1 to 1 over the first 30% of the first ``fit``'s steps, counted by the
+        optimizer's ``iterations``), or None to fit ``p~`` itself from the first step. Free
+        per step; the logged ``loss`` stays the negative ELBO of ``p~`` itself.
       **kwargs: passed to `keras.Model`.
 
     At the end of ``fit``, `check_fit` draws 4096 samples of ``q`` and warns
     (`VIFitWarning`) when their importance weights say ``q`` misses mass of ``p``
-    (``fit(..., warn=False)`` skips it).
+    (`VIDiagnostics.misses_mass`; ``fit(..., warn=False)`` skips it).
 
     #### Examples
 
@@ -119,8 +119,10 @@ class VIModel(keras.Model):
         **kwargs,
     ):
         """`keras.Model.fit` on the noise stream (`noise`, from ``seed``) when ``x`` is None;
-        ``steps_per_epoch`` (default 100) is the number of gradient steps per epoch. With
-        ``warn``, `check_fit` runs at the end (4096 draws of ``q``)."""
+        ``steps_per_epoch`` (default 100) is the number of gradient steps per epoch. The
+        annealing spreads over the first fit's ``epochs * steps_per_epoch`` steps (an ``x`` of
+        your own without ``steps_per_epoch`` is fitted without it). With ``warn``,
+        `check_fit` runs at the end (4096 draws of ``q``)."""
         if x is None:
             x = self.noise(seed)
             steps_per_epoch = positive_int(steps_per_epoch or 100, "steps_per_epoch")
