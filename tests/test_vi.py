@@ -121,6 +121,22 @@ def test_fit_vi_and_the_importance_weighted_bound():
     assert np.mean(losses[-20:]) > -LOG_Z - 0.1  # a bound on log Z
 
 
+def test_fit_vi_runs_the_same_steps_however_many_go_into_one_call():
+    """Several steps per compiled call (the last call partly filled) change nothing but speed:
+    the same noise, the same updates, the same losses."""
+    runs = []
+    for steps_per_execution in (1, 4):
+        keras.utils.set_random_seed(0)
+        flow = trn.real_nvp([2], 2, [4])
+        losses = fit_vi(flow, gaussian, 10, sample_size=16, steps_per_execution=steps_per_execution,
+                        jit_compile=False, warn=False)  # fmt: skip
+        runs.append((losses, [v.numpy() for v in trn.VIModel(flow, gaussian).trainable_variables]))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-6)
+    assert runs[0][0].shape == (10,) and np.ptp(runs[0][0]) > 0
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
 def test_tfp_fit_surrogate_posterior_trains_the_flow_unchanged():
     """TFP's own loop sees (and trains) the weights of a Keras-layer flow, under Keras 3 too."""
     keras.utils.set_random_seed(0)
