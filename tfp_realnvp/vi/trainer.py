@@ -169,9 +169,9 @@ class VIModel(keras.Model):
 
     def losses_at(self, eps: tf.Tensor, beta=None) -> tuple[tf.Tensor, tf.Tensor]:
         """``(negative bound, loss to differentiate)`` for base noise ``[K, S, *event]``. With
-        ``beta``, the loss is that of the annealed target (`Annealing`); the bound stays
-        ``p~``'s."""
-        if beta is None:
+        ``beta`` (and an `Annealing`), the loss is that of the annealed target; the bound
+        stays ``p~``'s."""
+        if beta is None or self.annealing is None:
             return objective(*log_weights(self._q, self._target, eps, self.stick_the_landing))
         seen, event_ndims = {}, self._q.event_shape.rank
 
