@@ -8,8 +8,9 @@ drifts).
 
 log Z comes from the grid quadrature of `benchmarks/vi_energies.py` (the committed
 ``log_z_grid`` of ``vi_energies.json``, which a test recomputes); the ELBO from 20,000 draws.
-Only the seed changes between runs: it seeds the flow's initial weights (the builders'
-``seed``) and ``fit_vi``'s noise.
+Only the seed changes between runs: it seeds Keras (the flow's initial weights) and
+``fit_vi``'s noise (the builders' own ``seed`` sets random permutations, which these flows do
+not use).
 
 Run: python benchmarks/vi_robust.py energies [--seeds 10] [--flows real_nvp neural_spline_flow]
          [--preset defaults|before|no-annealing|constant-lr] [--targets U3 U4]

@@ -3,7 +3,7 @@
 seeds each, varying one mechanism at a time: samples per step ``S``, Adam's learning rate,
 cosine decay, annealing (``fraction`` of the steps, ``beta0``) of ``p~^beta`` itself or along
 the geometric path from ``N(0, sigma^2 I)`` (``ref``), IWAE's ``K``, sticking the landing.
-Here the seed sets the noise only (the flow's own initial weights use its builder's seed 0).
+The seed sets Keras' (the flow's initial weights) and the noise's, as in `vi_robust.py`.
 
 Each line of ``vi_robust_sweep.jsonl`` is one fit: KL(q || p) = grid log Z - ELBO (20,000
 draws), Pareto-k and the seconds of the loop (2 shared CPU cores, one thread).
