@@ -16,9 +16,11 @@ from tfp_realnvp.vi.objective import as_distribution, check_target, log_weights
 __all__ = ["VIDiagnostics", "VIFitWarning", "check_fit", "diagnose", "pareto_k"]
 
 K_TRUSTWORTHY = 0.7
-# Kish ESS fractions: below the first the weights have collapsed onto a few draws; at or above
-# the second they barely vary (relative variance <= 0.11), whatever the shape of their tail.
-ESS_COLLAPSED, ESS_FLAT = 0.1, 0.9
+# Kish ESS fractions: below the first the weights have collapsed onto a few draws (on U3/U4
+# every fit with KL > 0.1 nats, 10 of 10, fell below it or under the Pareto-k rule, where 0.1
+# let 2 through: benchmarks/vi_robust_before.json); at or above the second they barely vary
+# (relative variance <= 0.11), whatever the shape of their tail.
+ESS_COLLAPSED, ESS_FLAT = 0.3, 0.9
 REMEDIES = (
     "more steps, a larger flow or neural_spline_flow, stick_the_landing=True, a larger "
     "sample_size, or a longer annealing (annealing=Annealing(fraction=...))"
@@ -65,7 +67,7 @@ class VIDiagnostics:
 
     @property
     def misses_mass(self) -> bool:
-        """What `check_fit` warns on: the weights have collapsed (ESS under 10% of the draws),
+        """What `check_fit` warns on: the weights have collapsed (ESS under 30% of the draws),
         or their tail is heavy (``pareto_k >= 0.7``) while they vary materially (ESS under
         90%): ``q`` is thin where ``p`` has mass, typically a mode it covers only with its
         tail. (Pareto-k alone flags near-perfect fits too: over weights equal to 0.1%, the
