@@ -13,7 +13,7 @@ Only the seed changes between runs: it seeds Keras (the flow's initial weights) 
 not use).
 
 Run: python benchmarks/vi_robust.py energies [--seeds 10] [--flows real_nvp neural_spline_flow]
-         [--preset defaults|before|no-annealing|constant-lr] [--targets U3 U4]
+         [--preset defaults|before|no-annealing|constant-lr|lr-5e-3] [--targets U3 U4]
          [--out benchmarks/vi_robust.json]
      python benchmarks/vi_robust.py unimodal [--repeats 3]
          [--out benchmarks/vi_robust_unimodal.json]
@@ -55,6 +55,7 @@ PRESETS = {
         "steps_per_execution": 1,
     },
     "no-annealing": {"annealing": None},
+    "lr-5e-3": {"learning_rate": 5e-3},
     "constant-lr": {"cosine_decay": False},
 }
 
