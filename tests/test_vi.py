@@ -293,7 +293,8 @@ def test_a_missed_mode_warns_with_the_threshold_and_the_remedies():
 
 def test_a_good_fit_does_not_warn():
     """q = p (an identity flow against N(0, I)), moved only by a few steps of the defaults
-    (annealing included): no warning, and the reading says the estimates are reliable."""
+    (annealing included): no warning, and the reading says the estimates are reliable. The same
+    q against a narrower p has light-tailed weights (k < 0.7) that still collapse: it warns."""
     keras.utils.set_random_seed(0)
     flow = trn.real_nvp([2], 2, [4])
     normal = lambda z: -0.5 * tf.reduce_sum(z**2, -1)  # noqa: E731
@@ -306,6 +307,10 @@ def test_a_good_fit_does_not_warn():
     d = check_fit(flow, normal)
     assert d.trustworthy and d.ess_fraction > 0.99 and not d.misses_mass
     assert "< 0.7: log Z and importance-weighted estimates are reliable" in str(d)
+    narrow = lambda z: -0.5 * tf.reduce_sum((z / 0.3) ** 2, -1)  # noqa: E731
+    with pytest.warns(VIFitWarning, match=r"Pareto k -?\d\.\d\d < 0.7, but the ESS is under 30%"):
+        d = check_fit(flow, narrow)  # q = N(0, I) for p = N(0, 0.3^2 I): ESS 17%, bounded w
+    assert d.trustworthy and d.ess_fraction < 0.3 and d.misses_mass
 
 
 def test_a_heavy_tail_over_weights_that_barely_vary_does_not_warn():

@@ -84,17 +84,22 @@ class VIDiagnostics:
         )
 
     def reading(self) -> str:
-        """What Pareto-k says, against the 0.7 that the estimates need, and what to do."""
-        if self.trustworthy:
+        """What Pareto-k and the ESS say, against the thresholds the estimates need, and what
+        to do."""
+        k = f"Pareto k {self.pareto_k:.2f}"
+        if not self.trustworthy:
             return (
-                f"Pareto k {self.pareto_k:.2f} < {K_TRUSTWORTHY}: log Z and "
-                "importance-weighted estimates are reliable"
+                f"{k} ≥ {K_TRUSTWORTHY}: log Z and importance-weighted estimates are not "
+                "reliable, and KL is biased low; q is thin where p has mass (it may miss a "
+                f"mode). Try {REMEDIES}"
             )
-        return (
-            f"Pareto k {self.pareto_k:.2f} ≥ {K_TRUSTWORTHY}: log Z and importance-weighted "
-            "estimates are not reliable, and KL is biased low; q is thin where p has mass "
-            f"(it may miss a mode). Try {REMEDIES}"
-        )
+        if self.misses_mass:
+            return (
+                f"{k} < {K_TRUSTWORTHY}, but the ESS is under {ESS_COLLAPSED:.0%} of the draws: "
+                "q's draws fall unevenly on p (q too wide, too narrow, or missing part of it), "
+                f"and importance-weighted estimates rest on few of them. Try {REMEDIES}"
+            )
+        return f"{k} < {K_TRUSTWORTHY}: log Z and importance-weighted estimates are reliable"
 
 
 def diagnose(

@@ -59,7 +59,7 @@ class VIModel(keras.Model):
     >>> target = lambda z: -0.5 * tf.reduce_sum((z - 1.0) ** 2, -1)
     >>> model = VIModel(trn.planar_flow(2, 2), target, sample_size=16)
     >>> model.compile(optimizer="adam")
-    >>> history = model.fit(epochs=2, steps_per_epoch=5, verbose=0, seed=0)
+    >>> history = model.fit(epochs=2, steps_per_epoch=5, verbose=0, seed=0, warn=False)
     >>> sorted(history.history)
     ['loss']
     >>> model.sample(3, seed=1).shape  # posterior draws
