@@ -2,6 +2,7 @@
 targets whose log Z and KL are known, Pareto tails of known index, exact transports."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,16 @@ import tensorflow_probability as tfp
 
 import tfp_realnvp as trn
 from tfp_realnvp import keras, testing
-from tfp_realnvp.vi import diagnose, fit_vi, pareto_k, sample_neutra, targets
+from tfp_realnvp.vi import (
+    Annealing,
+    VIFitWarning,
+    check_fit,
+    diagnose,
+    fit_vi,
+    pareto_k,
+    sample_neutra,
+    targets,
+)
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -109,6 +119,22 @@ def test_fit_vi_and_the_importance_weighted_bound():
     assert losses.shape == (80,) and np.all(np.isfinite(losses))
     assert np.mean(losses[-20:]) < losses[0] - 0.5  # from q = N(0, I): KL 0.8 nats
     assert np.mean(losses[-20:]) > -LOG_Z - 0.1  # a bound on log Z
+
+
+def test_fit_vi_runs_the_same_steps_however_many_go_into_one_call():
+    """Several steps per compiled call (the last call partly filled) change nothing but speed:
+    the same noise, the same updates, the same losses."""
+    runs = []
+    for steps_per_execution in (1, 4):
+        keras.utils.set_random_seed(0)
+        flow = trn.real_nvp([2], 2, [4])
+        losses = fit_vi(flow, gaussian, 10, sample_size=16, steps_per_execution=steps_per_execution,
+                        jit_compile=False, warn=False)  # fmt: skip
+        runs.append((losses, [v.numpy() for v in trn.VIModel(flow, gaussian).trainable_variables]))
+    np.testing.assert_allclose(runs[0][0], runs[1][0], rtol=1e-6)
+    assert runs[0][0].shape == (10,) and np.ptp(runs[0][0]) > 0
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
 def test_tfp_fit_surrogate_posterior_trains_the_flow_unchanged():
@@ -232,3 +258,120 @@ def test_dreg_estimates_the_importance_weighted_bounds_gradient_away_from_the_op
     dreg, plain = _iwae_gradient(True, eps), _iwae_gradient(False, eps)
     assert np.linalg.norm(plain) > 0.5  # far from the optimum, where both would be zero
     assert np.linalg.norm(dreg - plain) / np.linalg.norm(plain) < 0.05
+
+
+def two_modes(z):
+    """An equal mixture of N((-2, 0), I) and N((2, 0), I), unnormalised (log Z = log 2 pi)."""
+    at = [tf.constant([m, 0.0], z.dtype) for m in (-2.0, 2.0)]
+    return tf.reduce_logsumexp(tf.stack([-0.5 * tf.reduce_sum((z - m) ** 2, -1) for m in at]), 0)
+
+
+def _one_component():
+    """q = N((-2, 0), I): exactly one of `two_modes`' components (an identity RealNVP, shifted)."""
+    keras.utils.set_random_seed(0)
+    flow = tfb.Chain([tfb.Shift([-2.0, 0.0]), trn.real_nvp([2], 2, [4])])
+    return trn.flow_distribution(flow, [2])
+
+
+def test_a_missed_mode_warns_with_the_threshold_and_the_remedies():
+    """q on one of two modes 4 standard deviations apart: its weights' tail is heavy (k >= 0.7),
+    and fit_vi (a step too small to move it), VIModel.fit and check_fit all say so."""
+    d = trn.diagnose(_one_component(), two_modes)
+    assert d.pareto_k >= 0.7 and not d.trustworthy and d.misses_mass
+    assert "≥ 0.7: log Z and importance-weighted estimates are not reliable" in str(d)
+    assert "stick_the_landing=True" in str(d) and "annealing" in str(d)
+    with pytest.warns(VIFitWarning, match=r"misses mass of p: .*Pareto k \d\.\d\d ≥ 0.7"):
+        fit_vi(_one_component(), two_modes, 2, learning_rate=1e-9, jit_compile=False)
+    model = trn.VIModel(_one_component(), two_modes, annealing=None)
+    model.compile(optimizer=keras.optimizers.Adam(1e-9))
+    with pytest.warns(VIFitWarning, match="not reliable"):
+        model.fit(epochs=1, steps_per_epoch=2, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VIFitWarning)
+        fit_vi(_one_component(), two_modes, 2, learning_rate=1e-9, warn=False, jit_compile=False)
+
+
+def test_a_good_fit_does_not_warn():
+    """q = p (an identity flow against N(0, I)), moved only by a few steps of the defaults
+    (annealing included): no warning, and the reading says the estimates are reliable. The same
+    q against a narrower p has light-tailed weights (k < 0.7) that still collapse: it warns."""
+    keras.utils.set_random_seed(0)
+    flow = trn.real_nvp([2], 2, [4])
+    normal = lambda z: -0.5 * tf.reduce_sum(z**2, -1)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VIFitWarning)
+        fit_vi(flow, normal, 5, jit_compile=False)
+        model = trn.VIModel(flow, normal)
+        model.compile(optimizer="adam")
+        model.fit(epochs=1, steps_per_epoch=3, verbose=0)
+    d = check_fit(flow, normal)
+    assert d.trustworthy and d.ess_fraction > 0.99 and not d.misses_mass
+    assert "< 0.7: log Z and importance-weighted estimates are reliable" in str(d)
+    narrow = lambda z: -0.5 * tf.reduce_sum((z / 0.3) ** 2, -1)  # noqa: E731
+    with pytest.warns(VIFitWarning, match=r"Pareto k -?\d\.\d\d < 0.7, but the ESS is under 30%"):
+        d = check_fit(flow, narrow)  # q = N(0, I) for p = N(0, 0.3^2 I): ESS 17%, bounded w
+    assert d.trustworthy and d.ess_fraction < 0.3 and d.misses_mass
+
+
+def test_a_heavy_tail_over_weights_that_barely_vary_does_not_warn():
+    """p = 0.999 N(0, I) + 0.001 N(0, 3^2 I) against q = N(0, I): the weights 0.999 + 0.001 r
+    have a Pareto tail (r ~ exp(0.44 |z|^2), k ~ 0.9) but vary by ~1%; Pareto-k alone flagged
+    such fits (a banana fitted to KL 0.0006 read k 0.83)."""
+
+    def target(z):
+        sq = tf.reduce_sum(z**2, -1)
+        wide = float(np.log(0.001 / 9)) - sq / 18
+        return tf.reduce_logsumexp(tf.stack([float(np.log(0.999)) - sq / 2, wide]), 0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VIFitWarning)
+        d = check_fit(trn.planar_flow(2, 1), target)
+    assert d.pareto_k >= 0.7 and d.ess_fraction > 0.9 and not d.misses_mass, str(d)
+
+
+def test_annealing_tempers_the_target_over_the_first_fit_only():
+    """beta rises linearly over `fraction` of the first fit's steps, is 1 after, and the loss
+    is that of the annealed target N(z; 0, 3^2 I)^(1 - beta) p~^beta (unnormalised) while the
+    bound reported stays p~'s: for q = N(0, I) against log p~ = -|z|^2 / 2 the bound is
+    log Z = log 2 pi, and the annealed one E[(1 - beta) (1 - 1/9) |z|^2 / 2] + log 2 pi =
+    (1 - beta) 8/9 + log 2 pi."""
+    schedule = Annealing(fraction=0.5, start=0.2)
+    keras.utils.set_random_seed(0)
+    normal = lambda z: -0.5 * tf.reduce_sum(z**2, -1)  # noqa: E731
+    model = trn.VIModel(trn.real_nvp([2], 2, [4]), normal, annealing=schedule)
+    model.compile(optimizer=keras.optimizers.Adam(1e-9))
+    assert float(model.beta()) == 1.0  # nothing planned yet
+    model.fit(epochs=2, steps_per_epoch=10, verbose=0, warn=False)  # 20 steps: ramp over 10
+    assert float(model.beta()) == 1.0
+    model.optimizer.iterations.assign(5)
+    assert abs(float(model.beta()) - 0.6) < 1e-6
+    eps = tf.random.stateless_normal([1, 20000, 2], [0, 1])
+    value, loss = model.losses_at(eps, model.beta())
+    assert abs(float(value) + np.log(2 * np.pi)) < 1e-5  # q = p: equal weights
+    assert abs(float(loss) + 0.4 * 8 / 9 + np.log(2 * np.pi)) < 0.01  # se 0.0025
+    model.optimizer.iterations.assign(20)
+    model.fit(epochs=1, steps_per_epoch=10, verbose=0, warn=False)  # a second fit: beta 1
+    model.optimizer.iterations.assign(22)
+    assert float(model.beta()) == 1.0
+    for bad in (dict(fraction=0.0), dict(start=1.5), dict(fraction=True)):
+        with pytest.raises(ValueError, match=r"must be a number in \(0, 1\]"):
+            Annealing(**bad)
+    with pytest.raises(ValueError, match=r"`reference_scale` must be a number in \(0, inf\)"):
+        Annealing(reference_scale=-1.0)
+    with pytest.raises(TypeError, match=r"`annealing` must be an Annealing or None; got 0\.5"):
+        trn.VIModel(trn.planar_flow(2, 1), normal, annealing=0.5)
+
+
+def test_vi_model_samples_q():
+    """`sample` pushes base draws through `forward`: seeded draws repeat, and match q's."""
+    keras.utils.set_random_seed(0)
+    flow = tfb.Chain([tfb.Shift([3.0, -1.0]), tfb.Scale([0.5, 2.0])])
+    model = trn.VIModel(trn.flow_distribution(flow, [2]), gaussian)
+    z = model.sample(20000, seed=4)
+    assert z.shape == (20000, 2)
+    np.testing.assert_allclose(z.numpy().mean(0), [3.0, -1.0], atol=0.05)
+    np.testing.assert_allclose(z.numpy().std(0), [0.5, 2.0], rtol=0.03)
+    np.testing.assert_array_equal(model.sample(5, seed=4), model.sample(5, seed=[0, 4]))
+    assert not np.allclose(model.sample(5, seed=4), model.sample(5, seed=5))
+    with pytest.raises(ValueError, match="`n` must be a non-negative integer; got -1"):
+        model.sample(-1)

@@ -4,6 +4,7 @@ size of the importance weights, and PSIS's Pareto-k."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -12,9 +13,23 @@ import tensorflow as tf
 from tfp_realnvp._checks import integer
 from tfp_realnvp.vi.objective import as_distribution, check_target, log_weights
 
-__all__ = ["VIDiagnostics", "diagnose", "pareto_k"]
+__all__ = ["VIDiagnostics", "VIFitWarning", "check_fit", "diagnose", "pareto_k"]
 
 K_TRUSTWORTHY = 0.7
+# Kish ESS fractions: below the first the weights have collapsed onto a few draws (on U3/U4
+# every fit with KL > 0.1 nats, 10 of 10, fell below it or under the Pareto-k rule, where 0.1
+# let 2 through: benchmarks/vi_robust_before.json); at or above the second they barely vary
+# (relative variance <= 0.11), whatever the shape of their tail.
+ESS_COLLAPSED, ESS_FLAT = 0.3, 0.9
+REMEDIES = (
+    "more steps, a larger flow or neural_spline_flow, stick_the_landing=True, a larger "
+    "sample_size, or a longer annealing (annealing=Annealing(fraction=...))"
+)
+
+
+class VIFitWarning(UserWarning):
+    """`fit_vi` / `VIModel.fit` ended with a ``q`` that likely misses mass of ``p`` (see
+    `VIDiagnostics.misses_mass`). Silence it with ``warn=False`` or `warnings.filterwarnings`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,14 +65,41 @@ class VIDiagnostics:
         """``pareto_k < 0.7``."""
         return self.pareto_k < K_TRUSTWORTHY
 
+    @property
+    def misses_mass(self) -> bool:
+        """What `check_fit` warns on: the weights have collapsed (ESS under 30% of the draws),
+        or their tail is heavy (``pareto_k >= 0.7``) while they vary materially (ESS under
+        90%): ``q`` is thin where ``p`` has mass, typically a mode it covers only with its
+        tail. (Pareto-k alone flags near-perfect fits too: over weights equal to 0.1%, the
+        shape of their tail is noise.)"""
+        if self.ess_fraction < ESS_COLLAPSED:
+            return True
+        return not self.trustworthy and self.ess_fraction < ESS_FLAT
+
     def __str__(self) -> str:
-        reading = "trustworthy" if self.trustworthy else "NOT trustworthy"
         return (
             f"ELBO {self.elbo:.4f} ± {self.elbo_se:.4f}, log Z {self.log_z:.4f} ± "
             f"{self.log_z_se:.4f}, KL(q||p) ≈ {self.kl:.4f} nats, ESS {self.ess:.0f}/"
-            f"{self.num_samples} ({100 * self.ess_fraction:.1f}%), Pareto k {self.pareto_k:.2f} "
-            f"({reading}: k < {K_TRUSTWORTHY})"
+            f"{self.num_samples} ({100 * self.ess_fraction:.1f}%), {self.reading()}"
         )
+
+    def reading(self) -> str:
+        """What Pareto-k and the ESS say, against the thresholds the estimates need, and what
+        to do."""
+        k = f"Pareto k {self.pareto_k:.2f}"
+        if not self.trustworthy:
+            return (
+                f"{k} ≥ {K_TRUSTWORTHY}: log Z and importance-weighted estimates are not "
+                "reliable, and KL is biased low; q is thin where p has mass (it may miss a "
+                f"mode). Try {REMEDIES}"
+            )
+        if self.misses_mass:
+            return (
+                f"{k} < {K_TRUSTWORTHY}, but the ESS is under {ESS_COLLAPSED:.0%} of the draws: "
+                "q's draws fall unevenly on p (q too wide, too narrow, or missing part of it), "
+                f"and importance-weighted estimates rest on few of them. Try {REMEDIES}"
+            )
+        return f"{k} < {K_TRUSTWORTHY}: log Z and importance-weighted estimates are reliable"
 
 
 def diagnose(
@@ -97,6 +139,39 @@ def diagnose(
         pareto_k=pareto_k(log_w),
         num_samples=n,
     )
+
+
+def check_fit(
+    flow, target_log_prob_fn: Callable, num_samples: int = 4096, seed: int = 0
+) -> VIDiagnostics | None:
+    """`diagnose`, warning (`VIFitWarning`) when `VIDiagnostics.misses_mass`, or when some
+    log weights are not finite (then returns None instead of raising). What `fit_vi` and
+    `VIModel.fit` run at their end; it costs ``num_samples`` draws of ``q`` and one call of the
+    target on them.
+
+    A mode that none of the draws of ``q`` reaches leaves no trace in its weights: no test on
+    ``q``'s samples can see it. Pareto-k sees a mode that ``q`` covers thinly (its tail
+    reaches it), which is how reverse KL usually leaves one.
+
+    >>> import warnings, tensorflow as tf, tfp_realnvp as trn
+    >>> flow = trn.planar_flow(2, 1)  # the identity: q = N(0, I), half of p's mass
+    >>> def two_modes(z):
+    ...     return tf.reduce_logsumexp(tf.stack([-0.5 * tf.reduce_sum((z - m) ** 2, -1)
+    ...                                          for m in (0.0, 4.0)]), 0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     d = check_fit(flow, two_modes)
+    >>> [w.category.__name__ for w in caught], d.trustworthy, d.misses_mass
+    (['VIFitWarning'], False, True)
+    """
+    try:
+        d = diagnose(flow, target_log_prob_fn, num_samples, seed)
+    except ValueError as error:  # weights that are not finite: a warning, not a lost fit
+        warnings.warn(f"after fitting, {error}", VIFitWarning, stacklevel=3)
+        return None
+    if d.misses_mass:
+        warnings.warn(f"after fitting, q likely misses mass of p: {d}.", VIFitWarning, stacklevel=3)
+    return d
 
 
 def pareto_k(log_weights: np.ndarray) -> float:
