@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tfp_realnvp.cli.screening import screen_images, screen_vectors
+from tfp_realnvp.cli.screening import screen_images, screen_vectors, uses_image_flow
 from tfp_realnvp.data import DataError
 from tfp_realnvp.data.tables import Table, describe_columns
 
@@ -46,12 +46,71 @@ def test_one_column_is_refused_with_what_to_use_instead():
         (np.full((3, 2, 2, 1), -1.0), r"values in \[-1, -1\]$"),
         (np.full((3, 2, 2, 1), 0.5), r"in \[0\.5, 0\.5\] that are not all whole numbers$"),
         (np.zeros((3, 2, 2, 1)), r"K >= 2"),
+        (np.arange(-1.0, 11.0).reshape(3, 2, 2, 1), r"values in \[-1, 10\]$"),  # whole, < 0
     ],
 )
 def test_images_must_be_grey_levels(images, message):
     with pytest.raises(DataError, match=message):
         screen_images(images, "x")
     assert screen_images(np.arange(12.0).reshape(3, 2, 2, 1), "x") == 12
+    assert screen_images(np.arange(12.0).reshape(3, 2, 2, 1) % 2, "x") == 2  # binary: K = 2
+
+
+def test_an_image_flow_is_for_images_unless_the_vector_architecture_is_asked_for():
+    images, rows = np.zeros((2, 4, 4, 1)), np.zeros((2, 16))
+    assert uses_image_flow(images, "realnvp") and uses_image_flow(images, "glow")
+    assert not uses_image_flow(images, "vector") and not uses_image_flow(rows, "realnvp")
+
+
+def _refusal(x, **kwargs) -> str:
+    with pytest.raises(DataError) as refused:
+        screen_vectors(x, "x", **kwargs)
+    return str(refused.value)
+
+
+def test_refusals_read_whole():
+    assert _refusal(np.zeros((5, 1))) == (
+        "x: one column: RealNVP couplings split the dimensions in two, so they need at least 2; "
+        "for a 1-D density use a kernel density estimate (scikit-learn's KernelDensity) or a "
+        "Gaussian mixture (sklearn.mixture.GaussianMixture)"
+    )
+    one = np.column_stack([np.arange(10.0), np.full(10, 0.5)])
+    assert _refusal(one) == (
+        "x: column 2 is constant (0.5 in every row): a constant has no density; drop it"
+    )
+    two = np.column_stack([np.arange(10.0), np.full(10, 0.5), np.full(10, 0.25)])
+    assert _refusal(two) == "x: columns 2-3 are constant: a constant has no density; drop them"
+    far = np.column_stack([np.linspace(0, 1, 30), np.linspace(0, 1, 30)])
+    far[3, 0] = 1e9
+    assert _refusal(far).endswith(
+        "from the column's median 0.534483; a float32 flow cannot fit it with the other rows: "
+        "remove the row or rescale the column"
+    )
+
+
+def test_the_robust_scale_is_each_columns_own_spread_about_its_median():
+    rng = np.random.default_rng(3)
+    # A column far from 0 is measured about its median, not about 0.
+    x = np.column_stack([1e7 + rng.normal(size=200), rng.normal(size=200)])
+    assert screen_vectors(x, "x").integer_columns == ()
+    x[7, 0] = 1e7 + 5e6  # 5e6 robust standard deviations out
+    assert "row 8, column 1 is 1.5e+07, 4.9e+06 robust" in _refusal(x)
+    # Where half the rows or more are equal (no median spread), the standard deviation serves.
+    x = np.column_stack([np.where(np.arange(100) < 90, 0.5, 2.5), rng.normal(size=100)])
+    assert screen_vectors(x, "x").integer_columns == ()
+    x[11, 1] = 1e9  # ... and leaves no NaN in the first column to hide the second's outlier
+    assert "row 12, column 2 is 1e+09" in _refusal(x)
+    # A spread under 1 is not replaced by the standard deviation (which the outlier inflates).
+    x = np.column_stack([0.01 * rng.normal(size=100), rng.normal(size=100)])
+    x[5, 0] = 3e4
+    assert "row 6, column 1 is 30000, 3.4e+06 robust" in _refusal(x)
+    # Whole numbers get a spread of at least 1 (their dequantisation noise), not 2: a median
+    # spread of 0.74 becomes 1.
+    x = np.column_stack([np.arange(100) % 2, rng.normal(size=100)]).astype(float)
+    x[9, 0] = 8e5
+    assert screen_vectors(x, "x").integer_columns == (0,)
+    x[9, 0] = 1.5e6
+    assert "row 10, column 1 is 1.5e+06, 1.5e+06 robust" in _refusal(x)
 
 
 def test_describe_columns():

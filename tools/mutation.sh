@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Mutation testing of one module against the tests that claim to cover it (mutmut 3.8):
+#
+#   tools/mutation.sh tfp_realnvp/cli/screening.py tests/cli/test_screening.py [more tests...]
+#
+# MUTATION_MARKS selects tests by marker (default "not slow": the end-to-end runs start
+# subprocesses, too slow to repeat per mutant).
+#
+# Runs in a scratch clone of the committed HEAD (mutmut writes a mutants/ tree), with the
+# checkout's .venv (`make install` first); installs mutmut 3.8.1 there if it is missing.
+# mutmut forks a worker per mutant: the fork server keeps TensorFlow's threads out of the
+# parent (process_isolation = "forkserver"). Prints the counts and every surviving mutant with
+# its diff; docs/MUTATION.md records the results. Not part of `make test`: it is slow.
+set -euo pipefail
+[ $# -ge 2 ] || { echo "usage: $0 MODULE.py TEST_FILE..." >&2; exit 2; }
+checkout="$(cd "$(dirname "$0")/.." && pwd)"
+python="$checkout/.venv/bin/python"
+[ -x "$python" ] || { echo "$0: no $checkout/.venv: run make install first" >&2; exit 2; }
+"$python" -c "import mutmut" 2>/dev/null || "$python" -m pip install --quiet "mutmut==3.8.1"
+module="$1"
+shift
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+git clone --quiet "$checkout" "$scratch/repo"
+cd "$scratch/repo"
+tests="$(printf '"%s", ' "$@")"
+cat >> pyproject.toml <<TOML
+
+[tool.mutmut]
+source_paths = ["tfp_realnvp"]
+only_mutate = ["$module"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-m", "${MUTATION_MARKS:-not slow}"]
+pytest_add_cli_args_test_selection = [${tests%, }]
+process_isolation = "forkserver"
+TOML
+export TF_CPP_MIN_LOG_LEVEL=3
+"$checkout/.venv/bin/mutmut" run --max-children 2 > mutmut.log 2>&1 || { tail -c 3000 mutmut.log; exit 1; }
+results="$("$checkout/.venv/bin/mutmut" results --all true 2>/dev/null || "$checkout/.venv/bin/mutmut" results)"
+total="$(grep -c ": " <<< "$results" || true)"
+killed="$(grep -c ": killed" <<< "$results" || true)"
+survived="$(grep -v ": killed" <<< "$results" | grep ": " || true)"
+rest="$(grep -vc ": killed" <<< "$results" || true)"
+echo "$module: $total mutants, $killed killed ($((100 * killed / total))%), $rest not:"
+while read -r name status; do
+    [ -n "$name" ] || continue
+    echo "== ${name%:} ($status)"
+    "$checkout/.venv/bin/mutmut" show "${name%:}" | grep '^[-+] ' || true
+done <<< "$survived"
