@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -262,3 +263,13 @@ def flow_distribution(
     # No default name: JointDistributionSequential takes an explicit name for the component's
     # own and then refuses the lambda argument names that refer to it.
     return tfd.TransformedDistribution(base, bijector, **({"name": name} if name else {}))
+
+
+def sample_request(n, seed) -> tuple[int, tf.Tensor | None]:
+    """``(n, seed)`` of a ``sample(n, seed)`` call (`FlowModel`, `VIModel`), checked: ``n`` a
+    non-negative integer, ``seed`` an int or a shape-[2] stateless seed (as int32), or None."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"`n` must be a non-negative integer; got {n!r}.")
+    if seed is not None:
+        seed = tf.constant([0, seed] if np.ndim(seed) == 0 else seed, tf.int32)
+    return int(n), seed

@@ -13,7 +13,7 @@ from tfp_realnvp._execution import StepsPerExecution, unsized
 from tfp_realnvp._keras import LEGACY_KERAS, build_optimizer, keras, register
 from tfp_realnvp.bases import LearnedBase, make_base
 from tfp_realnvp.data.domain import check_in_domain
-from tfp_realnvp.flows import flow_distribution
+from tfp_realnvp.flows import flow_distribution, sample_request
 from tfp_realnvp.initialization import first_batch, uninitialized
 from tfp_realnvp.initialization import initialize as initialize_flow
 from tfp_realnvp.networks import training_mode
@@ -306,11 +306,8 @@ class FlowModel(keras.Model):
         is drawn outside XLA (whose CPU random numbers are slow); ``forward`` runs compiled,
         on bucketed sizes as in `log_prob`. ``precision="bfloat16"``: as in `log_prob`.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"`n` must be a non-negative integer; got {n!r}.")
-        if seed is not None:
-            seed = tf.constant([0, seed] if np.ndim(seed) == 0 else seed, tf.int32)
-        noise = self.base_sample(int(n), seed)
+        n, seed = sample_request(n, seed)
+        noise = self.base_sample(n, seed)
         return self._eager_call("forward", noise, context, precision)
 
     def base_sample(self, n, seed=None) -> tf.Tensor:

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tfp_realnvp._checks import positive_int
 from tfp_realnvp._keras import build_optimizer, keras
+from tfp_realnvp.flows import sample_request
 from tfp_realnvp.traversal import keras_layers
 from tfp_realnvp.vi.annealing import Annealing
 from tfp_realnvp.vi.diagnostics import check_fit
@@ -158,11 +159,8 @@ class VIModel(keras.Model):
         """``n`` draws of ``q`` (approximate posterior draws): base noise pushed through the
         flow's ``forward``. ``seed`` is an int or a shape-[2] stateless seed; ``None`` draws
         fresh noise."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"`n` must be a non-negative integer; got {n!r}.")
-        if seed is not None:
-            seed = tf.constant([0, seed] if np.ndim(seed) == 0 else seed, tf.int32)
-        return self._q.bijector.forward(self._q.distribution.sample(int(n), seed=seed))
+        n, seed = sample_request(n, seed)
+        return self._q.bijector.forward(self._q.distribution.sample(n, seed=seed))
 
     def call(self, eps, training=None):
         return self._q.bijector.forward(eps)
