@@ -63,10 +63,14 @@ def test_saved_model_serves_without_tfp_and_matches(tmp_path, conditional):
     out = np.load(tmp_path / "out.npz")
 
     # Identical to the same SavedModel run here, where TFP is importable ...
-    here = tf.saved_model.load(str(path)).signatures
+    loaded = tf.saved_model.load(str(path))
+    here = loaded.signatures
     kw = {"context": tf.ones([5, 2])} if conditional else {}
     one = {"context": tf.ones([1, 2])} if conditional else {}
     np.testing.assert_array_equal(out["log_prob"], here["log_prob"](x=x, **kw)["log_prob"])
+    # The functions are attributes too, callable with positional arguments.
+    by_position = loaded.log_prob(tf.constant(x), *kw.values())["log_prob"]
+    np.testing.assert_array_equal(out["log_prob"], by_position)
     np.testing.assert_array_equal(out["default"], out["log_prob"])
     samples = here["sample"](count=tf.constant(6), seed=tf.constant([1, 2]), **one)["samples"]
     np.testing.assert_array_equal(out["samples"], samples)
@@ -78,6 +82,22 @@ def test_saved_model_serves_without_tfp_and_matches(tmp_path, conditional):
         6, seed=[1, 2], context=np.ones([6, 2], "float32") if conditional else None
     )
     np.testing.assert_allclose(out["samples"], seeded, rtol=1e-5, atol=1e-5)
+
+
+def test_export_traces_each_signature_once(tmp_path, monkeypatch):
+    # tf.saved_model.save traces a tf.function attribute again in its own context: the
+    # module must hold the traced functions, or every export pays for the flow twice.
+    model, traces = _trained_model(), []
+    real = trn.FlowModel.bijector_kwargs
+
+    def counted(self, context=None):
+        if tf.inside_function():
+            traces.append(context)
+        return real(self, context)
+
+    monkeypatch.setattr(trn.FlowModel, "bijector_kwargs", counted)
+    trn.export_saved_model(model, tmp_path / "m")
+    assert len(traces) == 4  # log_prob (also serving_default), sample, forward, inverse
 
 
 def test_export_refuses_to_overwrite_and_replaces_whole(tmp_path):
@@ -100,13 +120,12 @@ def test_an_export_that_disagrees_is_refused_and_the_old_one_kept(tmp_path, monk
         module, signatures = real(model)
         inverse = module.inverse
 
-        @tf.function(input_signature=inverse.input_signature)
+        @tf.function(input_signature=[tf.TensorSpec(None, tf.float32, name="x")])
         def wrong(x):
-            out = inverse(x)
+            out = inverse(x=x)
             return {"z": out["z"], "log_det_jacobian": -out["log_det_jacobian"]}
 
-        module.inverse = wrong
-        signatures["inverse"] = wrong.get_concrete_function()
+        module.inverse = signatures["inverse"] = wrong.get_concrete_function()
         return module, signatures
 
     monkeypatch.setattr(trn.export, "_serving_module", negated_inverse_log_det)
