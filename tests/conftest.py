@@ -36,3 +36,19 @@ def pytest_report_header(config):
 def _seed():
     tf.random.set_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture
+def flow_traces(monkeypatch) -> list:
+    """Grows by one each time a `FlowModel`'s flow is traced (its context routed inside a
+    `tf.function`), whichever function traces it: the cause of an export's or a step's cost."""
+    traces: list = []
+    real = tfp_realnvp.FlowModel.bijector_kwargs
+
+    def counted(self, context=None):
+        if tf.inside_function():
+            traces.append(context)
+        return real(self, context)
+
+    monkeypatch.setattr(tfp_realnvp.FlowModel, "bijector_kwargs", counted)
+    return traces

@@ -94,6 +94,12 @@ class _TriangularSolve(FlowBijector):
         return tf.zeros(tf.shape(x)[:-1])
 
 
+def test_each_signature_is_traced_once(tmp_path, flow_traces):
+    # As for export_saved_model: the SavedModel handed to the converter holds traced functions.
+    trn.export_tflite(_perturbed(trn.real_nvp([3], 2, [8])), tmp_path / "flow.tflite")
+    assert len(flow_traces) == 2  # log_prob (one example, vectorised) and sample
+
+
 def test_unsupported_bijector_is_named_and_nothing_is_written(tmp_path):
     # The LU permutation's W^-1 is a triangular solve too, but of weights only: it folds into a
     # constant and is not named.

@@ -52,12 +52,14 @@ def _functions(model: FlowModel) -> tuple[tf.Module, list]:
 
     module = tf.Module()
     module.flow_variables = list(model.distribution.variables)
-    module.log_prob = tf.function(log_prob, input_signature=specs)
-    functions = [module.log_prob.get_concrete_function()]
+    # Concrete functions, as `export_saved_model` holds them: `tf.saved_model.save` would
+    # trace a `tf.function` attribute once more.
+    module.log_prob = tf.function(log_prob, input_signature=specs).get_concrete_function()
+    functions = [module.log_prob]
     if "sample" in signatures_of(model):
         z = tf.TensorSpec([None, *event], dtype, name="z")
-        module.sample = tf.function(sample, input_signature=[z, *specs[1:]])
-        functions.append(module.sample.get_concrete_function())
+        module.sample = tf.function(sample, input_signature=[z, *specs[1:]]).get_concrete_function()
+        functions.append(module.sample)
     return module, functions
 
 
