@@ -20,21 +20,23 @@ SERVE = textwrap.dedent(
     sys.modules["tensorflow_probability"] = None  # any import of these now fails
     sys.modules["tfp_realnvp"] = None
     import numpy as np, tensorflow as tf
-    path, x_file, out_file, conditional = sys.argv[1:5]
-    served = tf.saved_model.load(path)
-    x = tf.constant(np.load(x_file))
-    kw = {"context": tf.ones([len(x), 2])} if conditional == "1" else {}
-    one = {"context": tf.ones([1, 2])} if conditional == "1" else {}
-    sig = served.signatures
-    np.savez(
-        out_file,
-        log_prob=sig["log_prob"](x=x, **kw)["log_prob"].numpy(),
-        default=sig["serving_default"](x=x, **kw)["log_prob"].numpy(),
-        samples=sig["sample"](count=tf.constant(6), seed=tf.constant([1, 2]), **one)["samples"],
-        z=sig["inverse"](x=x, **kw)["z"].numpy(),
-        x_back=sig["forward"](z=sig["inverse"](x=x, **kw)["z"], **kw)["x"].numpy(),
-    )
-    print(json.dumps(sorted(sig)))
+    x = tf.constant(np.load(sys.argv[1]))
+    names = {}
+    for path, out_file, conditional in zip(*[iter(sys.argv[2:])] * 3):
+        served = tf.saved_model.load(path)
+        kw = {"context": tf.ones([len(x), 2])} if conditional == "1" else {}
+        one = {"context": tf.ones([1, 2])} if conditional == "1" else {}
+        sig = served.signatures
+        np.savez(
+            out_file,
+            log_prob=sig["log_prob"](x=x, **kw)["log_prob"].numpy(),
+            default=sig["serving_default"](x=x, **kw)["log_prob"].numpy(),
+            samples=sig["sample"](count=tf.constant(6), seed=tf.constant([1, 2]), **one)["samples"],
+            z=sig["inverse"](x=x, **kw)["z"].numpy(),
+            x_back=sig["forward"](z=sig["inverse"](x=x, **kw)["z"], **kw)["x"].numpy(),
+        )
+        names[path] = sorted(sig)
+    print(json.dumps(names))
     """
 )
 
@@ -48,19 +50,31 @@ def _trained_model(context_shape=None):
     return model
 
 
-@pytest.mark.parametrize("conditional", [False, True])
-def test_saved_model_serves_without_tfp_and_matches(tmp_path, conditional):
-    model = _trained_model([2] if conditional else None)
-    path = trn.export_saved_model(model, tmp_path / "served")
+@pytest.fixture(scope="module")
+def served_without_tfp(tmp_path_factory):
+    """An unconditional and a conditional model, exported, and served by one process in which
+    TFP and tfp_realnvp cannot be imported: ``x`` and, per case, the model, its SavedModel,
+    what the process returned and the signatures it found."""
+    tmp = tmp_path_factory.mktemp("served")
     x = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
-    np.save(tmp_path / "x.npy", x)
-    flag = "1" if conditional else "0"
-    args = [str(path), str(tmp_path / "x.npy"), str(tmp_path / "out.npz"), flag]
+    np.save(tmp / "x.npy", x)
+    cases, args = {}, [str(tmp / "x.npy")]
+    for conditional in (False, True):
+        model = _trained_model([2] if conditional else None)
+        path = trn.export_saved_model(model, tmp / f"served_{conditional}")
+        cases[conditional] = (model, path, tmp / f"out_{conditional}.npz")
+        args += [str(path), str(cases[conditional][2]), "1" if conditional else "0"]
     run = subprocess.run([sys.executable, "-c", SERVE, *args], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     names = json.loads(run.stdout.strip().splitlines()[-1])
+    return x, {c: (m, p, np.load(o), names[str(p)]) for c, (m, p, o) in cases.items()}
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_saved_model_serves_without_tfp_and_matches(served_without_tfp, conditional):
+    x, cases = served_without_tfp
+    model, path, out, names = cases[conditional]
     assert names == ["forward", "inverse", "log_prob", "sample", "serving_default"]
-    out = np.load(tmp_path / "out.npz")
 
     # Identical to the same SavedModel run here, where TFP is importable ...
     loaded = tf.saved_model.load(str(path))
