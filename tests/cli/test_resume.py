@@ -14,62 +14,12 @@ import pytest
 from tfp_realnvp import cli, load_model
 from tfp_realnvp._keras import LEGACY_KERAS
 from tfp_realnvp.cli import backup_files
-from tfp_realnvp.cli.backup_files import (
-    BACKUP_MARKER,
-    BackupError,
-    backup_dir,
-    check_backup,
-    start_backup,
-)
+from tfp_realnvp.cli.backup_files import backup_dir
 
-# The backups' file logic is the same under any Keras (one_pass); the kill tests restore Keras
-# state (the optimizer, callbacks, dropout seeds), so the in-memory one runs under both.
+# The backups' file logic is the same under any Keras (one_pass; the rest is in
+# test_backup_files.py); the kill tests restore Keras state (the optimizer, callbacks, dropout
+# seeds), so the in-memory one runs under both.
 BACKUP_FILES = pytest.mark.one_pass
-
-FINGERPRINT = {"epochs": 6, "seed": 0}
-
-
-@BACKUP_FILES
-def test_a_backup_resumes_only_the_same_command(tmp_path):
-    out = tmp_path / "run"
-    assert check_backup(out, FINGERPRINT, resume=False, force=False) == 0
-    with pytest.raises(BackupError, match="--resume: no backup of an interrupted run"):
-        check_backup(out, FINGERPRINT, resume=True, force=False)
-    path = start_backup(out, FINGERPRINT, discard=False)
-    assert path == tmp_path / ".run.backup" and (path / BACKUP_MARKER).is_file()
-    (path / "epoch-3").mkdir()
-    (path / "epoch-4.tmp").mkdir()  # killed while writing: not a complete epoch
-    assert check_backup(out, FINGERPRINT, resume=True, force=False) == 3
-    other = {**FINGERPRINT, "epochs": 9}
-    with pytest.raises(BackupError, match=r"other settings \(--epochs differ\).*--force"):
-        check_backup(out, other, resume=False, force=False)
-    assert check_backup(out, other, resume=False, force=True) == -1  # ours: may be discarded
-    start_backup(out, other, discard=True)
-    assert backup_files.complete_epochs(path) == [] and check_backup(out, other, False, False) == 0
-
-
-@BACKUP_FILES
-def test_rewinding_drops_the_epochs_after_the_agreed_one(tmp_path):
-    path = start_backup(tmp_path / "run", FINGERPRINT, discard=False)
-    for epoch in (1, 2, 3):
-        (path / f"epoch-{epoch}").mkdir()
-    backup_files.rewind(path, 1)
-    assert backup_files.complete_epochs(path) == [1] and (path / BACKUP_MARKER).is_file()
-
-
-@BACKUP_FILES
-def test_a_directory_that_is_not_our_backup_is_never_touched(tmp_path):
-    out = tmp_path / "run"
-    mine = backup_dir(out)
-    mine.mkdir()
-    (mine / "notes.txt").write_text("mine")
-    for force in (False, True):
-        with pytest.raises(BackupError, match="not a tfp-realnvp backup"):
-            check_backup(out, FINGERPRINT, resume=False, force=force)
-    backup_files.remove_backup(mine)
-    assert (mine / "notes.txt").read_text() == "mine"
-    assert backup_dir(out, worker=2) == tmp_path / ".run.backup-worker2"
-
 
 KILLER = str(Path(__file__).with_name("kill_at_epoch.py"))
 ARGS = "train --no-xla --num-samples 300 --epochs 6 --couplings 2 --hidden 8 --quiet"
