@@ -30,6 +30,8 @@ def test_a_glob_lists_its_files_sorted_and_a_file_itself(tmp_path):
         _npy(tmp_path / name)
     assert list_shards(str(tmp_path / "*.*")) == [tmp_path / n for n in ("a.npy", "b.npy", "c.NPY")]
     assert list_shards(str(tmp_path / "b.npy")) == [tmp_path / "b.npy"]
+    _npy(tmp_path / "X.npy")  # a plain name, whatever letters it has
+    assert list_shards(str(tmp_path / "X.npy")) == [tmp_path / "X.npy"]
 
 
 def test_what_a_spec_cannot_list_is_named(tmp_path):
@@ -64,7 +66,14 @@ def test_a_shard_is_inspected_by_its_header_alone(tmp_path):
     (tmp_path / "c.csv").write_text("\n1\t2\n")
     assert shards.inspect_shard(tmp_path / "c.csv") == Shard(tmp_path / "c.csv", "csv", 2, 0, "\t")
     (tmp_path / "d.tfrecord").write_bytes(bytes(16))
-    assert shards.inspect_shard(tmp_path / "d.tfrecord").width is None
+    assert shards.inspect_shard(tmp_path / "d.tfrecord") == Shard(
+        tmp_path / "d.tfrecord", "tfrecord", None
+    )
+    whole = _npy(tmp_path / "e.npy", width=2, dtype="int32")  # whole numbers are numbers
+    assert shards.inspect_shard(whole).width == 2
+    # A comment may be indented; a trailing separator is a cell (the rows say it is empty).
+    (tmp_path / "f.csv").write_text("  # made by hand\n1\t2\t\n")
+    assert shards.inspect_shard(tmp_path / "f.csv") == Shard(tmp_path / "f.csv", "csv", 3, 0, "\t")
 
 
 def test_a_shard_with_a_bad_header_is_named(tmp_path):
@@ -85,7 +94,8 @@ def test_a_shard_with_a_bad_header_is_named(tmp_path):
     }
     for name, message in refusals.items():
         assert _refused(shards.inspect_shard, tmp_path / name) == message
-    assert _refused(shards.inspect_shard, d / "gone.npy").startswith(f"{d}/gone.npy: cannot read")
+    message = _refused(shards.inspect_shard, d / "gone.npy")
+    assert message == f"{d}/gone.npy: cannot read file: No such file or directory"
 
 
 def test_held_out_shards_are_a_seeded_choice_of_whole_files_in_order():
@@ -100,13 +110,13 @@ def test_held_out_shards_are_a_seeded_choice_of_whole_files_in_order():
 
 
 def test_a_plan_holds_out_validation_then_test_shards_from_their_seeds(tmp_path):
-    for i in range(6):
+    for i in range(10):
         _npy(tmp_path / f"s{i}.npy")
     spec = str(tmp_path / "s*.npy")
-    plan = plan_shards(spec, None, None, 0.2, 0.2, seed=4)
+    plan = plan_shards(spec, None, None, 0.3, 0.3, seed=4)
     everything = list_shards(spec)
-    rest, validation = held_out(everything, 0.2, 4)
-    train, test = held_out(rest, 0.2, 5)
+    rest, validation = held_out(everything, 0.3, 4)  # (seeds 3 to 5 all choose differently)
+    train, test = held_out(rest, 0.3, 5)
     assert [s.path for s in plan.validation] == validation
     assert [s.path for s in plan.test] == test and [s.path for s in plan.train] == train
     assert plan.width == 3 and sorted(plan.paths()) == everything
@@ -123,6 +133,14 @@ def test_a_plan_takes_validation_and_test_files_as_given(tmp_path):
     )
     message = _refused(plan_shards, str(data), str(val), None, 0.5, 0.5, 0)
     assert message.startswith(f"--data {data}: 1 shard left to hold out test-data from; give")
+    # Two shards are enough to hold one out; the messages name the argument that lists none.
+    two = f"{data.parent}/[dt]*.npy"
+    plan = plan_shards(two, str(val), None, 0.5, 0.5, 0)
+    assert len(plan.train) == len(plan.test) == 1 and sorted(plan.paths()) == [data, test, val]
+    for args, flag in (((str(tmp_path / "none.npy"), None), "--validation-data"),
+                       ((str(val), str(tmp_path / "none.npy")), "--test-data")):  # fmt: skip
+        message = _refused(plan_shards, str(data), *args, 0.5, 0.5, 0)
+        assert message == f"{flag} {tmp_path / 'none.npy'}: no such file"
 
 
 def test_a_plan_refuses_shards_of_different_or_too_few_columns(tmp_path):
@@ -141,6 +159,8 @@ def test_a_run_is_named_after_its_shards():
     assert shards.default_name("data/train/part-*.npy") == "train"
     assert shards.default_name("part-*.npy") == "shards"
     assert shards.default_name("data/big.tfrecord") == "big"
-    assert shards.is_pattern("x.TFRecords") and shards.is_pattern("p[0-9].csv")
-    assert not shards.is_pattern("x.npy")
+    assert shards.default_name("data/X.tfrecord") == "X"
+    assert shards.is_pattern("x.TFRecords") and shards.is_pattern("d/x.tfrecord")
+    assert shards.is_pattern("p[0-9].csv") and shards.is_pattern("p?.csv")
+    assert not shards.is_pattern("X.npy") and not shards.is_pattern("x.npy")
     assert [shards.steps(rows, 4) for rows in (1, 4, 5, 8)] == [1, 1, 2, 2]
