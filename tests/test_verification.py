@@ -129,3 +129,32 @@ def test_a_model_finite_nowhere_is_still_probed():
     finite = [np.isfinite(v.reshape(2, -1)).all(axis=1) for v in (p.log_prob, p.inverse_z)]
     assert not np.logical_and(*finite).any()
     np.testing.assert_allclose(p.z, PROBE_TEMPERATURE * p.drawn_z[:2])
+
+
+def test_probes_keep_the_first_rows_where_every_output_is_finite():
+    # x = 3e38 z overflows float32 where |z| > 1.13 in any unit: there log_prob and the
+    # inverse are not finite, while both log-dets (constant) are.
+    model = trn.FlowModel(tfb.Scale(3e38), [8])
+    (p,) = probes(model, sizes=(7,), seed=6)
+    candidates = PROBE_TEMPERATURE * p.drawn_z
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(candidates * np.float32(3e38)).all(axis=1)
+    assert not finite[:7].all() and finite.sum() >= 7  # some of the first rows must go
+    np.testing.assert_array_equal(p.z, candidates[finite][:7])
+    for value in (p.x, p.log_prob, p.inverse_z, p.inverse_log_det, p.forward_log_det):
+        assert np.isfinite(value).all()
+
+
+def test_probes_are_repeatable_and_centred_on_a_learned_base():
+    model = trn.FlowModel(trn.real_nvp([2], 2, [4], context_shape=[3]), base="diagonal")
+    model.base_layer.trainable_variables[0].assign([4.0, -2.0])  # the base's mean
+    centre = model.distribution.distribution.mean().numpy()
+    np.testing.assert_allclose(centre, [4.0, -2.0])
+    first, again = probes(model), probes(model)
+    for p, q in zip(first, again, strict=True):
+        assert p.seed[0] == 0  # the default seed
+        assert p.context.dtype == np.float32  # as the model computes, as the export takes
+        np.testing.assert_array_equal(p.context, q.context)
+        np.testing.assert_array_equal(p.z, q.z)
+        n = len(p.z)
+        np.testing.assert_allclose(p.z, centre + PROBE_TEMPERATURE * (p.drawn_z[:n] - centre))
