@@ -80,6 +80,14 @@ def test_a_run_directory_never_replaces_the_cwd_an_input_or_a_file(tmp_path, mon
     rundir.check_run_dir(relative, False)
 
 
+def test_a_folder_that_cannot_be_written_in_is_named_with_the_reason(monkeypatch):
+    # /proc refuses new files even to root; the probe file must be tried there, not elsewhere,
+    # and "." is shown as the folder it stands for.
+    monkeypatch.chdir("/proc")
+    message = _refused(rundir.check_run_dir, rundir.Path("run"), False)
+    assert message == "--out run: cannot write in /proc: No such file or directory"
+
+
 def test_an_output_file_is_checked_before_anything_runs(tmp_path):
     data = tmp_path / "data.npy"
     np.save(data, np.zeros((2, 2)))
@@ -92,6 +100,11 @@ def test_an_output_file_is_checked_before_anything_runs(tmp_path):
     for path, message in refusals.items():
         got = _refused(rundir.check_output_file, path, True, [("--data", data)])
         assert got == message.format(p=path, parent=path.parent)
+    (tmp_path / "file").write_text("")
+    below = tmp_path / "file" / "out.csv"
+    assert _refused(rundir.check_output_file, below, True) == (
+        f"--out {below}: {tmp_path / 'file'} is a file, not a directory"
+    )
     (tmp_path / "dir.csv").mkdir()
     assert _refused(rundir.check_output_file, tmp_path / "dir.csv", True) == (
         f"--out {tmp_path / 'dir.csv'} is a directory; give a file name"
