@@ -331,36 +331,40 @@ def check_batch_shapes(
         if context_shape is not None:
             context = _sample(tuple(batch) + tuple(context_shape), dtype, seed + 1)
         kw = {} if context is None else conditional_kwargs(bijector, context)
+        got = {}  # each output from its own fresh input: no cached pass answers another
         for name, fn, t, want in (
-            ("forward", bijector.forward, z, x.shape),
             ("inverse", bijector.inverse, x, z.shape),
+            ("forward", bijector.forward, z, x.shape),
         ):
-            out = fn(tf.identity(t), **kw)
-            if tuple(out.shape) != tuple(want):
-                raise AssertionError(f"{name}: shape {tuple(out.shape)} for input {t.shape}")
+            got[name] = fn(tf.identity(t), **kw)
+            if tuple(got[name].shape) != tuple(want):
+                raise AssertionError(f"{name}: shape {tuple(got[name].shape)} for input {t.shape}")
         for name, fn, t in (
-            ("fldj", bijector.forward_log_det_jacobian, z),
             ("ildj", bijector.inverse_log_det_jacobian, x),
+            ("fldj", bijector.forward_log_det_jacobian, z),
         ):
             ldj = fn(tf.identity(t), rank, **kw)
             scalar_ok = bijector.is_constant_jacobian and ldj.shape.rank == 0
             if tuple(ldj.shape) != tuple(batch) and not scalar_ok:
                 raise AssertionError(f"{name}: shape {tuple(ldj.shape)} for batch {batch}")
-        _check_against_flat_batch(bijector, x, z, context, batch, event_shape, latent, atol)
+            got[name] = tf.broadcast_to(ldj, batch)
+        outputs = tuple(got[k] for k in ("inverse", "ildj", "forward", "fldj"))
+        _check_against_flat_batch(
+            bijector, outputs, x, z, context, batch, event_shape, latent, atol
+        )
 
 
-def _check_against_flat_batch(bijector, x, z, context, batch, event_shape, latent, atol):
-    """Outputs for the batch shape ``batch`` against the same events as one flat batch."""
+def _check_against_flat_batch(bijector, got, x, z, context, batch, event_shape, latent, atol):
+    """Outputs ``got`` (inverse, ildj, forward, fldj) for the batch shape ``batch`` against the
+    same events as one flat batch."""
     rank = len(event_shape)
 
     def flat(t, event):
         return tf.reshape(t, (-1, *event))
 
-    kw, flat_kw = {}, {}
+    flat_kw = {}
     if context is not None:
-        kw = conditional_kwargs(bijector, context)
         flat_kw = conditional_kwargs(bijector, flat(context, context.shape[len(batch) :]))
-    got = _all_outputs(bijector, tf.identity(x), tf.identity(z), rank, kw)
     want = _all_outputs(bijector, flat(x, event_shape), flat(z, latent), rank, flat_kw)
     for name, a, b, event in zip(
         ("inverse", "ildj", "forward", "fldj"),
