@@ -100,6 +100,14 @@ def test_fit_takes_a_dataset_of_unknown_length(tmp_path):
             "big>.csv: the value 1e+39, beyond float32's range (+-3.4e+38) at line 2, column 2",
         ),
         ("odd.csv", "1,2\n3,<4> x\n", "odd.csv: non-numeric cell '<4> x' at line 2, column 2"),
+        # An empty cell (a trailing separator) once gave TensorFlow's traceback: the message's
+        # fields were parsed back as non-empty, and the cell's text is.
+        ("empty.csv", "1,2\n3,\n", "empty.csv: empty cell at line 2, column 2"),
+        (
+            "semi.csv",
+            "1;2\n3;4;\n",
+            "semi.csv: ragged rows: line 2 has 3 semicolon-separated columns, expected 2",
+        ),
     ],
 )
 def test_a_bad_row_is_named_by_file_and_row(tmp_path, name, text, message):
@@ -153,3 +161,76 @@ def test_each_epoch_is_its_own_permutation_and_a_restart_draws_it_again(tmp_path
     assert not np.array_equal(whole[0], whole[1]) and not np.array_equal(whole[1], whole[2])
     resumed = epochs(2)  # a run resumed after two epochs
     np.testing.assert_array_equal(resumed[0], whole[2])
+
+
+def test_a_ragged_record_is_named_by_file_and_record(tmp_path):
+    from tfp_realnvp.data.streaming import bad_row_message
+
+    _write_tfrecord(tmp_path / "r.tfrecord", [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0, 7.0]])
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        list(row_stream([inspect_shard(tmp_path / "r.tfrecord")]))
+    assert bad_row_message(caught.value) == (
+        f"{tmp_path / 'r.tfrecord'}: record 3 has 3 values in feature 'x', expected 2"
+    )
+
+
+def test_tfrecords_stream_their_rows_with_the_width_of_the_first_record(tmp_path):
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    _write_tfrecord(tmp_path / "a.tfrecord", rows[:3])
+    got = np.concatenate(list(shard_dataset(str(tmp_path / "a.tfrecord"), 2, seed=None)))
+    np.testing.assert_array_equal(got, rows[:3])
+    _write_tfrecord(tmp_path / "b.tfrecord", rows[3:])
+    got = np.concatenate(list(shard_dataset(str(tmp_path / "*.tfrecord"), 8, seed=None)))
+    np.testing.assert_array_equal(got, rows[[0, 3, 1, 2]])  # interleaved a, b, a, a
+    _write_tfrecord(tmp_path / "one.tfrecord", [[1.0]])
+    (tmp_path / "none.tfrecord").write_bytes(b"")
+    from tfp_realnvp.data.streaming import tfrecord_width
+
+    with pytest.raises(DataError, match=r"one\.tfrecord: record 1 has 1 values in feature 'x'; "):
+        tfrecord_width(tmp_path / "one.tfrecord")
+    with pytest.raises(DataError, match=r"none\.tfrecord: empty data: no records"):
+        tfrecord_width(tmp_path / "none.tfrecord")
+
+
+def test_a_csv_that_starts_with_a_byte_order_mark_streams_its_numbers(tmp_path):
+    (tmp_path / "bom.csv").write_text("\ufeff1,2\n3,4\n", encoding="utf-8")
+    got = np.concatenate(list(shard_dataset(str(tmp_path / "bom.csv"), 4, seed=None)))
+    np.testing.assert_array_equal(got, [[1, 2], [3, 4]])
+
+
+def _five_shards(tmp_path) -> str:
+    """Five shards of 3 rows; row r of shard s starts with 10 s + r."""
+    for s in range(5):
+        rows = np.stack([10 * s + np.arange(3), np.zeros(3)], axis=1).astype(np.float32)
+        np.save(tmp_path / f"p-{s}.npy", rows)
+    return str(tmp_path / "p-*.npy")
+
+
+def _firsts(dataset) -> list[int]:
+    return [int(x[0]) for batch in dataset for x in batch]
+
+
+def test_unshuffled_streams_interleave_the_shards_in_a_fixed_order(tmp_path):
+    pattern = _five_shards(tmp_path)
+    # Four shards at a time by default, one row from each in turn, then the fifth.
+    four = [0, 10, 20, 30, 1, 11, 21, 31, 2, 12, 22, 32, 40, 41, 42]
+    assert _firsts(shard_dataset(pattern, 100, seed=None)) == four
+    two = [0, 10, 1, 11, 2, 12, 20, 30, 21, 31, 22, 32, 40, 41, 42]
+    assert _firsts(shard_dataset(pattern, 100, seed=None, cycle_length=2)) == two
+    shards = [inspect_shard(p) for p in sorted(tmp_path.glob("p-*.npy"))]
+    assert [int(x[0]) for x, _, _ in row_stream(shards)] == four
+    # A given order of shards is read in that order; each row says where it came from.
+    order = tf.constant([4, 0, 1, 2, 3], tf.int64)
+    got = [(int(x[0]), int(i), int(r)) for x, i, r in row_stream(shards, order, cycle_length=1)]
+    assert got[:4] == [(40, 4, 1), (41, 4, 2), (42, 4, 3), (0, 0, 1)]
+
+
+def test_shuffled_streams_are_drawn_from_the_seed(tmp_path):
+    pattern = _five_shards(tmp_path)
+    default = _firsts(shard_dataset(pattern, 100))
+    assert default == _firsts(shard_dataset(pattern, 100, seed=0))  # seed 0 by default
+    assert default != _firsts(shard_dataset(pattern, 100, seed=None))  # shuffled
+    assert _firsts(shard_dataset(pattern, 100, seed=5)) == _firsts(
+        shard_dataset(pattern, 100, seed=5)
+    )
+    assert _firsts(shard_dataset(pattern, 100, seed=5)) != default

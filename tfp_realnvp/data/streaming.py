@@ -218,7 +218,8 @@ def _decoded(text: str) -> str:
 def bad_row_message(error: Exception) -> str | None:
     """The one line ``file: problem at line L, column C`` of a failed row check in
     ``error``, written as `tfp_realnvp.data.tables` writes it for a whole file; or None."""
-    found = re.search(re.escape(_MARK) + r"<((?:\S+ ){8}\S*)>", str(error))
+    # Any field may be empty (an empty cell's text; a TFRecord row has none), so \S*.
+    found = re.search(re.escape(_MARK) + r"<((?:\S* ){8}\S*)>", str(error))
     if found is None:
         return None
     code, row, column, count, width, value, path, cell, delimiter = found.group(1).split(" ")
