@@ -6,7 +6,8 @@
 # MUTATION_MARKS selects tests by marker (default "not slow": the end-to-end runs start
 # subprocesses, too slow to repeat per mutant).
 #
-# Runs in a scratch clone of the committed HEAD (mutmut writes a mutants/ tree), with the
+# Runs in a scratch clone of the committed HEAD (mutmut writes a mutants/ tree, copying the
+# package, the tests and the files tests read), with the
 # checkout's .venv (`make install` first); installs mutmut 3.8.1 there if it is missing.
 # mutmut forks a worker per mutant: the fork server keeps TensorFlow's threads out of the
 # parent (process_isolation = "forkserver"). Prints the counts and every surviving mutant with
@@ -28,6 +29,7 @@ cat >> pyproject.toml <<TOML
 
 [tool.mutmut]
 source_paths = ["tfp_realnvp"]
+also_copy = ["benchmarks", "examples", "README.md", "docs"]
 only_mutate = ["$module"]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-m", "${MUTATION_MARKS:-not slow}"]
 pytest_add_cli_args_test_selection = [${tests%, }]
