@@ -7,8 +7,8 @@
 # subprocesses, too slow to repeat per mutant).
 #
 # Runs in a scratch clone of the committed HEAD (mutmut writes a mutants/ tree, copying the
-# package, the tests and the files tests read), with the
-# checkout's .venv (`make install` first); installs mutmut 3.8.1 there if it is missing.
+# package, the tests and the files tests read), with the checkout's .venv (`make install`
+# first); installs mutmut 3.8.1 there if it is missing.
 # mutmut forks a worker per mutant: the fork server keeps TensorFlow's threads out of the
 # parent (process_isolation = "forkserver"). Prints the counts and every surviving mutant with
 # its diff; docs/MUTATION.md records the results. Not part of `make test`: it is slow.
