@@ -15,9 +15,11 @@ from tfp_realnvp import keras, testing
 from tfp_realnvp.vi import (
     Annealing,
     VIFitWarning,
+    as_distribution,
     check_fit,
     diagnose,
     fit_vi,
+    log_weights,
     pareto_k,
     sample_neutra,
     targets,
@@ -193,17 +195,50 @@ def test_targets_normalise_as_documented():
     np.testing.assert_allclose(logreg.log_prob(w), want, rtol=1e-5)
 
 
+def _refusal(error_type, call, *args) -> str:
+    with pytest.raises(error_type) as caught:
+        call(*args)
+    return str(caught.value)
+
+
 def test_bad_targets_and_flows_are_refused_at_the_door():
     flow = trn.planar_flow(2, 1)
-    with pytest.raises(ValueError, match=r"one log-density per sample: for z of shape \(2, 2\) "
-                       r"it returned shape \(\)"):  # fmt: skip
-        trn.VIModel(flow, lambda z: tf.reduce_sum(z))
-    with pytest.raises(TypeError, match="returned float64 for float32 samples"):
-        trn.diagnose(flow, lambda z: tf.cast(tf.reduce_sum(z, -1), tf.float64))
-    with pytest.raises(TypeError, match="`target_log_prob_fn` must be callable"):
-        trn.VIModel(flow, 3.0)
-    with pytest.raises(TypeError, match="`flow` must be a flow bijector"):
-        trn.fit_vi("real_nvp", gaussian)
+    assert _refusal(ValueError, trn.VIModel, flow, lambda z: tf.reduce_sum(z)) == (
+        "`target_log_prob_fn` must return one log-density per sample: for z of shape (2, 2) it "
+        "returned shape () (sum over the event axes only)."
+    )
+    wrong_dtype = lambda z: tf.cast(tf.reduce_sum(z, -1), tf.float64)  # noqa: E731
+    assert _refusal(TypeError, trn.diagnose, flow, wrong_dtype) == (
+        "`target_log_prob_fn` returned float64 for float32 samples; compute in the flow's dtype."
+    )
+    assert _refusal(TypeError, trn.VIModel, flow, 3.0) == (
+        "`target_log_prob_fn` must be callable; got 3.0."
+    )
+    assert _refusal(TypeError, trn.fit_vi, "real_nvp", gaussian) == (
+        "`flow` must be a flow bijector, a tfd.TransformedDistribution or a model with a "
+        "`distribution`; got str."
+    )
+
+
+def test_log_weights_are_log_p_minus_log_q_over_any_event_rank():
+    """Against the closed form for q = N(0, 2^2 I) over events of shape [2, 3] (a TFP bijector,
+    whose log-det is per element unless told the event rank), with a given event shape."""
+    q = as_distribution(tfb.Scale(2.0), [2, 3])
+    assert q.event_shape == [2, 3]
+    eps = tf.random.stateless_normal([5, 2, 3], [0, 1])
+
+    def target(z):  # N(1, I)
+        return -0.5 * tf.reduce_sum((z - 1.0) ** 2, [-2, -1])
+
+    e = eps.numpy().astype(np.float64)
+    log_q = -0.5 * np.sum(e**2, (1, 2)) - 3 * np.log(2 * np.pi) - 6 * np.log(2.0)
+    expected = -0.5 * np.sum((2 * e - 1.0) ** 2, (1, 2)) - log_q
+    value, path = log_weights(q, target, eps)
+    assert value.shape == (5,) and path is value
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    value, path = log_weights(q, target, eps, stick_the_landing=True)
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    np.testing.assert_allclose(path, expected, rtol=1e-5)  # the value, another gradient
 
 
 def test_each_target_is_the_density_its_numbers_were_measured_on():
