@@ -92,9 +92,10 @@ def banana(scale: float = 2.0, curvature: float = 0.25, noise: float = 0.5) -> T
 
     def log_prob(z):
         z1, z2 = z[..., 0], z[..., 1]
-        return tfd.Normal(0.0, scale).log_prob(z1) + tfd.Normal(curvature * z1**2, noise).log_prob(
-            z2
-        )
+        scale_, noise_ = tf.constant(scale, z.dtype), tf.constant(noise, z.dtype)
+        return tfd.Normal(tf.zeros([], z.dtype), scale_).log_prob(z1) + tfd.Normal(
+            curvature * z1**2, noise_
+        ).log_prob(z2)
 
     return Target("banana", log_prob, 2, 0.0)
 
