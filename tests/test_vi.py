@@ -397,6 +397,24 @@ def test_annealing_tempers_the_target_over_the_first_fit_only():
         trn.VIModel(trn.planar_flow(2, 1), normal, annealing=0.5)
 
 
+def test_the_schedule_at_its_edges_and_the_reference_density():
+    whole = Annealing(fraction=1.0, start=1.0)  # both ends of (0, 1] are allowed
+    assert [float(whole.beta(t, 10)) for t in (0, 9)] == [1.0, 1.0]
+    # A ramp shorter than one step: beta is 1 from the first step on.
+    assert [float(Annealing(fraction=0.5, start=0.2).beta(t, 2)) for t in (0, 1)] == [
+        pytest.approx(0.2),
+        1.0,
+    ]
+    z = tf.constant(np.arange(12.0).reshape(2, 3, 2), tf.float32)
+    reference = Annealing(reference_scale=2.0).log_reference(z, 1)
+    np.testing.assert_allclose(reference, -0.5 * np.sum((z.numpy() / 2) ** 2, -1), rtol=1e-6)
+    np.testing.assert_allclose(
+        Annealing(reference_scale=2.0).log_reference(z, 2),
+        -0.5 * np.sum((z.numpy() / 2) ** 2, (-2, -1)),
+        rtol=1e-6,
+    )
+
+
 def test_vi_model_samples_q():
     """`sample` pushes base draws through `forward`: seeded draws repeat, and match q's."""
     keras.utils.set_random_seed(0)
