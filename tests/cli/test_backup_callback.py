@@ -3,13 +3,20 @@ in one process on a small Keras model: what a backup holds, and that a run resum
 as the uninterrupted run did, bit for bit. The command's kills and resumes are in test_resume.py."""
 
 import json
+import types
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfp_realnvp._keras import build_optimizer, keras
-from tfp_realnvp.cli.backup_callback import TrainingBackup, _plain, common_epoch, restore
+from tfp_realnvp.cli.backup_callback import (
+    TrainingBackup,
+    _plain,
+    _state_variables,
+    common_epoch,
+    restore,
+)
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(32, 3)).astype(np.float32)
@@ -41,7 +48,8 @@ def _watched():
 def _fit(model, path, epochs, initial_epoch=0, resumed=None):
     """Fits ``model`` with a backup into ``path``; returns the watched callbacks, the backup and
     the model's and optimizer's variables at each epoch's end, as the backup saw them (the
-    stopper puts its best weights back when training ends)."""
+    stopper puts its best weights back when training ends). The backup's history is checked
+    against Keras' own."""
     watched = _watched()
     backup = TrainingBackup(path, watched[:], resumed)
     ends = []
@@ -50,7 +58,7 @@ def _fit(model, path, epochs, initial_epoch=0, resumed=None):
             [np.array(v) for v in [*model.variables, *model.optimizer.variables]]
         )
     )
-    model.fit(
+    history = model.fit(
         X,
         Y,
         batch_size=8,
@@ -59,7 +67,9 @@ def _fit(model, path, epochs, initial_epoch=0, resumed=None):
         shuffle=False,
         callbacks=[*watched, backup, seen],
         verbose=0,
-    )
+    ).history
+    for key, values in history.items():  # the backup's history ends with this fit's epochs
+        assert backup.history[key][-len(values) :] == [float(v) for v in values]
     return watched, backup, ends
 
 
@@ -186,6 +196,54 @@ def test_callback_state_is_saved_as_plain_json_values():
     assert _plain(np.array([1, 2])) == [1, 2]
     assert _plain(tf.constant(3.0)) == 3.0 and _plain(tf.constant([1.0, 2.0])) == [1.0, 2.0]
     assert _plain("x") == "x" and _plain(None) is None
+
+
+def test_resumed_state_must_fit_the_watched_callbacks(tmp_path):
+    model = _model()
+    watched, _, _ = _fit(model, tmp_path, epochs=1)
+    resumed = restore(_model(), tmp_path, 1)
+    backup = TrainingBackup(tmp_path, watched[:1], resumed)  # one callback, two states
+    backup.set_model(model)
+    with pytest.raises(ValueError, match="zip"):
+        backup.on_train_begin()
+
+
+def test_a_variable_in_both_the_model_and_the_optimizer_is_saved_once():
+    shared, own, step = tf.Variable(1.0), tf.Variable(2.0), tf.Variable(3.0)
+
+    optimizer = types.SimpleNamespace(variables=[step, shared])
+    model = types.SimpleNamespace(variables=[own, shared], optimizer=optimizer)
+    assert _state_variables(model) == [own, shared, step]
+
+
+class _Workers:
+    """A stand-in for a two-worker strategy: ``gather`` stacks this worker's row of backed-up
+    epochs with the other worker's ``row`` (``-1`` where it has fewer than two)."""
+
+    num_replicas_in_sync = 2
+
+    def __init__(self, row):
+        self.row = row
+
+    def run(self, fn):
+        return fn()
+
+    def gather(self, value, axis):
+        return tf.concat([value, tf.constant([self.row], tf.int64)], axis)
+
+
+@pytest.mark.parametrize(
+    "mine, other, agreed",
+    [
+        ([2, 3, 4], [3, 4], 4),  # both wrote epoch 4 (each keeps its two newest)
+        ([3, 4], [2, 3], 3),  # the other was killed while writing epoch 4
+        ([1], [1, -1], 1),  # one epoch each
+        ([3], [1, 2], 0),  # none in common: start again
+        ([], [1, 2], 0),
+    ],
+)
+def test_workers_resume_from_the_newest_epoch_they_all_hold(mine, other, agreed):
+    assert common_epoch(_Workers(other), mine) == agreed
 
 
 def test_one_process_resumes_from_its_newest_whole_epoch():
