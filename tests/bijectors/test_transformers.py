@@ -6,6 +6,13 @@ import pytest
 import tensorflow as tf
 
 from tfp_realnvp.bijectors import Additive, Affine, Transformer
+from tfp_realnvp.bijectors.transformers import (
+    check_scale,
+    conditioner_outputs,
+    log_scale,
+    registered_transformers,
+    transformer_class,
+)
 
 # element-wise math: the Keras version changes nothing here
 pytestmark = pytest.mark.one_pass
@@ -109,3 +116,50 @@ def test_base_class_leaves_the_map_to_subclasses():
     with pytest.raises(NotImplementedError):
         Half().inverse(tf.ones(2), (tf.ones(2),))
     assert Half().unit_param_shapes == ((),)
+
+
+def _refusal(call, *args, **kwargs) -> str:
+    with pytest.raises(ValueError) as caught:
+        call(*args, **kwargs)
+    return str(caught.value)
+
+
+def test_bad_scales_and_clamps_are_refused_word_for_word():
+    assert _refusal(Affine, "none") == (
+        "`scale` of Affine must not be 'none'; use Additive() for a shift."
+    )
+    assert _refusal(Affine, None) == _refusal(Affine, "none")  # None means "none"
+    scales = "('soft_clamp', 'tanh', 'sigmoid', 'exp', 'none')"
+    assert _refusal(Affine, "relu") == f"`scale` must be one of {scales}; got 'relu'."
+    for clamp in (0, -1.0, "3"):
+        assert _refusal(Affine, clamp=clamp) == (
+            f"`clamp` must be a positive number; got {clamp!r}."
+        )
+    assert Affine(clamp=0.5).clamp == 0.5 and Affine(clamp=1).clamp == 1.0
+    assert Affine("exp", clamp=0).clamp == 0.0  # only the soft clamp reads it
+    assert check_scale(None, 1.0) == "none" and check_scale("tanh", 1.0) == "tanh"
+    with pytest.raises(ValueError, match=r"^scale 'none' has no log-scale$"):
+        log_scale(tf.zeros(2), "none", 1.0)
+    shared = Affine("tanh")
+    shared.build((3,), "float32")
+    assert _refusal(shared.build, (3,), "float32") == (
+        "this Affine(scale='tanh') already holds the learned factors of another coupling; give "
+        "each coupling its own transformer."
+    )
+
+
+def test_transformers_are_known_by_name_and_count_their_outputs():
+    class Doubling(Additive):
+        pass
+
+    known = registered_transformers()
+    assert known["Affine"] is Affine and known["Doubling"] is Doubling
+    assert transformer_class("Additive") is Additive
+    names = sorted(known)
+    assert _refusal(transformer_class, "Nope") == (
+        f"unknown transformer 'Nope'; known: {names}. Import the module that defines it before "
+        "loading."
+    )
+    known.clear()  # a copy: the registry keeps its names
+    assert transformer_class("Affine") is Affine
+    assert [conditioner_outputs(s) for s in ("none", "exp", "soft_clamp")] == [1, 2, 2]
