@@ -103,3 +103,17 @@ def test_the_logistic_regression_is_its_prior_and_likelihood():
     assert drawn["w"].dtype == drawn["y"].dtype == tf.float64
     pinned = model.log_prob(w=tf.constant(w[0, 0]), y=tf.constant(y, tf.float64))
     np.testing.assert_allclose(pinned, got[0, 0], rtol=1e-10)
+
+
+def test_the_documented_defaults():
+    z = tf.constant(Z)
+    np.testing.assert_array_equal(
+        targets.banana().log_prob(z), targets.banana(2.0, 0.25, 0.5).log_prob(z)
+    )
+    funnel = targets.funnel()
+    assert funnel.dim == 10 and funnel.info == {"scale_of_v": 3.0}
+    w = tf.constant(np.random.default_rng(3).normal(size=(2, 31)) * 0.1, tf.float32)
+    np.testing.assert_array_equal(
+        targets.breast_cancer_logistic_regression().log_prob(w),
+        targets.breast_cancer_logistic_regression(1.0, tf.float32).log_prob(w),
+    )
