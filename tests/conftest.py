@@ -39,6 +39,19 @@ def _seed():
 
 
 @pytest.fixture
+def refusal():
+    """``refusal(Error, call, *args, **kwargs)`` calls ``call``, checks that it raised ``Error``
+    and returns the message, so that a test can compare it whole."""
+
+    def refused(error_type: type[Exception], call, *args, **kwargs) -> str:
+        with pytest.raises(error_type) as caught:
+            call(*args, **kwargs)
+        return str(caught.value)
+
+    return refused
+
+
+@pytest.fixture
 def flow_traces(monkeypatch) -> list:
     """Grows by one each time a `FlowModel`'s flow is traced (its context routed inside a
     `tf.function`), whichever function traces it: the cause of an export's or a step's cost."""

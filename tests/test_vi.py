@@ -195,26 +195,20 @@ def test_targets_normalise_as_documented():
     np.testing.assert_allclose(logreg.log_prob(w), want, rtol=1e-5)
 
 
-def _refusal(error_type, call, *args) -> str:
-    with pytest.raises(error_type) as caught:
-        call(*args)
-    return str(caught.value)
-
-
-def test_bad_targets_and_flows_are_refused_at_the_door():
+def test_bad_targets_and_flows_are_refused_at_the_door(refusal):
     flow = trn.planar_flow(2, 1)
-    assert _refusal(ValueError, trn.VIModel, flow, lambda z: tf.reduce_sum(z)) == (
+    assert refusal(ValueError, trn.VIModel, flow, lambda z: tf.reduce_sum(z)) == (
         "`target_log_prob_fn` must return one log-density per sample: for z of shape (2, 2) it "
         "returned shape () (sum over the event axes only)."
     )
     wrong_dtype = lambda z: tf.cast(tf.reduce_sum(z, -1), tf.float64)  # noqa: E731
-    assert _refusal(TypeError, trn.diagnose, flow, wrong_dtype) == (
+    assert refusal(TypeError, trn.diagnose, flow, wrong_dtype) == (
         "`target_log_prob_fn` returned float64 for float32 samples; compute in the flow's dtype."
     )
-    assert _refusal(TypeError, trn.VIModel, flow, 3.0) == (
+    assert refusal(TypeError, trn.VIModel, flow, 3.0) == (
         "`target_log_prob_fn` must be callable; got 3.0."
     )
-    assert _refusal(TypeError, trn.fit_vi, "real_nvp", gaussian) == (
+    assert refusal(TypeError, trn.fit_vi, "real_nvp", gaussian) == (
         "`flow` must be a flow bijector, a tfd.TransformedDistribution or a model with a "
         "`distribution`; got str."
     )

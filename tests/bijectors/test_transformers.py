@@ -118,21 +118,16 @@ def test_base_class_leaves_the_map_to_subclasses():
     assert Half().unit_param_shapes == ((),)
 
 
-def _refusal(call, *args, **kwargs) -> str:
-    with pytest.raises(ValueError) as caught:
-        call(*args, **kwargs)
-    return str(caught.value)
-
-
-def test_bad_scales_and_clamps_are_refused_word_for_word():
-    assert _refusal(Affine, "none") == (
+def test_bad_scales_and_clamps_are_refused_word_for_word(refusal):
+    assert refusal(ValueError, Affine, "none") == (
         "`scale` of Affine must not be 'none'; use Additive() for a shift."
     )
-    assert _refusal(Affine, None) == _refusal(Affine, "none")  # None means "none"
+    none = refusal(ValueError, Affine, None)  # None means "none"
+    assert none == refusal(ValueError, Affine, "none")
     scales = "('soft_clamp', 'tanh', 'sigmoid', 'exp', 'none')"
-    assert _refusal(Affine, "relu") == f"`scale` must be one of {scales}; got 'relu'."
+    assert refusal(ValueError, Affine, "relu") == f"`scale` must be one of {scales}; got 'relu'."
     for clamp in (0, -1.0, "3"):
-        assert _refusal(Affine, clamp=clamp) == (
+        assert refusal(ValueError, Affine, clamp=clamp) == (
             f"`clamp` must be a positive number; got {clamp!r}."
         )
     assert Affine(clamp=0.5).clamp == 0.5 and Affine(clamp=1).clamp == 1.0
@@ -142,13 +137,13 @@ def test_bad_scales_and_clamps_are_refused_word_for_word():
         log_scale(tf.zeros(2), "none", 1.0)
     shared = Affine("tanh")
     shared.build((3,), "float32")
-    assert _refusal(shared.build, (3,), "float32") == (
+    assert refusal(ValueError, shared.build, (3,), "float32") == (
         "this Affine(scale='tanh') already holds the learned factors of another coupling; give "
         "each coupling its own transformer."
     )
 
 
-def test_transformers_are_known_by_name_and_count_their_outputs():
+def test_transformers_are_known_by_name_and_count_their_outputs(refusal):
     class Doubling(Additive):
         pass
 
@@ -156,7 +151,7 @@ def test_transformers_are_known_by_name_and_count_their_outputs():
     assert known["Affine"] is Affine and known["Doubling"] is Doubling
     assert transformer_class("Additive") is Additive
     names = sorted(known)
-    assert _refusal(transformer_class, "Nope") == (
+    assert refusal(ValueError, transformer_class, "Nope") == (
         f"unknown transformer 'Nope'; known: {names}. Import the module that defines it before "
         "loading."
     )

@@ -15,12 +15,6 @@ from tfp_realnvp.cli.rundir import MARKER, OutputError
 pytestmark = pytest.mark.one_pass  # file logic: the same under any Keras
 
 
-def _refused(call, *args, **kwargs) -> str:
-    with pytest.raises(OutputError) as refused:
-        call(*args, **kwargs)
-    return str(refused.value)
-
-
 def _run(path, files=("model.keras",), **info):
     path.mkdir(parents=True)
     for name in files:
@@ -29,18 +23,18 @@ def _run(path, files=("model.keras",), **info):
     return path
 
 
-def test_a_run_directory_is_replaced_only_when_it_is_wholly_ours(tmp_path):
+def test_a_run_directory_is_replaced_only_when_it_is_wholly_ours(tmp_path, refusal):
     out = tmp_path / "run"
     rundir.check_run_dir(out, force=False)  # new
     out.mkdir()
     rundir.check_run_dir(out, force=False)  # empty
     (out / "notes.txt").write_text("mine")
-    assert _refused(rundir.check_run_dir, out, True) == (
+    assert refusal(OutputError, rundir.check_run_dir, out, True) == (
         f"--out {out} holds files that are not a tfp-realnvp run (it has no {MARKER}); it is "
         "never replaced, even with --force: choose a new directory"
     )
     previous = _run(tmp_path / "previous")
-    assert _refused(rundir.check_run_dir, previous, False) == (
+    assert refusal(OutputError, rundir.check_run_dir, previous, False) == (
         f"--out {previous} holds a previous run; pass --force to replace it"
     )
     rundir.check_run_dir(previous, force=True)
@@ -48,16 +42,16 @@ def test_a_run_directory_is_replaced_only_when_it_is_wholly_ours(tmp_path):
         (previous / name).write_text("mine")
         shown = ", ".join(sorted(p.name for p in previous.iterdir() if len(p.name) == 1)[:3])
         more = ", ..." if name == "d" else ""
-        assert _refused(rundir.check_run_dir, previous, True) == (
+        assert refusal(OutputError, rundir.check_run_dir, previous, True) == (
             f"--out {previous} is a tfp-realnvp run but also holds files the run did not write "
             f"({shown}{more}); move them out first, or choose a new directory"
         )
 
 
-def test_a_run_directory_never_replaces_the_cwd_an_input_or_a_file(tmp_path, monkeypatch):
+def test_a_run_directory_never_replaces_the_cwd_an_input_or_a_file(tmp_path, monkeypatch, refusal):
     monkeypatch.chdir(tmp_path)
     for out in (tmp_path, tmp_path.parent):
-        assert _refused(rundir.check_run_dir, out, True) == (
+        assert refusal(OutputError, rundir.check_run_dir, out, True) == (
             f"--out {out} is the current directory or one of its parents, which a run would "
             "replace; give a new directory, e.g. runs/NAME"
         )
@@ -65,30 +59,30 @@ def test_a_run_directory_never_replaces_the_cwd_an_input_or_a_file(tmp_path, mon
     data.parent.mkdir()
     data.write_text("1,2\n")
     out = tmp_path / "runs"
-    assert _refused(rundir.check_run_dir, out, True, [("--data", data)]) == (
+    assert refusal(OutputError, rundir.check_run_dir, out, True, [("--data", data)]) == (
         f"--out {out} would replace --data {data}, an input of this command; choose another --out"
     )
     rundir.check_run_dir(tmp_path / "other", True, [("--data", data)])
-    assert _refused(rundir.check_run_dir, data, True) == (
+    assert refusal(OutputError, rundir.check_run_dir, data, True) == (
         f"--out {data} exists and is a file; give a directory for the run"
     )
     below = data / "run"
-    assert _refused(rundir.check_run_dir, below, True) == (
+    assert refusal(OutputError, rundir.check_run_dir, below, True) == (
         f"--out {below}: {data} is a file, not a directory"
     )
     relative = rundir.Path("new") / "run"  # relative: shown as the user wrote it
     rundir.check_run_dir(relative, False)
 
 
-def test_a_folder_that_cannot_be_written_in_is_named_with_the_reason(monkeypatch):
+def test_a_folder_that_cannot_be_written_in_is_named_with_the_reason(monkeypatch, refusal):
     # /proc refuses new files even to root; the probe file must be tried there, not elsewhere,
     # and "." is shown as the folder it stands for.
     monkeypatch.chdir("/proc")
-    message = _refused(rundir.check_run_dir, rundir.Path("run"), False)
+    message = refusal(OutputError, rundir.check_run_dir, rundir.Path("run"), False)
     assert message == "--out run: cannot write in /proc: No such file or directory"
 
 
-def test_an_output_file_is_checked_before_anything_runs(tmp_path):
+def test_an_output_file_is_checked_before_anything_runs(tmp_path, refusal):
     data = tmp_path / "data.npy"
     np.save(data, np.zeros((2, 2)))
     refusals = {
@@ -98,19 +92,19 @@ def test_an_output_file_is_checked_before_anything_runs(tmp_path):
         tmp_path / "missing" / "out.csv": "--out {p}: directory {parent} does not exist",
     }
     for path, message in refusals.items():
-        got = _refused(rundir.check_output_file, path, True, [("--data", data)])
+        got = refusal(OutputError, rundir.check_output_file, path, True, [("--data", data)])
         assert got == message.format(p=path, parent=path.parent)
     (tmp_path / "file").write_text("")
     below = tmp_path / "file" / "out.csv"
-    assert _refused(rundir.check_output_file, below, True) == (
+    assert refusal(OutputError, rundir.check_output_file, below, True) == (
         f"--out {below}: {tmp_path / 'file'} is a file, not a directory"
     )
     (tmp_path / "dir.csv").mkdir()
-    assert _refused(rundir.check_output_file, tmp_path / "dir.csv", True) == (
+    assert refusal(OutputError, rundir.check_output_file, tmp_path / "dir.csv", True) == (
         f"--out {tmp_path / 'dir.csv'} is a directory; give a file name"
     )
     (tmp_path / "old.CSV").write_text("x\n")
-    assert _refused(rundir.check_output_file, tmp_path / "old.CSV", False) == (
+    assert refusal(OutputError, rundir.check_output_file, tmp_path / "old.CSV", False) == (
         f"--out {tmp_path / 'old.CSV'} exists; pass --force to replace it"
     )
     rundir.check_output_file(tmp_path / "old.CSV", True)
@@ -136,10 +130,10 @@ def test_staging_happens_beside_the_run_and_leaves_nothing_unpublished(tmp_path)
     assert [p.name for p in out.parent.iterdir()] == ["run"]
 
 
-def test_staging_a_run_where_nothing_can_be_created_is_one_line(tmp_path):
+def test_staging_a_run_where_nothing_can_be_created_is_one_line(tmp_path, refusal):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    message = _refused(rundir.staging_dir(blocker / "run").__enter__)
+    message = refusal(OutputError, rundir.staging_dir(blocker / "run").__enter__)
     assert message.startswith(f"--out {blocker / 'run'}: cannot create it: ")
 
 

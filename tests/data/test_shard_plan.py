@@ -19,12 +19,6 @@ def _npy(path: Path, rows: int = 4, width: int = 3, dtype="float32") -> Path:
     return path
 
 
-def _refused(call, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as refused:
-        call(*args, **kwargs)
-    return str(refused.value)
-
-
 def test_a_glob_lists_its_files_sorted_and_a_file_itself(tmp_path):
     for name in ("b.npy", "a.npy", "c.NPY"):
         _npy(tmp_path / name)
@@ -34,7 +28,7 @@ def test_a_glob_lists_its_files_sorted_and_a_file_itself(tmp_path):
     assert list_shards(str(tmp_path / "X.npy")) == [tmp_path / "X.npy"]
 
 
-def test_what_a_spec_cannot_list_is_named(tmp_path):
+def test_what_a_spec_cannot_list_is_named(tmp_path, refusal):
     _npy(tmp_path / "a.npy")
     (tmp_path / "a.csv").write_text("1,2\n")
     (tmp_path / "dir.npy").mkdir()
@@ -52,8 +46,8 @@ def test_what_a_spec_cannot_list_is_named(tmp_path):
         ".csv or .tfrecord",
     }
     for spec, message in refusals.items():
-        assert _refused(list_shards, str(tmp_path / spec)) == message.format(d=tmp_path)
-    message = _refused(list_shards, str(tmp_path / "missing.npy"), "--test-data")
+        assert refusal(DataError, list_shards, str(tmp_path / spec)) == message.format(d=tmp_path)
+    message = refusal(DataError, list_shards, str(tmp_path / "missing.npy"), "--test-data")
     assert message.startswith("--test-data ")
 
 
@@ -76,7 +70,7 @@ def test_a_shard_is_inspected_by_its_header_alone(tmp_path):
     assert shards.inspect_shard(tmp_path / "f.csv") == Shard(tmp_path / "f.csv", "csv", 3, 0, "\t")
 
 
-def test_a_shard_with_a_bad_header_is_named(tmp_path):
+def test_a_shard_with_a_bad_header_is_named(tmp_path, refusal):
     np.save(tmp_path / "text.npy", np.array([["a", "b"]]))
     np.save(tmp_path / "flat.npy", np.zeros(3, "float32"))
     _npy(tmp_path / "empty.npy", rows=0)
@@ -93,8 +87,8 @@ def test_a_shard_with_a_bad_header_is_named(tmp_path):
         "empty.tfrecord": f"{d}/empty.tfrecord: empty data: no records",
     }
     for name, message in refusals.items():
-        assert _refused(shards.inspect_shard, tmp_path / name) == message
-    message = _refused(shards.inspect_shard, d / "gone.npy")
+        assert refusal(DataError, shards.inspect_shard, tmp_path / name) == message
+    message = refusal(DataError, shards.inspect_shard, d / "gone.npy")
     assert message == f"{d}/gone.npy: cannot read file: No such file or directory"
 
 
@@ -122,16 +116,16 @@ def test_a_plan_holds_out_validation_then_test_shards_from_their_seeds(tmp_path)
     assert plan.width == 3 and sorted(plan.paths()) == everything
 
 
-def test_a_plan_takes_validation_and_test_files_as_given(tmp_path):
+def test_a_plan_takes_validation_and_test_files_as_given(tmp_path, refusal):
     data, val, test = (_npy(tmp_path / f"{n}.npy") for n in ("data", "val", "test"))
     plan = plan_shards(str(data), str(val), str(test), 0.5, 0.5, seed=0)
     assert plan.paths() == [data, val, test]
-    message = _refused(plan_shards, str(data), None, str(test), 0.5, 0.5, 0)
+    message = refusal(DataError, plan_shards, str(data), None, str(test), 0.5, 0.5, 0)
     assert message == (
         f"--data {data}: 1 shard left to hold out validation-data from; give --validation-data "
         "or more shards (whole shards are held out)"
     )
-    message = _refused(plan_shards, str(data), str(val), None, 0.5, 0.5, 0)
+    message = refusal(DataError, plan_shards, str(data), str(val), None, 0.5, 0.5, 0)
     assert message.startswith(f"--data {data}: 1 shard left to hold out test-data from; give")
     # Two shards are enough to hold one out; the messages name the argument that lists none.
     two = f"{data.parent}/[dt]*.npy"
@@ -139,16 +133,16 @@ def test_a_plan_takes_validation_and_test_files_as_given(tmp_path):
     assert len(plan.train) == len(plan.test) == 1 and sorted(plan.paths()) == [data, test, val]
     for args, flag in (((str(tmp_path / "none.npy"), None), "--validation-data"),
                        ((str(val), str(tmp_path / "none.npy")), "--test-data")):  # fmt: skip
-        message = _refused(plan_shards, str(data), *args, 0.5, 0.5, 0)
+        message = refusal(DataError, plan_shards, str(data), *args, 0.5, 0.5, 0)
         assert message == f"{flag} {tmp_path / 'none.npy'}: no such file"
 
 
-def test_a_plan_refuses_shards_of_different_or_too_few_columns(tmp_path):
+def test_a_plan_refuses_shards_of_different_or_too_few_columns(tmp_path, refusal):
     a, b, c = _npy(tmp_path / "a.npy"), _npy(tmp_path / "b.npy", width=4), _npy(tmp_path / "c.npy")
-    message = _refused(plan_shards, str(a), str(c), str(b), 0.1, 0.1, 0)
+    message = refusal(DataError, plan_shards, str(a), str(c), str(b), 0.1, 0.1, 0)
     assert message == f"{b}: 4 columns, but {a} has 3; every shard must have the same width"
     one = _npy(tmp_path / "one.npy", width=1)
-    message = _refused(plan_shards, str(one), str(one), str(one), 0.1, 0.1, 0)
+    message = refusal(DataError, plan_shards, str(one), str(one), str(one), 0.1, 0.1, 0)
     assert message == f"{one}: one column: RealNVP couplings split the dimensions in two"
     (tmp_path / "r.tfrecord").write_bytes(bytes(16))
     records = str(tmp_path / "r.tfrecord")
