@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -87,32 +88,44 @@ def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
             "log_det_jacobian": model.bijector.inverse_log_det_jacobian(x, len(event), **kw),
         }
 
-    module = tf.Module()
-    # Every variable the functions capture must be tracked by the saved object. Holding the
-    # raw variables (not the Keras model or TFP objects) keeps the SavedModel free of both.
-    module.flow_variables = list(model.distribution.variables)
-    fns = {
-        "log_prob": tf.function(log_prob, input_signature=[rows("x"), *extra]),
-        "sample": tf.function(
-            sample,
-            input_signature=[
-                tf.TensorSpec([], tf.int32, name="count"),
-                tf.TensorSpec([2], tf.int32, name="seed"),
-                *extra,
-            ],
-        ),
-        "forward": tf.function(forward, input_signature=[rows("z"), *extra]),
-        "inverse": tf.function(inverse, input_signature=[rows("x"), *extra]),
-    }
-    signatures = {name: fn.get_concrete_function() for name, fn in fns.items()}
-    # The module holds the traced functions, not the `tf.function`s: `tf.saved_model.save`
-    # traces a `tf.function` attribute once more in its own context (the whole flow again,
-    # a third of an export's time), while a concrete function is saved as it is. Loaded,
-    # each is still callable as ``loaded.log_prob(x)``.
-    for name, concrete in signatures.items():
-        setattr(module, name, concrete)
+    count_and_seed = [
+        tf.TensorSpec([], tf.int32, name="count"),
+        tf.TensorSpec([2], tf.int32, name="seed"),
+    ]
+    module, signatures = traced_module(
+        model,
+        {
+            "log_prob": (log_prob, [rows("x"), *extra]),
+            "sample": (sample, [*count_and_seed, *extra]),
+            "forward": (forward, [rows("z"), *extra]),
+            "inverse": (inverse, [rows("x"), *extra]),
+        },
+    )
     signatures["serving_default"] = signatures["log_prob"]
     return module, signatures
+
+
+def traced_module(
+    model: FlowModel, functions: dict[str, tuple[Callable, list[tf.TensorSpec]]]
+) -> tuple[tf.Module, dict[str, tf.types.experimental.ConcreteFunction]]:
+    """Traces each of ``functions`` (name -> function and its input specs) once, and returns
+    a `tf.Module` holding the traced functions and the flow's variables, for
+    `tf.saved_model.save`, with the traced functions by name.
+
+    Every variable the functions capture must be tracked by the saved object: holding the raw
+    variables (not the Keras model or TFP objects) keeps the SavedModel free of both. The
+    module holds traced (concrete) functions, not `tf.function`s: `tf.saved_model.save`
+    traces a `tf.function` attribute once more in its own context (the whole flow again, a
+    third of an export's time), while a concrete function is saved as it is. Loaded, each is
+    still callable by name (``loaded.log_prob(x)``).
+    """
+    module = tf.Module()
+    module.flow_variables = list(model.distribution.variables)
+    traced = {}
+    for name, (function, specs) in functions.items():
+        traced[name] = tf.function(function, input_signature=specs).get_concrete_function()
+        setattr(module, name, traced[name])
+    return module, traced
 
 
 def export_saved_model(

@@ -18,6 +18,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from tfp_realnvp._files import atomic_path
+from tfp_realnvp.export import traced_module
 from tfp_realnvp.model import FlowModel
 from tfp_realnvp.traversal import walk
 from tfp_realnvp.verification import ATOL, RTOL, compare, probes
@@ -50,17 +51,12 @@ def _functions(model: FlowModel) -> tuple[tf.Module, list]:
     def sample(z, context=None):
         return {"samples": model.bijector.forward(z, **model.bijector_kwargs(context))}
 
-    module = tf.Module()
-    module.flow_variables = list(model.distribution.variables)
-    # Concrete functions, as `export_saved_model` holds them: `tf.saved_model.save` would
-    # trace a `tf.function` attribute once more.
-    module.log_prob = tf.function(log_prob, input_signature=specs).get_concrete_function()
-    functions = [module.log_prob]
+    functions = {"log_prob": (log_prob, specs)}
     if "sample" in signatures_of(model):
         z = tf.TensorSpec([None, *event], dtype, name="z")
-        module.sample = tf.function(sample, input_signature=[z, *specs[1:]]).get_concrete_function()
-        functions.append(module.sample)
-    return module, functions
+        functions["sample"] = (sample, [z, *specs[1:]])
+    module, traced = traced_module(model, functions)
+    return module, list(traced.values())
 
 
 def signatures_of(model: FlowModel) -> tuple[str, ...]:
