@@ -70,3 +70,68 @@ def test_inputs_of_the_wrong_shape_name_the_argument():
         trn.Planar([3]).inverse(tf.zeros([2, 4]))
     with pytest.raises(TypeError, match=r"`z` has dtype float64"):
         trn.Radial([3]).forward(tf.zeros([2, 3], F64))
+
+
+def _softplus(a):
+    return np.log1p(np.exp(a))
+
+
+def test_planar_is_rezende_and_mohameds_map_in_closed_form():
+    """``x = z + u_hat tanh(w.z + b)`` with ``u_hat = u + (m(w.u) - w.u) w / |w|^2``,
+    ``m(a) = -1 + softplus(a)``; log-det ``log|1 + u_hat.w tanh'(w.z + b)|``, written out in
+    NumPy (equations 10-12 and appendix A.1 of the paper); the inverse undoes it."""
+    planar = trn.Planar([3], dtype=F64)
+    weights = planar.layers[0]
+    w, u, b = np.array([0.8, -0.5, 0.3]), np.array([1.5, 0.4, -0.7]), 0.3
+    weights.w.assign(w)
+    weights.u.assign(u)
+    weights.b.assign(b)
+    wu = w @ u
+    u_hat = u + (-1 + _softplus(wu) - wu) * w / (w @ w)
+    z = np.random.default_rng(1).normal(size=(2, 4, 3)) * 2  # a batch of rank 2
+    a = z @ w + b
+    x = z + u_hat * np.tanh(a)[..., None]
+    log_det = np.log(np.abs(1 + (u_hat @ w) * (1 - np.tanh(a) ** 2)))
+    np.testing.assert_allclose(planar.forward(tf.constant(z)), x, rtol=1e-12)
+    np.testing.assert_allclose(planar.forward_log_det_jacobian(tf.constant(z), 1), log_det,
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(planar.inverse(tf.constant(x)), z, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(planar.inverse_log_det_jacobian(tf.constant(x), 1), -log_det,
+                               rtol=1e-10, atol=1e-12)  # fmt: skip
+
+
+def test_radial_is_rezende_and_mohameds_map_in_closed_form():
+    """``x = z + beta h(alpha, r) (z - z0)``, ``h = 1 / (alpha + r)``, ``r = |z - z0|``, with
+    ``alpha = softplus(alpha_raw)``, ``beta = -alpha + softplus(beta_raw)``; log-det
+    ``(D - 1) log(1 + beta h) + log(1 + beta h + beta h'(r) r)`` (equations 14 and appendix
+    A.2), in NumPy; the inverse undoes it."""
+    radial = _radial(beta_raw=1.2, alpha_raw=-0.4)
+    z0 = np.array([0.1, 0.2, -0.3])
+    alpha = _softplus(-0.4)
+    beta = -alpha + _softplus(1.2)
+    z = np.random.default_rng(2).normal(size=(2, 4, 3)) * 2
+    r = np.linalg.norm(z - z0, axis=-1)
+    h = 1 / (alpha + r)
+    x = z + (beta * h)[..., None] * (z - z0)
+    log_det = 2 * np.log1p(beta * h) + np.log1p(beta * h - beta * h**2 * r)
+    np.testing.assert_allclose(radial.forward(tf.constant(z)), x, rtol=1e-12)
+    np.testing.assert_allclose(radial.forward_log_det_jacobian(tf.constant(z), 1), log_det,
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(radial.inverse(tf.constant(x)), z, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(radial.inverse_log_det_jacobian(tf.constant(x), 1), -log_det,
+                               rtol=1e-10, atol=1e-12)  # fmt: skip
+    # Points nearer the centre than beta's reach take the other form of the quadratic's root.
+    near = z0 + np.random.default_rng(3).normal(size=(5, 3)) * 0.01
+    x_near = radial.forward(tf.constant(near))
+    np.testing.assert_allclose(radial.inverse(x_near), near, rtol=1e-10, atol=1e-13)
+
+
+def test_the_builders_start_from_their_documented_weights():
+    planar = trn.Planar([4], seed=3, dtype=F64)
+    w, u = planar.layers[0].w.numpy(), planar.layers[0].u.numpy()
+    np.testing.assert_allclose(w, np.random.default_rng(3).normal(size=4) / 2, rtol=1e-12)
+    assert -1 + _softplus(w @ u) == pytest.approx(0, abs=1e-12)  # u_hat = 0: the identity
+    assert planar.layers[0].b.numpy() == 0
+    radial = trn.Radial([4], seed=5, dtype=F64)
+    np.testing.assert_allclose(radial.layers[0].z0.numpy(), np.random.default_rng(5).normal(size=4))
+    assert radial.layers[0].alpha_raw.numpy() == radial.layers[0].beta_raw.numpy() == 0
