@@ -140,3 +140,47 @@ def test_a_spline_flow_learns_a_bimodal_density_beyond_an_affine_one():
     gaussian = 0.5 * np.log(np.linalg.det(2 * np.pi * np.e * np.cov(data.T)))
     assert losses["spline"] < losses["affine"] - 0.2, losses
     assert losses["spline"] < gaussian - 0.3, (losses, gaussian)
+
+
+def _softmax(a):
+    e = np.exp(a - a.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_the_spline_is_tfps_rational_quadratic_spline_on_the_documented_knots():
+    """Knots from the documented parameterisation, in NumPy; on them, the map and its log-dets
+    are those of TFP's own `tfb.RationalQuadraticSpline` (our ``inverse`` is its ``forward``),
+    inside the interval and outside it."""
+    import tensorflow_probability as tfp
+
+    spline = RationalQuadraticSpline(num_bins=5, bound=2.5, min_bin_size=0.02, max_derivative=20.0)
+    raw_w, raw_h, raw_d = (p.numpy() for p in _params(spline, 40, scale=1.5, seed=3))
+    sizes = {
+        name: 5.0 * (0.02 + (1 - 0.02 * 5) * _softmax(raw))
+        for name, raw in (("w", raw_w), ("h", raw_h))
+    }
+    c = np.log(20.0)
+    slopes = np.exp(c * np.tanh(raw_d / c))
+    knots_x, knots_y, derivs = (
+        k.numpy() for k in spline.knots(tuple(map(tf.constant, (raw_w, raw_h, raw_d))))
+    )
+    for knots, size in ((knots_x, sizes["w"]), (knots_y, sizes["h"])):
+        want = np.concatenate([np.full(size[..., :1].shape, -2.5), -2.5 + np.cumsum(size, -1)], -1)
+        np.testing.assert_allclose(knots, want, rtol=1e-12, atol=1e-12)
+    ones = np.ones_like(slopes[..., :1])
+    np.testing.assert_allclose(derivs, np.concatenate([ones, slopes, ones], -1), rtol=1e-12)
+
+    theirs = tfp.bijectors.RationalQuadraticSpline(
+        bin_widths=sizes["w"], bin_heights=sizes["h"], knot_slopes=slopes, range_min=-2.5
+    )
+    x = tf.constant(np.random.default_rng(4).uniform(-3.5, 3.5, size=(40, 1)))
+    params = tuple(map(tf.constant, (raw_w, raw_h, raw_d)))
+    z, inverse_log_det = spline.inverse(x, params)
+    assert np.mean(np.abs(x.numpy()) > 2.5) > 0.1  # some points in the tails
+    np.testing.assert_allclose(z, theirs.forward(x), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(inverse_log_det, theirs.forward_log_det_jacobian(x, 0),
+                               rtol=1e-9, atol=1e-12)  # fmt: skip
+    x_back, forward_log_det = spline.forward(z, params)
+    np.testing.assert_allclose(x_back, theirs.inverse(z), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(forward_log_det, theirs.inverse_log_det_jacobian(z, 0),
+                               rtol=1e-9, atol=1e-12)  # fmt: skip
