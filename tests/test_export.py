@@ -194,11 +194,74 @@ def test_every_signature_checks_its_inputs_and_says_what_it_expects(tmp_path, co
             sig[name](**{arg: tf.zeros([4, 5])}, **good)
         with pytest.raises(tf.errors.InvalidArgumentError, match=r"must have shape \[N, 3\]"):
             sig[name](**{arg: tf.zeros([3])}, **good)  # a rank the declared one folded away
-    with pytest.raises(tf.errors.InvalidArgumentError, match="sample: `count` must be >= 0"):
-        sig["sample"](count=tf.constant(-1), seed=tf.constant([0, 1]), **good)
+    # A shape of any rank is shown whole.
+    message = "log_prob: `x` must have shape [N, 3]; got shape] [2 3 4 5 1]"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+        sig["log_prob"](x=tf.zeros([2, 3, 4, 5, 1]), **good)
+    seed = tf.constant([0, 1])
+    one = {"context": tf.ones([1, 2])} if conditional else {}
+    message = "sample: `count` must be >= 0; got] [-1]"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+        sig["sample"](count=tf.constant(-1), seed=seed, **one)
+    assert sig["sample"](count=tf.constant(0), seed=seed, **one)["samples"].shape == (0, 3)
+    message = "sample: `count` must be a scalar; got shape] [1]"  # was "In[0] should be a scalar"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+        sig["sample"](count=tf.constant([2]), seed=seed, **one)
+    message = "sample: `seed` must have shape [2]; got shape] [3]"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+        sig["sample"](count=tf.constant(2), seed=tf.constant([0, 1, 2]), **one)
     if conditional:
-        with pytest.raises(tf.errors.InvalidArgumentError, match=r"`context` must have shape"):
-            sig["log_prob"](x=tf.zeros([4, 3]), context=tf.ones([4, 3]))
+        for name, arg in (("log_prob", "x"), ("forward", "z"), ("inverse", "x")):
+            message = f"{name}: `context` must have shape [N, 2]; got shape] [4 3]"
+            with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+                sig[name](**{arg: tf.zeros([4, 3])}, context=tf.ones([4, 3]))
+        message = "sample: `context` must have shape [N, 2]; got shape] [1 3]"
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+            sig["sample"](count=tf.constant(3), seed=seed, context=tf.ones([1, 3]))
         message = "sample: `context` must have 1 row or `count` rows; got] [4]"
         with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
-            sig["sample"](count=tf.constant(3), seed=tf.constant([0, 1]), **good)
+            sig["sample"](count=tf.constant(3), seed=seed, **good)
+
+
+def test_the_self_check_names_each_output_that_disagrees(tmp_path, monkeypatch):
+    """`_verify` run on a SavedModel whose signatures are the real ones with one output nudged
+    at a time: each is caught, under its own name."""
+    model = _trained_model()
+    path = trn.export_saved_model(model, tmp_path / "m")
+    real = tf.saved_model.load(str(path)).signatures
+    load = tf.saved_model.load
+
+    class Nudged:
+        def __init__(self, signature: str, output: str):
+            self.signatures = {
+                name: self._nudge(fn, output) if name == signature else fn
+                for name, fn in real.items()
+            }
+
+        @staticmethod
+        def _nudge(fn, output):
+            def nudged(**inputs):
+                out = dict(fn(**inputs))
+                out[output] = out[output] + 0.1
+                return out
+
+            return nudged
+
+    cases = [
+        ("log_prob", "log_prob", "log_prob log_prob"),
+        ("serving_default", "log_prob", "serving_default log_prob"),
+        ("sample", "samples", "sample"),
+        ("forward", "x", "forward x"),
+        ("forward", "log_det_jacobian", "forward log_det_jacobian"),
+        ("inverse", "z", "inverse z"),
+        ("inverse", "log_det_jacobian", "inverse log_det_jacobian"),
+    ]
+    for signature, output, label in cases:
+        monkeypatch.setattr(tf.saved_model, "load", lambda _, s=signature, o=output: Nudged(s, o))
+        with pytest.raises(trn.verification.ExportMismatchError) as caught:
+            trn.export._verify(path, model, trn.verification.RTOL, trn.verification.ATOL)
+        assert str(caught.value).startswith(
+            f"export_saved_model {path}: the exported {label} differs from the model by up to 0.1"
+        ), label
+    monkeypatch.setattr(tf.saved_model, "load", load)
+    trn.export._verify(path, model, trn.verification.RTOL, trn.verification.ATOL)  # as it is

@@ -18,23 +18,42 @@ __all__ = ["SIGNATURES", "export_saved_model"]
 SIGNATURES = ("serving_default", "log_prob", "sample", "forward", "inverse")
 
 
-def _rows(t: tf.Tensor, name: str, shape: list[int], signature: str) -> tf.Tensor:
-    """``t`` once an in-graph check found it ``[N, *shape]``, else an error that says so.
+def _shaped(t: tf.Tensor, name: str, shape: list, signature: str) -> tf.Tensor:
+    """``t`` once an in-graph check found it of ``shape`` (``None`` for any size, shown as
+    ``N``), else an error that says so.
 
     The signatures declare their inputs with an open shape: with ``[None, *shape]`` TensorFlow
     trusts the declared rank, folds any check of it away and fails deep in the graph instead
-    (``Incompatible shapes: [3,14] vs. [13]`` at some node) when a client sends another.
+    (``Incompatible shapes: [3,14] vs. [13]`` at some node) when a client sends another; a
+    loaded signature given a ``count`` of shape ``[1]`` failed with ``In[0] should be a
+    scalar``.
     """
     actual = tf.shape(t)
+    fixed = [i for i, d in enumerate(shape) if d is not None]
     ok = tf.cond(
-        tf.equal(tf.size(actual), 1 + len(shape)),
-        lambda: tf.reduce_all(tf.equal(actual[1:], shape)),
+        tf.equal(tf.size(actual), len(shape)),
+        lambda: tf.reduce_all(
+            tf.equal(tf.gather(actual, tf.constant(fixed, tf.int32)), [shape[i] for i in fixed])
+        ),
         lambda: tf.constant(False),
     )
-    expected = ", ".join(["N", *map(str, shape)])
-    message = f"{signature}: `{name}` must have shape [{expected}]; got shape"
-    with tf.control_dependencies([tf.debugging.Assert(ok, [message, actual], summarize=8)]):
-        return tf.ensure_shape(tf.identity(t), [None, *shape])
+    dims = ", ".join("N" if d is None else str(d) for d in shape)
+    expected = f"have shape [{dims}]" if shape else "be a scalar"
+    message = f"{signature}: `{name}` must {expected}; got shape"
+    check = tf.debugging.Assert(ok, [message, actual], summarize=8)
+    # The check picks the branch, so nothing fails on a wrong shape before it does. Not
+    # `ensure_shape`: given a fully known shape (a scalar `count`), Grappler took it as the
+    # input's shape, folded the check to true and failed with TensorFlow's own message. The
+    # other branch's zeros are never returned.
+    with tf.control_dependencies([check]):
+        empty = tf.zeros([0 if d is None else d for d in shape], t.dtype)
+        static = [-1 if d is None else d for d in shape]
+        return tf.cond(ok, lambda: tf.reshape(t, static), lambda: empty)
+
+
+def _rows(t: tf.Tensor, name: str, shape: list[int], signature: str) -> tf.Tensor:
+    """``t`` checked in the graph to be a batch ``[N, *shape]`` (see `_shaped`)."""
+    return _shaped(t, name, [None, *shape], signature)
 
 
 def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
@@ -58,6 +77,8 @@ def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
         return {"log_prob": model.distribution.log_prob(x, bijector_kwargs=kw)}
 
     def sample(count, seed, context=None):
+        count = _shaped(count, "count", [], "sample")
+        seed = _shaped(seed, "seed", [2], "sample")
         positive = tf.debugging.Assert(
             count >= 0, ["sample: `count` must be >= 0; got", count], summarize=1
         )
@@ -88,10 +109,7 @@ def _serving_module(model: FlowModel) -> tuple[tf.Module, dict]:
             "log_det_jacobian": model.bijector.inverse_log_det_jacobian(x, len(event), **kw),
         }
 
-    count_and_seed = [
-        tf.TensorSpec([], tf.int32, name="count"),
-        tf.TensorSpec([2], tf.int32, name="seed"),
-    ]
+    count_and_seed = [tf.TensorSpec(None, tf.int32, name=n) for n in ("count", "seed")]
     module, signatures = traced_module(
         model,
         {
