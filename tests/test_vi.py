@@ -309,12 +309,19 @@ def test_a_missed_mode_warns_with_the_threshold_and_the_remedies():
     assert d.pareto_k >= 0.7 and not d.trustworthy and d.misses_mass
     assert "≥ 0.7: log Z and importance-weighted estimates are not reliable" in str(d)
     assert "stick_the_landing=True" in str(d) and "annealing" in str(d)
-    with pytest.warns(VIFitWarning, match=r"misses mass of p: .*Pareto k \d\.\d\d ≥ 0.7"):
+    with pytest.warns(
+        VIFitWarning, match=r"misses mass of p: .*Pareto k \d\.\d\d ≥ 0.7"
+    ) as by_fit_vi:
         fit_vi(_one_component(), two_modes, 2, learning_rate=1e-9, jit_compile=False)
     model = trn.VIModel(_one_component(), two_modes, annealing=None)
     model.compile(optimizer=keras.optimizers.Adam(1e-9))
-    with pytest.warns(VIFitWarning, match="not reliable"):
+    with pytest.warns(VIFitWarning, match="not reliable") as by_fit:
         model.fit(epochs=1, steps_per_epoch=2, verbose=0)
+    with pytest.warns(VIFitWarning, match="not reliable") as by_check_fit:
+        check_fit(model, two_modes)
+    # Each warning points at the line that called the package (fit_vi's pointed into it).
+    for caught in (by_fit_vi, by_fit, by_check_fit):
+        assert [w.filename for w in caught] == [__file__]
     with warnings.catch_warnings():
         warnings.simplefilter("error", VIFitWarning)
         fit_vi(_one_component(), two_modes, 2, learning_rate=1e-9, warn=False, jit_compile=False)

@@ -130,6 +130,7 @@ def test_bad_scales_and_clamps_are_refused_word_for_word(refusal):
         assert refusal(ValueError, Affine, clamp=clamp) == (
             f"`clamp` must be a positive number; got {clamp!r}."
         )
+    assert (Affine().scale, Affine().clamp) == ("soft_clamp", 3.0)  # the documented defaults
     assert Affine(clamp=0.5).clamp == 0.5 and Affine(clamp=1).clamp == 1.0
     assert Affine("exp", clamp=0).clamp == 0.0  # only the soft clamp reads it
     assert check_scale(None, 1.0) == "none" and check_scale("tanh", 1.0) == "tanh"

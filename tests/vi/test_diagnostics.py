@@ -93,7 +93,7 @@ def test_weights_that_are_not_finite_are_counted_and_check_fit_warns_instead():
     assert [str(w.message) for w in caught_warnings] == [f"after fitting, {message}"]
 
 
-def test_check_fit_is_diagnose_with_a_warning_at_the_callers_line():
+def test_check_fit_is_diagnose_with_a_warning():
     seen: list = []
     quiet = _tilted(seen)  # weights e^(0.6 z1): ESS 70%, k about 0.3 -> no warning
     with warnings.catch_warnings():
@@ -115,7 +115,7 @@ def test_check_fit_is_diagnose_with_a_warning_at_the_callers_line():
     found = diagnose(model, two_modes, seed=3)
     assert found.misses_mass
     assert str(warning.message) == f"after fitting, q likely misses mass of p: {found}."
-    assert warning.filename == __file__  # the line that called fit, not the package's
+    # Where it points is checked in test_vi.py: mutmut's trampolines add frames to the stack.
 
 
 def _diagnostics(**changes) -> VIDiagnostics:

@@ -4,6 +4,8 @@ size of the importance weights, and PSIS's Pareto-k."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import warnings
 from collections.abc import Callable
 
@@ -167,11 +169,23 @@ def check_fit(
     try:
         d = diagnose(flow, target_log_prob_fn, num_samples, seed)
     except ValueError as error:  # weights that are not finite: a warning, not a lost fit
-        warnings.warn(f"after fitting, {error}", VIFitWarning, stacklevel=3)
+        _warn(f"after fitting, {error}")
         return None
     if d.misses_mass:
-        warnings.warn(f"after fitting, q likely misses mass of p: {d}.", VIFitWarning, stacklevel=3)
+        _warn(f"after fitting, q likely misses mass of p: {d}.")
     return d
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _warn(message: str) -> None:
+    """A `VIFitWarning` shown at the first line outside this package on the call stack: the
+    user's call of `fit_vi`, `VIModel.fit` or `check_fit`, however deep the check ran."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, VIFitWarning, stacklevel=level)
 
 
 def pareto_k(log_weights: np.ndarray) -> float:
