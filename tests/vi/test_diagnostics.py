@@ -100,7 +100,7 @@ def test_check_fit_is_diagnose_with_a_warning():
         warnings.simplefilter("error")
         d = check_fit(_identity(), quiet, num_samples=300, seed=2)
     assert d == diagnose(_identity(), quiet, num_samples=300, seed=2) and not d.misses_mass
-    assert check_fit(_identity(), quiet).num_samples == 4096
+    assert check_fit(_identity(), quiet) == diagnose(_identity(), quiet)  # 4096 draws, seed 0
 
     def two_modes(z):
         return tf.reduce_logsumexp(
@@ -202,3 +202,12 @@ def test_pareto_k_computes_in_float64_and_needs_a_tail_of_five():
     log_w[5] = log_w[4]  # the sixth largest equals the fifth: 4 exceed the cut
     assert pareto_k(np.sort(log_w)) == float("-inf")
     assert pareto_k(np.zeros(100)) == float("-inf")  # equal weights: q = p
+    with pytest.raises(ValueError) as caught:
+        pareto_k(np.zeros(24))
+    assert str(caught.value) == "`log_weights` must hold at least 25 values; got 24."
+
+
+def test_pareto_k_of_log_weights_spread_over_more_than_float64_can_exponentiate():
+    log_w = _quantiles(300, lambda u: 800.0 * u)  # e^800 overflows; differences do not
+    k = pareto_k(log_w)
+    assert np.isfinite(k) and pareto_k(log_w - 5000.0) == pytest.approx(k, rel=1e-9)
