@@ -81,6 +81,16 @@ def _softplus(a):
     return np.log1p(np.exp(a))
 
 
+def _assert_maps(bijector, z, x, log_det):
+    """``bijector`` maps ``z`` to ``x`` with ``log_det``, and back (the inverse by its solve)."""
+    np.testing.assert_allclose(bijector.forward(tf.constant(z)), x, rtol=1e-12)
+    np.testing.assert_allclose(bijector.forward_log_det_jacobian(tf.constant(z), 1), log_det,
+                               rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(bijector.inverse(tf.constant(x)), z, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(bijector.inverse_log_det_jacobian(tf.constant(x), 1), -log_det,
+                               rtol=1e-10, atol=1e-12)  # fmt: skip
+
+
 def test_planar_is_rezende_and_mohameds_map_in_closed_form():
     """``x = z + u_hat tanh(w.z + b)`` with ``u_hat = u + (m(w.u) - w.u) w / |w|^2``,
     ``m(a) = -1 + softplus(a)``; log-det ``log|1 + u_hat.w tanh'(w.z + b)|``, written out in
@@ -97,12 +107,7 @@ def test_planar_is_rezende_and_mohameds_map_in_closed_form():
     a = z @ w + b
     x = z + u_hat * np.tanh(a)[..., None]
     log_det = np.log(np.abs(1 + (u_hat @ w) * (1 - np.tanh(a) ** 2)))
-    np.testing.assert_allclose(planar.forward(tf.constant(z)), x, rtol=1e-12)
-    np.testing.assert_allclose(planar.forward_log_det_jacobian(tf.constant(z), 1), log_det,
-                               rtol=1e-12)  # fmt: skip
-    np.testing.assert_allclose(planar.inverse(tf.constant(x)), z, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(planar.inverse_log_det_jacobian(tf.constant(x), 1), -log_det,
-                               rtol=1e-10, atol=1e-12)  # fmt: skip
+    _assert_maps(planar, z, x, log_det)
 
 
 def test_radial_is_rezende_and_mohameds_map_in_closed_form():
@@ -119,12 +124,7 @@ def test_radial_is_rezende_and_mohameds_map_in_closed_form():
     h = 1 / (alpha + r)
     x = z + (beta * h)[..., None] * (z - z0)
     log_det = 2 * np.log1p(beta * h) + np.log1p(beta * h - beta * h**2 * r)
-    np.testing.assert_allclose(radial.forward(tf.constant(z)), x, rtol=1e-12)
-    np.testing.assert_allclose(radial.forward_log_det_jacobian(tf.constant(z), 1), log_det,
-                               rtol=1e-12)  # fmt: skip
-    np.testing.assert_allclose(radial.inverse(tf.constant(x)), z, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(radial.inverse_log_det_jacobian(tf.constant(x), 1), -log_det,
-                               rtol=1e-10, atol=1e-12)  # fmt: skip
+    _assert_maps(radial, z, x, log_det)
     # Points nearer the centre than beta's reach take the other form of the quadratic's root.
     near = z0 + np.random.default_rng(3).normal(size=(5, 3)) * 0.01
     x_near = radial.forward(tf.constant(near))
