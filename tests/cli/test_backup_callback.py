@@ -162,12 +162,10 @@ def test_restore_puts_every_variable_and_the_learning_rate_back(tmp_path):
     assert sorted(record["arrays"]) == [f"cb1_{j:05d}" for j in range(4)]
 
 
-def test_a_backup_of_another_model_is_refused(tmp_path):
+def test_a_backup_of_another_model_is_refused(tmp_path, refusal):
     *_, ends = _fit(_model(), tmp_path, epochs=1)
     n = len(ends[-1])  # same number, other shapes:
-    with pytest.raises(ValueError) as caught:
-        restore(_model(width=5), tmp_path, 1)
-    assert str(caught.value) == (
+    assert refusal(ValueError, restore, _model(width=5), tmp_path, 1) == (
         f"the backup in {tmp_path / 'epoch-1'} holds {n} variables that do not fit this "
         f"model's {n}; it is of another flow"
     )
