@@ -80,19 +80,37 @@ def test_a_fresh_spline_flow_is_exactly_the_identity():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, message",
     [
-        ({"num_bins": 1}, "`num_bins` must be at least 2"),
-        ({"num_bins": 2.5}, "num_bins"),
-        ({"bound": 0}, "`bound` must be a positive number"),
-        ({"bound": "5"}, "`bound` must be a positive number"),
-        ({"num_bins": 10, "min_bin_size": 0.1}, "`min_bin_size` \\* `num_bins` must be below 1"),
-        ({"max_derivative": 1.0}, "`max_derivative` must exceed 1"),
+        ({"num_bins": 1}, "`num_bins` must be at least 2; got 1."),
+        ({"num_bins": 2.5}, "`num_bins` must be a positive integer; got 2.5."),
+        ({"bound": 0}, "`bound` must be a positive number; got 0."),
+        ({"bound": "5"}, "`bound` must be a positive number; got '5'."),
+        ({"min_bin_size": 0.0}, "`min_bin_size` must be a positive number; got 0.0."),
+        (
+            {"num_bins": 10, "min_bin_size": 0.1},
+            "`min_bin_size` * `num_bins` must be below 1 (the bins share the interval); got "
+            "0.1 * 10.",
+        ),
+        ({"max_derivative": -3}, "`max_derivative` must be a positive number; got -3."),
+        ({"max_derivative": 1.0}, "`max_derivative` must exceed 1; got 1.0."),
     ],
 )
-def test_bad_arguments_are_named(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        RationalQuadraticSpline(**kwargs)
+def test_bad_arguments_are_named(refusal, kwargs, message):
+    assert refusal(ValueError, RationalQuadraticSpline, **kwargs) == message
+
+
+def test_the_documented_defaults_and_the_smallest_valid_arguments_and_the_config():
+    """The defaults the docstring gives (8 bins on [-5, 5], floor 1e-3, derivatives within
+    1e3), the edges that are allowed (2 bins, a derivative bound just above 1), and a config
+    that rebuilds the same spline."""
+    assert RationalQuadraticSpline().get_config() == {
+        "num_bins": 8, "bound": 5.0, "min_bin_size": 1e-3, "max_derivative": 1e3
+    }  # fmt: skip
+    edge = RationalQuadraticSpline(num_bins=2, bound=1.0, min_bin_size=0.25, max_derivative=1.5)
+    assert edge.unit_param_shapes == ((2,), (2,), (1,))
+    rebuilt = RationalQuadraticSpline(**edge.get_config())
+    assert vars(rebuilt) == vars(edge)
 
 
 def test_conditioner_of_the_wrong_shape_is_refused_with_the_expected_shapes():
