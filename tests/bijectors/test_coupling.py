@@ -420,3 +420,19 @@ def test_a_tfp_shift_and_log_scale_fn_is_named_as_not_a_conditioner(made_by):
     message = r"^`conditioner` is a TFP shift_and_log_scale_fn\(x, output_units\) .*ResidualMLP"
     with pytest.raises(TypeError, match=message):
         AffineCoupling(fn, num_masked=2, event_shape=[4])
+
+
+def test_layouts_take_a_mask_of_zeros_and_ones_as_booleans():
+    """A 0/1 mask given straight to a layout (public, as the layouts module's doctest uses
+    them) is read as booleans: ``~mask`` of an integer array would be ``-1``/``-2``."""
+    x = tf.reshape(tf.range(6.0), [2, 3])
+    for make in (SplitLayout, layout_for):
+        layout = make(np.array([1, 0, 1]))
+        assert layout.mask.dtype == bool
+        x1, x2 = layout.split(x)
+        np.testing.assert_array_equal(x1, [[0.0, 2.0], [3.0, 5.0]])
+        np.testing.assert_array_equal(layout.merge(x1, x2), x)
+        assert layout.param_shape == (1,)
+    image = MaskedLayout(np.array([[[1], [0]]]))
+    (kept,) = image.keep((tf.ones([1, 1, 2, 1]),))
+    np.testing.assert_array_equal(kept, [[[[0.0], [1.0]]]])
