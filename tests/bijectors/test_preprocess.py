@@ -133,3 +133,29 @@ def test_whitening_fit_is_the_sample_gaussian_with_jitter_on_the_diagonal():
 )
 def test_whitening_refusals_name_the_argument(refusal, mean, tril, message):
     assert refusal(ValueError, Whitening, mean, tril) == message
+
+
+@pytest.mark.parametrize("make, kind", [(lambda **kw: Dequantize(5, **kw), "dequantize"),
+                                        (lambda **kw: Logit(0.1, **kw), "logit")])  # fmt: skip
+def test_elementwise_bijectors_keep_their_name_parameters_and_checks(refusal, make, kind):
+    """The TFP plumbing: a unique default name of the bijector's kind, a given name kept,
+    ``parameters`` recorded, ``validate_args`` off by default and, when on, a non-finite input
+    refused naming the bijector and the argument of the direction called."""
+    first, second = make(), make()
+    assert first.name.startswith(kind) and first.name != second.name
+    assert not first.validate_args
+    named = make(name="pre")
+    assert named.name == "pre"
+    assert {k: named.parameters[k] for k in ("validate_args", "name")} == {
+        "validate_args": False,
+        "name": "pre",
+    }
+    assert named.parameters == type(named)(**named.parameters).parameters
+    checked = make(validate_args=True, name="pre")
+    assert checked.validate_args
+    for direction, arg in (("inverse", "x"), ("forward", "y")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"pre: `{arg}` contains NaN"):
+            getattr(checked, direction)(tf.constant([0.5, np.nan]))
+        message = refusal(TypeError, getattr(named, direction), tf.zeros([2], tf.int32))
+        assert message == f"pre: `{arg}` must be floating point; got int32."
+    assert np.isnan(make().inverse(tf.constant([np.nan]))[0])  # unchecked by default
