@@ -436,3 +436,92 @@ def test_layouts_take_a_mask_of_zeros_and_ones_as_booleans():
     image = MaskedLayout(np.array([[[1], [0]]]))
     (kept,) = image.keep((tf.ones([1, 1, 2, 1]),))
     np.testing.assert_array_equal(kept, [[[[0.0], [1.0]]]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mask=[True, False], num_masked=1), "pass either `mask` or `num_masked`, not both."),
+        (
+            dict(num_masked=1),
+            "`event_shape` is needed when no `mask` is given (e.g. event_shape=[4] with "
+            "num_masked=2).",
+        ),
+        (
+            dict(num_masked=2, event_shape=[2, 2]),
+            "`num_masked` splits vector events only; for an event of shape (2, 2) pass a `mask` "
+            "(checkerboard_mask, channel_mask, ...).",
+        ),
+        (
+            dict(mask=[True, False], event_shape=[3]),
+            "`mask` must have the event's shape (3,); got shape (2,).",
+        ),
+    ],
+)
+def test_how_the_mask_is_given_is_refused_whole(refusal, kwargs, message):
+    assert refusal(ValueError, AffineCoupling, ResidualMLP(3, [4]), **kwargs) == message
+
+
+def test_num_masked_picks_the_first_units():
+    bij = AffineCoupling(ResidualMLP(3, [4]), num_masked=1, event_shape=[4])
+    np.testing.assert_array_equal(bij.mask, [True, False, False, False])
+
+
+@pytest.mark.parametrize("make", [Coupling, AffineCoupling])
+def test_conditioner_refusals_are_whole_and_give_the_input_shape_and_num_outputs(refusal, make):
+    args = (half_mask(4), Affine()) if make is Coupling else (half_mask(4),)
+    assert refusal(TypeError, make, 3, *args) == (
+        "`conditioner` must be a Keras layer or tf.Module mapping the masked units to the "
+        "transformer's parameters; got int."
+    )
+    mask = np.array([True, False, False])
+    args = (mask, Affine()) if make is Coupling else (mask,)
+    assert refusal(ValueError, make, ResidualMLP(3, [4]), *args, name="c") == (
+        "c: `conditioner` must return (shift, log_scale), each of shape (1, 2) for a batch of 1 "
+        "(Affine(scale='soft_clamp', clamp=3.0)); got [(1, 3), (1, 3)]. With this mask the "
+        "conditioner sees inputs of shape (1, 1); our conditioners take num_outputs=2 for this "
+        "transformer."
+    )
+
+
+COUPLINGS = {
+    "coupling": lambda **kw: Coupling(
+        ResidualMLP(2, [4], num_outputs=1), half_mask(4), Additive(), **kw
+    ),
+    "affine_coupling": lambda **kw: AffineCoupling(
+        ResidualMLP(2, [4]), num_masked=2, event_shape=[4], scale="tanh", clamp=2.0, **kw
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", COUPLINGS)
+def test_couplings_keep_their_name_parameters_dtype_and_config(kind):
+    """The TFP plumbing: a unique default name of the coupling's kind, a given name kept,
+    ``parameters`` recorded, ``validate_args`` off unless asked, a given ``dtype`` used, and a
+    config that rebuilds the same coupling (mask, transformer, scale and clamp)."""
+    make = COUPLINGS[kind]
+    first, second = make(), make()
+    assert first.name.startswith(kind + "_") and first.name != second.name
+    assert not first.validate_args and make(validate_args=True).validate_args
+    named = make(name="c")
+    assert named.name == "c" and named.parameters["name"] == "c"
+    assert named.parameters["validate_args"] is False
+    assert make(dtype=tf.float64).flow_dtype == tf.float64
+    config = named.get_config()
+    np.testing.assert_array_equal(config["mask"], half_mask(4))
+    rebuilt = type(named).from_config(config)
+    np.testing.assert_array_equal(rebuilt.mask, named.mask)
+    assert rebuilt.transformer.get_config() == named.transformer.get_config()
+    assert type(rebuilt.transformer) is type(named.transformer)
+    if kind == "affine_coupling":
+        assert "transformer" not in config
+        assert (config["scale"], config["clamp"]) == ("tanh", 2.0)
+        assert (rebuilt.scale, rebuilt.clamp) == ("tanh", 2.0)
+
+
+def test_an_additive_coupling_in_float64_has_a_float64_zero_log_det():
+    bij = Coupling(ResidualMLP(2, [4], num_outputs=1, dtype="float64"), half_mask(4), Additive())
+    x = tf.ones([3, 4], tf.float64)
+    log_det = bij.inverse_log_det_jacobian(x, event_ndims=1)
+    assert log_det.dtype == tf.float64
+    np.testing.assert_array_equal(log_det, np.zeros(3))
