@@ -194,3 +194,70 @@ def test_channel_maps_log_det_is_per_position_times_positions(kind):
     config = bijector.get_config()
     extra = {"permutation"} if kind == "lu_linear" else set()
     assert set(config) == {"event_shape", "dtype", *extra}  # the keys of saved files
+
+
+def test_actnorm_is_its_documented_affine_map_with_nonzero_parameters():
+    """``z = (x + bias) exp(log_scale)`` and back, against NumPy, away from the identity
+    where a sign or an exponent's direction shows."""
+    norm = ActNorm([2, 2, 3], dtype=tf.float64)
+    rng = np.random.default_rng(5)
+    bias, log_scale = rng.normal(size=3), rng.normal(0, 0.5, size=3)
+    norm.trainable_variables[0].assign(bias)
+    norm.trainable_variables[1].assign(log_scale)
+    assert [v.name.split("/")[-1].split(":")[0] for v in norm.trainable_variables[:2]] == [
+        "bias",
+        "log_scale",
+    ]
+    x = rng.normal(size=(4, 2, 2, 3))
+    z = (x + bias) * np.exp(log_scale)
+    np.testing.assert_allclose(norm.inverse(tf.constant(x)), z, rtol=1e-14)
+    np.testing.assert_allclose(norm.forward(tf.constant(z)), x, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(norm.inverse_log_det_jacobian(x, 3), [4 * log_scale.sum()] * 4)
+    np.testing.assert_allclose(norm.forward_log_det_jacobian(z, 3), [-4 * log_scale.sum()] * 4)
+
+
+def test_actnorm_initializes_in_its_dtype_from_two_values_and_a_constant_channel(refusal):
+    """The smallest batch it accepts (two values per channel, from one image of two
+    positions), a float64 flow's parameters kept in float64, and a constant channel's
+    variance floored at 1e-6 (no NaN)."""
+    norm = ActNorm([1, 2, 2], dtype=tf.float64)
+    assert all(v.dtype == tf.float64 for v in norm.variables)
+    x = np.array([[[[1.0, 5.0], [3.0, 5.0]]]])
+    assert norm.initialize(x)
+    bias, log_scale = (v.numpy() for v in norm.trainable_variables)
+    np.testing.assert_allclose(bias, [-2.0, -5.0])
+    np.testing.assert_allclose(log_scale, -0.5 * np.log([1.0 + 1e-6, 1e-6]), rtol=1e-14)
+    assert refusal(ValueError, ActNorm([2], name="a").initialize, np.ones([1, 2], "float32")) == (
+        "a: `x` must hold at least 2 values per channel to estimate a scale; got shape (1, 2)."
+    )
+
+
+@pytest.mark.parametrize("make, kind", [(ActNorm, "act_norm"), (trn.LULinear, "lu_linear")])
+def test_channel_maps_keep_their_name_and_checks(make, kind):
+    """A unique default name of the map's kind, a given name kept in ``parameters`` with the
+    weights' layer, ``validate_args`` off unless asked; when on, a NaN is refused naming the
+    argument of the direction called (``x`` for data, ``z`` for latent)."""
+    first, second = make([3]), make([3])
+    assert first.name.startswith(kind + "_") and first.name != second.name
+    assert not first.validate_args
+    named = make([3], name="m", validate_args=True)
+    assert named.name == "m" and named.parameters["name"] == "m"
+    assert named.parameters["parameters_layer" if kind == "act_norm" else "weights"] in (
+        named.layers
+    )
+    bad = tf.constant([[0.5, np.nan, 0.5]])
+    for call, arg in (
+        (named.inverse, "x"),
+        (named.forward, "z"),
+        (lambda v: named.inverse_log_det_jacobian(v, 1), "x"),
+        (lambda v: named.forward_log_det_jacobian(v, 1), "z"),
+    ):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"m: `{arg}` contains NaN"):
+            call(bad)
+
+
+def test_initialize_records_the_names_of_the_actnorms_it_set():
+    """In data -> latent order: `tfb.Chain([a, b])` maps data through ``a.inverse`` first."""
+    flow = tfb.Chain([ActNorm([2], name="data_side"), ActNorm([2], name="latent_side")])
+    x = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
+    assert trn.initialize(flow, x) == ["data_side", "latent_side"]
