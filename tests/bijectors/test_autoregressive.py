@@ -211,3 +211,46 @@ def test_additive_layer_has_zero_log_det_and_round_trips():
     x = tf.random.stateless_normal([4, 3], seed=[2, 3], dtype=F64)
     np.testing.assert_array_equal(layer.inverse_log_det_jacobian(x, 1), np.zeros(4))
     testing.check_round_trip(layer, x)
+
+
+@pytest.mark.parametrize("size", [2, 4])
+@pytest.mark.parametrize("inverse", [False, True], ids=["maf", "iaf"])
+def test_both_directions_and_log_dets_against_autodiff_with_a_context(inverse, size):
+    """Away from the identity, conditioned on a context, in float64: the round trip (the slow
+    direction's loop must reach the fixed point, for D = 2 as well) and every log-det against
+    ``slogdet`` of the autodiff Jacobian, directly and from the cache of one pass."""
+    made = MADE(size, [8], dtype="float64")
+    layer = MaskedAutoregressive(made, Affine(), inverse=inverse, context_shape=[2])
+    testing.perturb_variables(layer, seed=1, stddev=0.5)
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.normal(size=(5, size)))
+    context = tf.constant(rng.normal(size=(5, 2)))
+    testing.check_round_trip(layer, x, atol=1e-10, context=context)
+    testing.check_log_det_jacobian(layer, x, 1, atol=1e-10, context=context)
+    other = layer.inverse(x, context=context + 1.0)
+    assert not np.allclose(other, layer.inverse(x, context=context))  # the context is read
+    assert np.abs(layer.inverse_log_det_jacobian(x, 1, context=context)).min() > 1e-3
+
+
+@pytest.mark.parametrize("inverse, kind", [(False, "maf"), (True, "iaf")])
+def test_names_parameters_checks_and_config(inverse, kind):
+    """A unique default name of its kind (MAF unless ``inverse``), a given name kept in
+    ``parameters``, ``validate_args`` off unless asked and, when on, a NaN refused naming the
+    argument of the direction called; a config that rebuilds the same kind."""
+    first = MaskedAutoregressive(MADE(3, [4]), Affine(), inverse=inverse)
+    second = MaskedAutoregressive(MADE(3, [4]), Affine(), inverse=inverse)
+    assert first.name.startswith(kind + "_") and first.name != second.name
+    assert not first.validate_args and first.is_iaf is inverse
+    assert not MaskedAutoregressive(MADE(3, [4]), Affine()).is_iaf  # MAF by default
+    named = MaskedAutoregressive(
+        MADE(3, [4]), Affine(), inverse=inverse, validate_args=True, name="m"
+    )
+    assert named.validate_args
+    assert named.parameters["name"] == "m" and named.parameters["inverse"] is inverse
+    bad = tf.constant([[0.5, np.nan, 0.5]])
+    for call, arg in ((named.inverse, "x"), (named.forward, "z")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"m: `{arg}` contains NaN"):
+            call(bad)
+    config = named.get_config()
+    assert config["inverse"] is inverse
+    assert MaskedAutoregressive.from_config(config).is_iaf is inverse
