@@ -51,7 +51,9 @@ def neutra_kernel(
         Transport. https://arxiv.org/abs/1903.03704
     """
     kind = one_of(kind, ("nuts", "hmc"), "kind")
-    bijector = as_distribution(flow).bijector
+    # The kernel needs the transport alone: a bare bijector needs no event shape here.
+    is_bijector = isinstance(flow, tfp.bijectors.Bijector)
+    bijector = flow if is_bijector else as_distribution(flow).bijector
     if kind == "nuts":
         inner = mcmc.NoUTurnSampler(
             target_log_prob_fn,
@@ -91,7 +93,8 @@ def sample_neutra(
 
     Returns:
       ``(samples, trace)``: samples ``[num_results, num_chains, *event]`` in the target's
-      space, and ``trace`` with ``"step_size"`` and ``"accept_ratio"`` per step and chain and
+      space, and ``trace`` with ``"step_size"`` per step (one for every chain),
+      ``"accept_ratio"`` per step and chain, and
       ``"gradients"``, the target-gradient evaluations (leapfrog steps) per chain over the
       kept results (burn-in excluded).
 
