@@ -68,16 +68,23 @@ def test_lu_linear_shares_weights_and_rebuilds_from_its_config(refusal):
     assert refusal(ValueError, LULinear, [4], weights=lu.layers[0]) == (
         "`weights` act on 3 channels; the event has 4."
     )
-    config = LULinear([2, 3], seed=2, dtype=tf.float64).get_config()
-    assert config == {"event_shape": [2, 3], "dtype": "float64", "permutation": lu.permutation}
+    saved = LULinear([2, 4, 6], seed=2, dtype=tf.float64)
+    config = saved.get_config()
+    assert config == {
+        "event_shape": [2, 4, 6],
+        "dtype": "float64",
+        "permutation": saved.permutation,
+    }
+    assert saved.permutation != LULinear([6]).permutation  # not the default seed's
     rebuilt = LULinear.from_config(config)
     assert (rebuilt.event_shape, rebuilt.flow_dtype, rebuilt.permutation) == (
-        (2, 3),
+        (2, 4, 6),
         tf.float64,
-        lu.permutation,
+        saved.permutation,
     )
-    assert rebuilt.layers[0] is not lu.layers[0]
-    assert config["permutation"] == lu.permutation  # from_config left the caller's dict whole
+    assert all(v.dtype == tf.float64 for v in rebuilt.variables)
+    assert rebuilt.layers[0] is not saved.layers[0]
+    assert config["permutation"] == saved.permutation  # from_config left the caller's dict whole
 
 
 @pytest.mark.parametrize("direction, arg", [("forward", "z"), ("inverse", "x")])
