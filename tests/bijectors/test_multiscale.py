@@ -137,6 +137,12 @@ def test_each_keeps_its_name_parameters_and_checks(kind):
     bad = np.zeros((1, 2, 2, 3), np.float32)
     bad[0, 0, 0, 0] = np.nan
     latent = bad.reshape(1, 1, 1, 12) if kind == "squeeze" else bad
-    for call, value, arg in ((named.inverse, bad, "x"), (named.forward, latent, "z")):
+    calls = [(named.inverse, bad, "x"), (named.forward, latent, "z")]
+    if kind == "factor_out":  # Squeeze's log-dets do not read their input
+        calls += [
+            (lambda v: named.inverse_log_det_jacobian(v, 3), bad, "x"),
+            (lambda v: named.forward_log_det_jacobian(v, 3), bad, "z"),
+        ]
+    for call, value, arg in calls:
         with pytest.raises(tf.errors.InvalidArgumentError, match=f"m: `{arg}` contains NaN"):
             call(tf.constant(value))
