@@ -205,6 +205,17 @@ def test_spline_transformer_is_resolved_by_name_with_its_options():
     assert (spline.num_bins, spline.bound) == (4, 2.0)
 
 
+def test_a_one_unit_additive_layer_on_a_context_has_a_zero_log_det_per_example(refusal):
+    made = MADE(1, [4], param_shapes=[[]], dtype="float64")
+    layer = MaskedAutoregressive(made, Additive(), context_shape=[2], dtype=F64)
+    x, context = tf.ones([3, 1], F64), tf.ones([3, 2], F64)
+    np.testing.assert_array_equal(layer.inverse_log_det_jacobian(x, 1, context=context), [0] * 3)
+    assert refusal(TypeError, MaskedAutoregressive, trn.ResidualMLP(3, [4]), Affine()) == (
+        "`made` must be a tfp_realnvp.MADE (a Keras layer with an integer `event_size`, "
+        "autoregressive in its input); got ResidualMLP."
+    )
+
+
 def test_additive_layer_has_zero_log_det_and_round_trips():
     layer = MaskedAutoregressive(MADE(3, [8], param_shapes=[[]]), Additive(), dtype=F64)
     testing.perturb_variables(layer)
