@@ -83,11 +83,24 @@ def test_one_output_wrapped_in_a_tuple_is_refused_by_both(make, message):
 
 
 @pytest.mark.parametrize("make", [_coupling, _maf])
-def test_context_is_checked_the_same_way(make):
+def test_context_is_checked_the_same_way(refusal, make):
     x = tf.zeros([5, 4])
-    conditional = make(context_shape=[3])
-    with pytest.raises(ValueError, match=r"is conditional \(context_shape=\(3,\)\) and needs"):
-        conditional.inverse(x)
+    conditional = make(context_shape=[3], name="c")
+    assert refusal(ValueError, conditional.inverse, x) == (
+        "c: this coupling is conditional (context_shape=(3,)) and needs `context`; pass "
+        "bijector_kwargs=tfp_realnvp.conditional_kwargs(flow, context)."
+    )
+    assert refusal(ValueError, make(name="u").inverse, x, context=tf.zeros([5, 3])) == (
+        "u: got `context`, but this coupling is unconditional (built without `context_shape`)."
+    )
+    # A Python list takes the flow's dtype (TensorFlow's default for it is float32).
+    float64 = make(context_shape=[3], dtype=tf.float64)
+    np.testing.assert_array_equal(
+        float64.inverse(tf.zeros([5, 4], tf.float64), context=[1.0, 2.0, 3.0]),
+        float64.inverse(
+            tf.zeros([5, 4], tf.float64), context=tf.constant([1.0, 2.0, 3.0], tf.float64)
+        ),
+    )
     with pytest.raises(ValueError, match=r"`context` must end in context_shape \(3,\); got"):
         conditional.inverse(x, context=tf.zeros([5, 2]))
     with pytest.raises(TypeError, match=r"`context` has dtype float64, but this bijector"):
