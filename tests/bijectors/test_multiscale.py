@@ -27,7 +27,8 @@ def test_squeeze_moves_each_2x2_block_into_channels_in_numpys_order():
     x = np.random.default_rng(0).normal(size=(2, 3, 4, 6, 2))
     z = squeeze.inverse(tf.constant(x))
     np.testing.assert_array_equal(z, _space_to_depth(x))
-    np.testing.assert_array_equal(squeeze.forward(z), x)
+    np.testing.assert_array_equal(squeeze.forward(z), x)  # from the cache of the inverse
+    np.testing.assert_array_equal(squeeze.forward(tf.constant(_space_to_depth(x))), x)  # computed
     for log_det in (squeeze.inverse_log_det_jacobian(x, 3), squeeze.forward_log_det_jacobian(z, 3)):
         assert log_det.dtype == tf.float64
         np.testing.assert_array_equal(log_det, 0.0)
@@ -35,6 +36,8 @@ def test_squeeze_moves_each_2x2_block_into_channels_in_numpys_order():
     assert (squeeze.forward_min_event_ndims, squeeze.inverse_min_event_ndims) == (3, 3)
     np.testing.assert_array_equal(squeeze.inverse_event_shape_tensor([4, 6, 2]), [2, 3, 8])
     np.testing.assert_array_equal(squeeze.forward_event_shape_tensor([2, 3, 8]), [4, 6, 2])
+    assert squeeze.inverse_event_shape([4, 6, 2]) == [2, 3, 8]
+    assert squeeze.forward_event_shape([2, 3, 8]) == [4, 6, 2]
     assert squeeze.get_config() == {"event_shape": [4, 6, 2]}
 
 
