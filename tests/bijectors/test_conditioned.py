@@ -12,6 +12,7 @@ from tfp_realnvp import (
     ResidualMLP,
     checkerboard_mask,
     half_mask,
+    testing,
 )
 from tfp_realnvp.bijectors import (
     Additive,
@@ -126,10 +127,8 @@ def test_config_keys_stay_those_of_saved_files():
     assert type(rebuilt.transformer) is Affine and rebuilt.context_shape == (2,)
 
 
-def _perturbed(bijector, seed=0):
-    rng = np.random.default_rng(seed)
-    for v in bijector.conditioner.trainable_variables:
-        v.assign(rng.normal(0, 0.3, v.shape).astype("float32"))
+def _perturbed(bijector):
+    testing.perturb_variables(bijector, stddev=0.3)
     return bijector
 
 
