@@ -52,6 +52,30 @@ def refusal():
 
 
 @pytest.fixture
+def plumbing():
+    """``plumbing(make, kind, checks)`` checks the TFP plumbing our bijectors share and returns
+    the one made with ``name="m", validate_args=True``: two calls of ``make()`` give distinct
+    default names ``{kind}_<n>`` with ``validate_args`` off; a given name and ``validate_args``
+    are kept, in ``parameters`` too; and each ``(method, value, arg, *more)`` of ``checks``
+    (``bijector.method(value, *more)``, ``more`` a log-det's event rank) refuses the NaN in
+    ``value`` naming ``m`` and the argument ``arg``."""
+
+    def check(make, kind: str, checks=()):
+        first, second = make(), make()
+        assert first.name.startswith(kind + "_") and first.name != second.name
+        assert first.validate_args is False
+        named = make(name="m", validate_args=True)
+        assert named.name == "m" and named.validate_args
+        assert named.parameters["name"] == "m" and named.parameters["validate_args"] is True
+        for method, value, arg, *more in checks:
+            with pytest.raises(tf.errors.InvalidArgumentError, match=f"m: `{arg}` contains NaN"):
+                getattr(named, method)(tf.constant(value), *more)
+        return named
+
+    return check
+
+
+@pytest.fixture
 def flow_traces(monkeypatch) -> list:
     """Grows by one each time a `FlowModel`'s flow is traced (its context routed inside a
     `tf.function`), whichever function traces it: the cause of an export's or a step's cost."""

@@ -244,24 +244,17 @@ def test_both_directions_and_log_dets_against_autodiff_with_a_context(inverse, s
 
 
 @pytest.mark.parametrize("inverse, kind", [(False, "maf"), (True, "iaf")])
-def test_names_parameters_checks_and_config(inverse, kind):
-    """A unique default name of its kind (MAF unless ``inverse``), a given name kept in
-    ``parameters``, ``validate_args`` off unless asked and, when on, a NaN refused naming the
-    argument of the direction called; a config that rebuilds the same kind."""
-    first = MaskedAutoregressive(MADE(3, [4]), Affine(), inverse=inverse)
-    second = MaskedAutoregressive(MADE(3, [4]), Affine(), inverse=inverse)
-    assert first.name.startswith(kind + "_") and first.name != second.name
-    assert not first.validate_args and first.is_iaf is inverse
+def test_names_parameters_checks_and_config(plumbing, inverse, kind):
+    """The TFP plumbing (see the `plumbing` fixture) with each direction's NaN check, the kind
+    (MAF unless ``inverse``) and a config that rebuilds the same kind."""
+
+    def make(**kwargs):
+        return MaskedAutoregressive(MADE(3, [4]), Affine(), inverse=inverse, **kwargs)
+
+    bad = [[0.5, np.nan, 0.5]]
+    named = plumbing(make, kind, [("inverse", bad, "x"), ("forward", bad, "z")])
+    assert named.is_iaf is inverse and named.parameters["inverse"] is inverse
     assert not MaskedAutoregressive(MADE(3, [4]), Affine()).is_iaf  # MAF by default
-    named = MaskedAutoregressive(
-        MADE(3, [4]), Affine(), inverse=inverse, validate_args=True, name="m"
-    )
-    assert named.validate_args
-    assert named.parameters["name"] == "m" and named.parameters["inverse"] is inverse
-    bad = tf.constant([[0.5, np.nan, 0.5]])
-    for call, arg in ((named.inverse, "x"), (named.forward, "z")):
-        with pytest.raises(tf.errors.InvalidArgumentError, match=f"m: `{arg}` contains NaN"):
-            call(bad)
     config = named.get_config()
     assert config["inverse"] is inverse
     assert MaskedAutoregressive.from_config(config).is_iaf is inverse

@@ -495,17 +495,11 @@ COUPLINGS = {
 
 
 @pytest.mark.parametrize("kind", COUPLINGS)
-def test_couplings_keep_their_name_parameters_dtype_and_config(kind):
-    """The TFP plumbing: a unique default name of the coupling's kind, a given name kept,
-    ``parameters`` recorded, ``validate_args`` off unless asked, a given ``dtype`` used, and a
-    config that rebuilds the same coupling (mask, transformer, scale and clamp)."""
+def test_couplings_keep_their_name_parameters_dtype_and_config(plumbing, kind):
+    """The TFP plumbing (see the `plumbing` fixture), a given ``dtype`` used, and a config that
+    rebuilds the same coupling (mask, transformer, scale and clamp)."""
     make = COUPLINGS[kind]
-    first, second = make(), make()
-    assert first.name.startswith(kind + "_") and first.name != second.name
-    assert not first.validate_args and make(validate_args=True).validate_args
-    named = make(name="c")
-    assert named.name == "c" and named.parameters["name"] == "c"
-    assert named.parameters["validate_args"] is False
+    named = plumbing(make, kind)
     assert make(dtype=tf.float64).flow_dtype == tf.float64
     config = named.get_config()
     np.testing.assert_array_equal(config["mask"], half_mask(4))
