@@ -52,8 +52,7 @@ def neutra_kernel(
     """
     kind = one_of(kind, ("nuts", "hmc"), "kind")
     # The kernel needs the transport alone: a bare bijector needs no event shape here.
-    is_bijector = isinstance(flow, tfp.bijectors.Bijector)
-    bijector = flow if is_bijector else as_distribution(flow).bijector
+    bijector = flow if isinstance(flow, tfp.bijectors.Bijector) else as_distribution(flow).bijector
     if kind == "nuts":
         inner = mcmc.NoUTurnSampler(
             target_log_prob_fn,
