@@ -2,6 +2,8 @@
 flow as the transport), the burn-in's adaptation, the trace's counts and the seed. The chains'
 moments on an exact transport are checked in `tests/test_vi.py`."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,7 +17,13 @@ mcmc = tfp.mcmc
 # TFP kernels and a TFP bijector, no Keras: one pass is enough
 pytestmark = pytest.mark.one_pass
 
-SHIFT = tfb.Shift(tf.constant([1.0, -2.0]))
+
+@functools.cache
+def shift():
+    """The exact transport to ``target``, built on first use: a tensor made at import would
+    start TensorFlow's thread pools in the process that collects the tests, and a process
+    forked from it (mutmut's workers) then waits forever on a `tf.function`."""
+    return tfb.Shift(tf.constant([1.0, -2.0]))
 
 
 def target(z):
@@ -23,13 +31,13 @@ def target(z):
 
 
 def test_the_kernel_is_nuts_in_the_flows_latent_space_with_the_documented_defaults():
-    kernel = neutra_kernel(SHIFT, target)
+    kernel = neutra_kernel(shift(), target)
     assert isinstance(kernel, mcmc.DualAveragingStepSizeAdaptation)
     assert kernel.num_adaptation_steps == 100
     assert float(kernel.parameters["target_accept_prob"]) == pytest.approx(0.75)
     transformed = kernel.inner_kernel
     assert isinstance(transformed, mcmc.TransformedTransitionKernel)
-    assert transformed.bijector is SHIFT
+    assert transformed.bijector is shift()
     nuts = transformed.inner_kernel
     assert isinstance(nuts, mcmc.NoUTurnSampler)
     assert (nuts.step_size, nuts.max_tree_depth) == (0.5, 10)
@@ -38,7 +46,7 @@ def test_the_kernel_is_nuts_in_the_flows_latent_space_with_the_documented_defaul
 
 def test_hmc_takes_its_leapfrog_steps_and_every_setting_is_passed_on():
     kernel = neutra_kernel(
-        SHIFT,
+        shift(),
         target,
         kind="hmc",
         step_size=0.2,
@@ -50,11 +58,11 @@ def test_hmc_takes_its_leapfrog_steps_and_every_setting_is_passed_on():
     assert isinstance(hmc, mcmc.HamiltonianMonteCarlo)
     assert (hmc.step_size, hmc.num_leapfrog_steps) == (0.2, 7)
     assert (
-        neutra_kernel(SHIFT, target, kind="hmc").inner_kernel.inner_kernel.num_leapfrog_steps == 4
+        neutra_kernel(shift(), target, kind="hmc").inner_kernel.inner_kernel.num_leapfrog_steps == 4
     )
     assert kernel.num_adaptation_steps == 30
     assert float(kernel.parameters["target_accept_prob"]) == pytest.approx(0.6)
-    nuts = neutra_kernel(SHIFT, target, max_tree_depth=3).inner_kernel.inner_kernel
+    nuts = neutra_kernel(shift(), target, max_tree_depth=3).inner_kernel.inner_kernel
     assert nuts.max_tree_depth == 3
 
 
@@ -71,12 +79,12 @@ def test_hmc_takes_its_leapfrog_steps_and_every_setting_is_passed_on():
     ],
 )
 def test_bad_settings_are_named(refusal, kwargs, message):
-    assert refusal(ValueError, neutra_kernel, SHIFT, target, **kwargs) == message
+    assert refusal(ValueError, neutra_kernel, shift(), target, **kwargs) == message
 
 
 def _run(seed=1, **kwargs):
     settings = dict(num_chains=3, num_burnin_steps=10, kind="hmc", seed=seed, event_shape=[2])
-    return sample_neutra(SHIFT, target, 6, jit_compile=False, **{**settings, **kwargs})
+    return sample_neutra(shift(), target, 6, jit_compile=False, **{**settings, **kwargs})
 
 
 def test_sample_neutra_traces_each_kept_step_and_follows_its_seed():
