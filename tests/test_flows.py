@@ -29,6 +29,16 @@ def test_fresh_flow_is_exactly_the_base_density():
     np.testing.assert_allclose(flow_distribution(flow).log_prob(x), base.log_prob(x), rtol=1e-6)
 
 
+def test_a_tfp_bijector_gets_a_base_of_its_own_dtype():
+    shift = tfb.Shift(tf.constant([1.0, -2.0], tf.float64))
+    dist = flow_distribution(shift, event_shape=[2])
+    assert dist.dtype == tf.float64
+    x = np.array([[0.5, 0.25]])
+    expected = -0.5 * np.sum((x - [1.0, -2.0]) ** 2) - np.log(2 * np.pi)
+    np.testing.assert_allclose(dist.log_prob(x), [expected], rtol=1e-12)
+    assert flow_distribution(tfb.Exp(), event_shape=[2]).dtype == tf.float32  # no dtype of its own
+
+
 def test_large_flow_with_random_weights_is_finite_on_extreme_data():
     # The default soft-clamped log-scale bounds what each coupling can do, so even weights far
     # from the identity start and data far out in every direction give finite densities.

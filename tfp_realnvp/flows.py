@@ -218,7 +218,8 @@ def flow_distribution(
     Args:
       bijector: a flow (``forward`` maps noise to data), e.g. from `real_nvp`.
       event_shape: the base's event shape; found from the flow's couplings when omitted.
-      dtype: the base's dtype; found from the flow's couplings when omitted (else float32).
+      dtype: the base's dtype; when omitted, the flow's couplings', else the bijector's own
+        (a TFP bijector with float parameters), else float32.
       base: ``None`` or ``"normal"`` for a standard normal; ``"diagonal"``, ``"student_t"``
         or ``"mixture"`` for a base with learned parameters (`tfp_realnvp.bases`), or a
         `tfp_realnvp.bases.LearnedBase` layer, or any TFP distribution over ``event_shape``.
@@ -249,7 +250,7 @@ def flow_distribution(
         event_shape = found
     event_shape = event_shape_of(event_shape)
     if dtype is None:
-        dtype = find(bijector, "flow_dtype") or tf.float32
+        dtype = find(bijector, "flow_dtype") or bijector.dtype or tf.float32
     dtype = tf.as_dtype(dtype)
     if isinstance(base, tfd.Distribution):
         if tuple(base.event_shape) != event_shape or base.dtype != dtype:

@@ -3,6 +3,7 @@ flow as the transport), the burn-in's adaptation, the trace's counts and the see
 moments on an exact transport are checked in `tests/test_vi.py`."""
 
 import functools
+import inspect
 
 import numpy as np
 import pytest
@@ -118,7 +119,48 @@ def test_the_burn_in_adapts_the_step_size_over_its_first_80_percent(monkeypatch)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(neutra, "neutra_kernel", spy)
-    _run(num_burnin_steps=10)
+    _, trace = _run(num_burnin_steps=10, step_size=0.3)
     assert seen["num_adaptation_steps"] == 8 and seen["kind"] == "hmc"
+    assert seen["step_size"] == 0.3  # the kernel's settings are passed on
+    np.testing.assert_array_equal(trace["gradients"], [6 * 4] * 3)  # HMC's default 4 steps
     _run(num_burnin_steps=1)
     assert seen["num_adaptation_steps"] == 1
+
+
+def test_sample_neutra_runs_in_the_flows_dtype():
+    shift64 = tfb.Shift(tf.constant([1.0, -2.0], tf.float64))
+    samples, _ = sample_neutra(
+        shift64,
+        target,
+        3,
+        num_chains=2,
+        num_burnin_steps=2,
+        kind="hmc",
+        event_shape=[2],
+        jit_compile=False,
+    )
+    assert samples.dtype == tf.float64
+
+
+@pytest.mark.parametrize("argument", ["num_results", "num_burnin_steps", "num_chains"])
+def test_bad_chain_lengths_are_named(refusal, argument):
+    settings = {**dict(num_results=6, num_burnin_steps=10, num_chains=3), argument: 0}
+    message = refusal(ValueError, sample_neutra, shift(), target, event_shape=[2], **settings)
+    assert message == f"`{argument}` must be a positive integer; got 0."
+
+
+def test_the_documented_defaults():
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(sample_neutra).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    assert defaults == dict(
+        num_results=500,
+        num_chains=4,
+        num_burnin_steps=200,
+        kind="nuts",
+        seed=0,
+        jit_compile=True,
+        event_shape=None,
+    )

@@ -87,8 +87,20 @@ def sample_neutra(
     **kernel_kwargs,
 ) -> tuple[tf.Tensor, dict]:
     """Runs `neutra_kernel` (adapting over the burn-in) from ``num_chains`` draws of ``q``,
-    compiled with XLA. ``event_shape`` is needed only for a flow it cannot be read from
-    (a bare TFP bijector); ``kernel_kwargs`` go to `neutra_kernel`.
+    compiled with XLA.
+
+    Args:
+      flow: the fitted flow bijector (or its distribution, or a `VIModel`).
+      target_log_prob_fn: ``log p~(z)``.
+      num_results: steps kept per chain (500).
+      num_chains: chains run side by side, each started from a draw of ``q`` (4).
+      num_burnin_steps: steps run first and dropped (200); the step size adapts over their
+        first 80%.
+      kind: ``"nuts"`` (the default) or ``"hmc"``.
+      seed: an int; the same seed gives the same chains (0).
+      jit_compile: compile the chains with XLA (True).
+      event_shape: needed only for a flow it cannot be read from (a bare TFP bijector).
+      **kernel_kwargs: passed to `neutra_kernel` (``step_size``, ``num_leapfrog_steps``, ...).
 
     Returns:
       ``(samples, trace)``: samples ``[num_results, num_chains, *event]`` in the target's
@@ -106,6 +118,8 @@ def sample_neutra(
     TensorShape([20, 2, 2])
     """
     q = as_distribution(flow, event_shape)
+    num_results = positive_int(num_results, "num_results")
+    num_chains = positive_int(num_chains, "num_chains")
     num_burnin_steps = positive_int(num_burnin_steps, "num_burnin_steps")
     kernel = neutra_kernel(
         q,
@@ -115,9 +129,8 @@ def sample_neutra(
         **kernel_kwargs,
     )
     event = [int(d) for d in q.event_shape]
-    u = tf.random.stateless_normal([int(num_chains), *event], [int(seed), 3], dtype=q.dtype)
+    u = tf.random.stateless_normal([num_chains, *event], [int(seed), 3], dtype=q.dtype)
     init = q.bijector.forward(u)
-    num_results = positive_int(num_results, "num_results")
 
     def trace_fn(_, results):
         inner = results.inner_results.inner_results
