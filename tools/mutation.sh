@@ -4,7 +4,10 @@
 #   tools/mutation.sh tfp_realnvp/cli/screening.py tests/cli/test_screening.py [more tests...]
 #
 # MUTATION_MARKS selects tests by marker (default "not slow": the end-to-end runs start
-# subprocesses, too slow to repeat per mutant).
+# subprocesses, too slow to repeat per mutant). MUTATION_DESELECT names tests (space-separated
+# node ids) left out of the run: only tests that mutmut's instrument itself breaks (a test that
+# checks which frame a warning points at sees mutmut's wrapper there); docs/MUTATION.md says
+# which and why.
 #
 # Runs in a scratch clone of the committed HEAD (mutmut writes a mutants/ tree, copying the
 # package, the tests and the files tests read), with the checkout's .venv (`make install`
@@ -29,13 +32,15 @@ cd "$scratch/repo"
 # left whole (their own logic is a line or two: weights the bijectors' tests read anyway).
 sed -i -E 's/^(class \w+\(keras\.(layers\.Layer|Model)\):)$/\1  # pragma: no mutate block/' "$module"
 tests="$(printf '"%s", ' "$@")"
+deselect=""
+for node in ${MUTATION_DESELECT:-}; do deselect="$deselect, \"--deselect\", \"$node\""; done
 cat >> pyproject.toml <<TOML
 
 [tool.mutmut]
 source_paths = ["tfp_realnvp"]
 also_copy = ["benchmarks", "examples", "README.md", "docs"]
 only_mutate = ["$module"]
-pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-m", "${MUTATION_MARKS:-not slow}"]
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-m", "${MUTATION_MARKS:-not slow}"$deselect]
 pytest_add_cli_args_test_selection = [${tests%, }]
 process_isolation = "forkserver"
 TOML
