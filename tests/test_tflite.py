@@ -39,6 +39,17 @@ def test_vector_flow_with_lu_and_context_matches_keras(tmp_path):
         "log_prob": ["context", "x"],
         "sample": ["context", "z"],
     }
+    shapes = {  # the declared input shapes: any batch size, the event and context shapes
+        (name, key): list(detail["shape_signature"])
+        for name, runner in run.items()
+        for key, detail in runner.get_input_details().items()
+    }
+    assert shapes == {
+        ("log_prob", "x"): [-1, 3],
+        ("log_prob", "context"): [-1, 2],
+        ("sample", "z"): [-1, 3],
+        ("sample", "context"): [-1, 2],
+    }
     rng = np.random.default_rng(1)
     x, z = rng.normal(size=(2, 5, 3)).astype("float32")
     context = rng.normal(size=(5, 2)).astype("float32")
@@ -78,16 +89,20 @@ def test_multiscale_image_flow_matches_keras(tmp_path, glow):
     np.testing.assert_allclose(run["sample"](z=z)["samples"], model._forward(z), **TOLERANCE)
 
 
-class _TriangularSolve(FlowBijector):
-    """``x = L z`` solved by a triangular solve: an op TensorFlow Lite has no built-in for."""
+class _Unsupported(FlowBijector):
+    """The identity, computed with an op TensorFlow Lite has no built-in kernel for: a
+    triangular solve (``x = L z`` with ``L = I``) or, with ``digamma``, the digamma function."""
 
-    def __init__(self):
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, name="solver")
+    def __init__(self, name: str, digamma: bool = False):
+        self.digamma = digamma
+        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, name=name)
 
     def _forward(self, z):
         return z
 
     def _inverse(self, x):
+        if self.digamma:
+            return x + 0.0 * tf.math.digamma(tf.abs(x) + 1.0)
         return tf.transpose(tf.linalg.triangular_solve(tf.eye(3), tf.transpose(x)))
 
     def _inverse_log_det_jacobian(self, x):
@@ -100,15 +115,33 @@ def test_each_signature_is_traced_once(tmp_path, flow_traces):
     assert len(flow_traces) == 2  # log_prob (one example, vectorised) and sample
 
 
-def test_unsupported_bijector_is_named_and_nothing_is_written(tmp_path):
+def test_unsupported_bijectors_are_named_with_their_ops_and_nothing_is_written(tmp_path):
     # The LU permutation's W^-1 is a triangular solve too, but of weights only: it folds into a
-    # constant and is not named.
+    # constant and is not named. Each culprit is the innermost bijector around the op (not the
+    # chains holding it), by its own name (a name ending in _1 too), in the flow's order.
     lu_flow = trn.real_nvp([3], 2, [4], permutation="lu")
-    model = trn.FlowModel(tfp.bijectors.Chain([_TriangularSolve(), lu_flow]))
-    named = r"^export_tflite: _TriangularSolve 'solver' uses MatrixTriangularSolve, which"
-    with pytest.raises(ValueError, match=named):
-        trn.export_tflite(model, tmp_path / "flow.tflite")
+    inner = tfp.bijectors.Chain([_Unsupported("solve_1")], name="inner")
+    flow = tfp.bijectors.Chain([inner, _Unsupported("gamma", digamma=True), lu_flow])
+    with pytest.raises(ValueError) as caught:
+        trn.export_tflite(trn.FlowModel(flow), tmp_path / "flow.tflite")
+    assert str(caught.value) == (
+        "export_tflite: _Unsupported 'solve_1' uses MatrixTriangularSolve and _Unsupported "
+        "'gamma' uses Digamma, which TensorFlow Lite's built-in op set lacks; export this flow "
+        "with export_saved_model instead"
+    )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ops_no_bijector_holds_are_blamed_on_the_flow():
+    model = trn.FlowModel(trn.real_nvp([3], 2, [4]))
+    converter = "; ".join(f"'tf.{op}' op is neither a custom op nor a flex op" for op in "FB")
+    lacks = ", which TensorFlow Lite's built-in op set lacks; export this flow with "
+    assert str(trn.tflite._unsupported(converter, model, [])) == (
+        f"export_tflite: the flow uses B, F{lacks}export_saved_model instead"
+    )
+    assert str(trn.tflite._unsupported("", model, [])) == (
+        f"export_tflite: the flow uses ops{lacks}export_saved_model instead"
+    )
 
 
 def test_refusals_before_converting(tmp_path):
@@ -139,10 +172,39 @@ def test_a_file_that_disagrees_is_refused_and_the_old_one_kept(tmp_path, monkeyp
     flow = tfp.bijectors.Chain([tfp.bijectors.Scale([2.0, 3.0, 4.0]), trn.real_nvp([3], 2, [8])])
     model = _perturbed(flow)
     (tmp_path / "flow.tflite").write_bytes(b"the user's previous export")
-    with pytest.raises(trn.verification.ExportMismatchError, match=r"log_prob differs .* by up"):
-        trn.export_tflite(model, tmp_path / "flow.tflite", overwrite=True)
-    assert (tmp_path / "flow.tflite").read_bytes() == b"the user's previous export"
+    path = tmp_path / "flow.tflite"
+    with pytest.raises(trn.verification.ExportMismatchError) as caught:
+        trn.export_tflite(model, path, overwrite=True)
+    # It names the file asked for, not the hidden one the export was staged in.
+    assert str(caught.value).startswith(
+        f"export_tflite {path}: the exported log_prob differs from the model by up to 2.48"
+    )
+    assert path.read_bytes() == b"the user's previous export"
     assert [p.name for p in tmp_path.iterdir()] == ["flow.tflite"]
+    # The tolerances given are the ones used: 2.48 nats pass an absolute 3, and a relative
+    # 0.5 (every log-density here is below -5.9: -log(2 pi e^0) * 3/2 - log(2 * 3 * 4)).
+    trn.export_tflite(model, path, overwrite=True, atol=3.0, rtol=0.0)
+    trn.export_tflite(model, path, overwrite=True, atol=0.0, rtol=0.5)
+
+
+def test_a_sample_signature_that_disagrees_is_refused(tmp_path, monkeypatch):
+    real = tf.lite.Interpreter
+
+    class Skewed(real):  # a converter fault in `sample` alone
+        def get_signature_runner(self, name):
+            runner = super().get_signature_runner(name)
+            if name != "sample":
+                return runner
+            return lambda **inputs: {"samples": runner(**inputs)["samples"] + 0.01}
+
+    monkeypatch.setattr(tf.lite, "Interpreter", Skewed)
+    path = tmp_path / "flow.tflite"
+    with pytest.raises(trn.verification.ExportMismatchError) as caught:
+        trn.export_tflite(_perturbed(trn.real_nvp([3], 2, [8])), path)
+    assert str(caught.value).startswith(
+        f"export_tflite {path}: the exported sample differs from the model by up to 0.01"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("base", ["student_t", "mixture"])

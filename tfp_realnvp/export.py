@@ -186,13 +186,14 @@ def export_saved_model(
     module, signatures = _serving_module(model)
     with atomic_path(path, directory=True) as tmp:
         tf.saved_model.save(module, str(tmp), signatures=signatures)
-        _verify(tmp, model, rtol, atol)
+        _verify(tmp, model, rtol, atol, target=path)
     return path
 
 
-def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
+def _verify(path: Path, model: FlowModel, rtol: float, atol: float, target: Path) -> None:
     """Loads the SavedModel at ``path`` and runs every signature on probe batches against
-    ``model`` (`tfp_realnvp.verification`)."""
+    ``model`` (`tfp_realnvp.verification`); a refusal names ``target``, the path the user
+    asked for (``path`` is where it is staged)."""
     signatures = tf.saved_model.load(str(path)).signatures
     answers: dict = {}  # (signature, probe) -> its outputs: each graph runs once per probe
 
@@ -229,4 +230,4 @@ def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
             p.inverse_log_det,
         ),
     }
-    compare(f"export_saved_model {path}", checks, probes(model), rtol=rtol, atol=atol)
+    compare(f"export_saved_model {target}", checks, probes(model), rtol=rtol, atol=atol)

@@ -66,9 +66,10 @@ def signatures_of(model: FlowModel) -> tuple[str, ...]:
     return TFLITE_SIGNATURES if model.learned_base is None else ("log_prob",)
 
 
-def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
+def _verify(path: Path, model: FlowModel, rtol: float, atol: float, target: Path) -> None:
     """Runs the file at ``path`` on probe batches against ``model``
-    (`tfp_realnvp.verification`)."""
+    (`tfp_realnvp.verification`); a refusal names ``target``, the path the user asked for
+    (``path`` is where it is staged)."""
     interpreter = tf.lite.Interpreter(model_path=str(path))
     run = {name: interpreter.get_signature_runner(name) for name in signatures_of(model)}
 
@@ -86,7 +87,7 @@ def _verify(path: Path, model: FlowModel, rtol: float, atol: float) -> None:
         ),
     }
     checks = {name: check for name, check in checks.items() if name in run}
-    compare(f"export_tflite {path}", checks, probes(model), rtol=rtol, atol=atol)
+    compare(f"export_tflite {target}", checks, probes(model), rtol=rtol, atol=atol)
 
 
 def _data_ops(graph: tf.Graph) -> list[tf.Operation]:
@@ -103,22 +104,30 @@ def _data_ops(graph: tf.Graph) -> list[tf.Operation]:
 
 
 def _unsupported(message: str, model: FlowModel, functions: list) -> ValueError:
-    """The converter's refusal as one sentence naming the bijector(s) and op(s) it met."""
+    """The converter's refusal as one sentence naming each bijector and the op(s) it uses
+    that have no built-in kernel."""
     ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", message)))
     by_name = {b.name: b for b in walk(model.bijector)}
-    culprits: dict[str, None] = {}
+    culprits: dict[str, dict[str, None]] = {}  # bijector name -> its ops, in order found
     for fn in functions:
         for op in _data_ops(fn.graph):
             if op.type in ops:  # its name is the path of name scopes: the innermost bijector's
-                scopes = op.name.split("/")  # a scope entered again gets a suffix _1, _2, ...
+                # A scope entered again gets a suffix _1, _2, ... (TF 2.21 and TFP 0.25 put it
+                # on the method's scope, inverse_1, and reuse the bijector's).
+                scopes = op.name.split("/")
                 scopes = [s if s in by_name else re.sub(r"_\d+$", "", s) for s in scopes]
                 names = [s for s in scopes if s in by_name]
                 if names:
-                    culprits[names[-1]] = None
-    where = ", ".join(f"{type(by_name[n]).__name__} {n!r}" for n in culprits) or "the flow"
+                    culprits.setdefault(names[-1], {})[op.type] = None
+    uses = [
+        f"{type(by_name[name]).__name__} {name!r} uses {', '.join(sorted(found))}"
+        for name in by_name  # in the flow's order
+        if (found := culprits.get(name))
+    ]
+    where = " and ".join(uses) or f"the flow uses {', '.join(ops) or 'ops'}"
     return ValueError(
-        f"export_tflite: {where} uses {', '.join(ops) or 'ops'}, which TensorFlow Lite's "
-        "built-in op set lacks; export this flow with export_saved_model instead"
+        f"export_tflite: {where}, which TensorFlow Lite's built-in op set lacks; export this "
+        "flow with export_saved_model instead"
     )
 
 
@@ -182,5 +191,5 @@ def export_tflite(
         tmp.write_bytes(flatbuffer)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            _verify(tmp, model, rtol, atol)
+            _verify(tmp, model, rtol, atol, target=path)
     return path
