@@ -144,13 +144,16 @@ def test_ops_no_bijector_holds_are_blamed_on_the_flow():
     )
 
 
-def test_refusals_before_converting(tmp_path):
+def test_refusals_before_converting(tmp_path, refusal):
     model = trn.FlowModel(trn.real_nvp([2], 2, [4], dtype=tf.float64))
-    with pytest.raises(TypeError, match=r"computes in float64.*dtype=tf\.float32"):
-        trn.export_tflite(model, tmp_path / "flow.tflite")
-    (tmp_path / "taken.tflite").write_bytes(b"")
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        trn.export_tflite(model, tmp_path / "taken.tflite")
+    assert refusal(TypeError, trn.export_tflite, model, tmp_path / "flow.tflite") == (
+        "export_tflite: the flow computes in float64; TensorFlow Lite's built-in kernels take "
+        "float32: build the flow with dtype=tf.float32."
+    )
+    taken = tmp_path / "taken.tflite"
+    taken.write_bytes(b"")
+    message = refusal(FileExistsError, trn.export_tflite, model, taken)
+    assert message == f"{taken} exists; pass overwrite=True to replace it."
 
 
 def test_vector_scale_log_det_survives_conversion(tmp_path):
