@@ -1,0 +1,96 @@
+"""`fit_vi`: each option reaches the fit it runs, read from what the fit does (closed forms
+where ``q = N(0, I)`` is an identity flow), and its documented defaults and refusals. The fit
+itself against known KLs is in `tests/test_vi.py`."""
+
+import inspect
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfp_realnvp as trn
+from tfp_realnvp import keras
+from tfp_realnvp.vi import fit_vi
+from tfp_realnvp.vi.trainer import DEFAULT_ANNEALING
+
+
+def standard_normal(z):
+    """``log p~`` of N(0, I): what a fresh flow (the identity) already is, up to log Z."""
+    return -0.5 * tf.reduce_sum(z**2, -1)
+
+
+def shifted(z):
+    """``log p~`` of N((1, 1), I), normalised: KL(N(0, I) || p) = |mu|^2 / 2 = 1 nat."""
+    return -0.5 * tf.reduce_sum((z - 1.0) ** 2, -1) - tf.math.log(2 * np.pi)
+
+
+def _fit(target, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """(losses, the flow's weights after the fit) of 3 small steps from the identity."""
+    keras.utils.set_random_seed(0)
+    flow = trn.real_nvp([2], 2, [4])
+    settings = dict(sample_size=64, jit_compile=False, warn=False, seed=1)
+    losses = fit_vi(flow, target, 3, **{**settings, **kwargs})
+    weights = trn.VIModel(flow, target).trainable_variables
+    return losses, np.concatenate([tf.reshape(w, [-1]).numpy() for w in weights])
+
+
+def test_sticking_the_landing_and_no_annealing_leave_an_exact_fit_still():
+    """q = p from the start: with STL and no annealing every gradient is zero, so plain SGD
+    does not move; without STL the score term moves it, and so does the annealing (its
+    tempered target is not q)."""
+    start = _fit(standard_normal, optimizer=keras.optimizers.SGD(0.0))[1]
+    still = _fit(
+        standard_normal,
+        stick_the_landing=True,
+        annealing=None,
+        optimizer=keras.optimizers.SGD(0.1),
+    )[1]
+    np.testing.assert_allclose(still, start, atol=1e-6)
+    for moved in (
+        dict(stick_the_landing=False, annealing=None),
+        dict(stick_the_landing=True),  # the default annealing
+    ):
+        weights = _fit(standard_normal, optimizer=keras.optimizers.SGD(0.1), **moved)[1]
+        assert np.max(np.abs(weights - start)) > 1e-3, moved
+
+
+def test_importance_samples_tighten_the_bound():
+    """q = N(0, I) held still (learning rate 0) against N((1, 1), I): the negative ELBO is the
+    KL, 1 nat; with K = 8 importance samples the bound is tighter."""
+    still = keras.optimizers.SGD(0.0)
+    elbo, _ = _fit(shifted, optimizer=still, annealing=None)
+    assert abs(np.mean(elbo) - 1.0) < 0.15  # 3 x 64 draws: standard error ~0.1
+    iwae, _ = _fit(shifted, optimizer=keras.optimizers.SGD(0.0), importance_samples=8,
+                   annealing=None)  # fmt: skip
+    assert np.mean(iwae) < 0.7
+
+
+@pytest.mark.parametrize("cosine_decay", [True, False])
+def test_the_learning_rate_is_adams_with_or_without_cosine_decay(cosine_decay):
+    schedule = keras.optimizers.schedules.CosineDecay(0.05, 3) if cosine_decay else 0.05
+    given, _ = _fit(shifted, learning_rate=0.05, cosine_decay=cosine_decay)
+    same, _ = _fit(shifted, optimizer=keras.optimizers.Adam(schedule))
+    np.testing.assert_allclose(given, same, rtol=1e-6)
+    other = 0.05 if cosine_decay else keras.optimizers.schedules.CosineDecay(0.05, 3)
+    differs, _ = _fit(shifted, optimizer=keras.optimizers.Adam(other))
+    assert not np.allclose(given, differs, rtol=1e-6)
+
+
+def test_the_documented_defaults():
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(fit_vi).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    assert defaults == dict(
+        num_steps=1000, sample_size=256, importance_samples=1, stick_the_landing=False,
+        annealing=DEFAULT_ANNEALING, optimizer=None, learning_rate=3e-3, cosine_decay=True,
+        jit_compile=True, steps_per_execution=10, warn=True, seed=0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("argument", ["num_steps", "steps_per_execution"])
+def test_bad_counts_are_named(refusal, argument):
+    kwargs = {"num_steps": 3, argument: 0}
+    message = refusal(ValueError, fit_vi, trn.real_nvp([2], 2, [4]), standard_normal, **kwargs)
+    assert message == f"`{argument}` must be a positive integer; got 0."
