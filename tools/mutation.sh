@@ -27,10 +27,25 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 git clone --quiet "$checkout" "$scratch/repo"
 cd "$scratch/repo"
-# mutmut wraps each mutated method in a trampoline taking (*args, **kwargs); Keras reads its
-# layers' __init__ signatures when it builds one and fails on that wrapper. Keras layers are
-# left whole (their own logic is a line or two: weights the bijectors' tests read anyway).
-sed -i -E 's/^(class \w+\(keras\.(layers\.Layer|Model)\):)$/\1  # pragma: no mutate block/' "$module"
+# mutmut wraps each mutated method in a trampoline taking (*args, **kwargs); Keras reads the
+# signatures of a layer's or model's __init__, call and build, and fails on that wrapper. Those
+# methods of Keras classes are left whole (their own logic is a line or two: weights the tests
+# read anyway); the classes' other methods are mutated.
+"$python" - "$module" <<'PY'
+import ast, re, sys
+path = sys.argv[1]
+lines = open(path).read().split("\n")
+keras_class = re.compile(r"keras\.(layers\.Layer|Model)$")
+for node in ast.walk(ast.parse("\n".join(lines))):
+    if isinstance(node, ast.ClassDef) and any(keras_class.search(ast.unparse(b)) for b in node.bases):
+        for method in node.body:
+            if isinstance(method, ast.FunctionDef) and method.name in ("__init__", "call", "build"):
+                end = method.body[0].lineno - 2  # the header's last line: it ends with ":"
+                while not lines[end].split("#")[0].rstrip().endswith(":"):
+                    end -= 1
+                lines[end] = lines[end].split("#")[0].rstrip() + "  # pragma: no mutate block"
+open(path, "w").write("\n".join(lines))
+PY
 tests="$(printf '"%s", ' "$@")"
 deselect=""
 for node in ${MUTATION_DESELECT:-}; do deselect="$deselect, \"--deselect\", \"$node\""; done
