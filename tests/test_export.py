@@ -146,6 +146,21 @@ def test_an_export_that_disagrees_is_refused_and_the_old_one_kept(tmp_path, monk
     )
     assert [p.name for p in path.iterdir()] == ["mine.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["served"]
+    # The tolerances given are the ones used: the negated log-det is off by twice its size.
+    trn.export_saved_model(_trained_model(), path, overwrite=True, rtol=2.5)
+    trn.export_saved_model(_trained_model(), path, overwrite=True, atol=1e3)
+
+
+def test_a_float64_flow_serves_float64(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = trn.FlowModel(trn.real_nvp([2], 2, [4], dtype=tf.float64))
+    for v in model.trainable_variables:
+        v.assign(tf.random.normal(v.shape, stddev=0.2, dtype=v.dtype))
+    path = trn.export_saved_model(model, tmp_path / "m")
+    served = tf.saved_model.load(str(path)).signatures["log_prob"]
+    assert served.structured_input_signature[1]["x"].dtype == tf.float64
+    x = np.random.default_rng(5).normal(size=(4, 2))
+    np.testing.assert_allclose(served(x=tf.constant(x))["log_prob"], model.log_prob(x), rtol=1e-12)
 
 
 def test_forward_and_inverse_log_dets_are_the_jacobians(tmp_path):
