@@ -1,8 +1,9 @@
-"""`fit_vi`: each option reaches the fit it runs, read from what the fit does (closed forms
-where ``q = N(0, I)`` is an identity flow), and its documented defaults and refusals. The fit
-itself against known KLs is in `tests/test_vi.py`."""
+"""`fit_vi` and `VIModel.fit`: each option reaches the fit it runs, read from what the fit
+does (closed forms where ``q = N(0, I)`` is an identity flow), and their documented defaults
+and refusals. The fit itself against known KLs is in `tests/test_vi.py`."""
 
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import tensorflow as tf
 
 import tfp_realnvp as trn
 from tfp_realnvp import keras
-from tfp_realnvp.vi import fit_vi
+from tfp_realnvp.vi import Annealing, fit_vi
 from tfp_realnvp.vi.trainer import DEFAULT_ANNEALING
 
 
@@ -94,3 +95,48 @@ def test_bad_counts_are_named(refusal, argument):
     kwargs = {"num_steps": 3, argument: 0}
     message = refusal(ValueError, fit_vi, trn.real_nvp([2], 2, [4]), standard_normal, **kwargs)
     assert message == f"`{argument}` must be a positive integer; got 0."
+
+
+def _planned_steps(fit) -> float:
+    """The number of steps a `VIModel.fit` call spread the annealing over: read back from beta
+    one step in, for a schedule rising linearly from 0.5 to 1 over all the steps."""
+    keras.utils.set_random_seed(0)
+    model = trn.VIModel(
+        trn.real_nvp([2], 2, [4]), standard_normal, sample_size=8,
+        annealing=Annealing(fraction=1.0, start=0.5),
+    )  # fmt: skip
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
+    fit(model)
+    model.optimizer.iterations.assign(1)
+    return 0.5 / (float(model.beta()) - 0.5)
+
+
+@pytest.mark.parametrize(
+    "fit, steps",
+    [
+        (lambda m: m.fit(epochs=3, steps_per_epoch=4, verbose=0, warn=False), 12),
+        (lambda m: m.fit(steps_per_epoch=4, verbose=0, warn=False), 4),  # one epoch
+        (lambda m: m.fit(None, None, None, 3, steps_per_epoch=4, verbose=0, warn=False), 12),
+        (lambda m: m.fit(epochs=5, initial_epoch=2, steps_per_epoch=4, verbose=0, warn=False), 12),
+        (lambda m: m.fit(verbose=0, warn=False), 100),  # 100 steps an epoch by default
+    ],
+    ids=["epochs", "default-epochs", "positional-epochs", "initial-epoch", "default-steps"],
+)
+def test_vi_model_fit_spreads_the_annealing_over_the_steps_it_runs(fit, steps):
+    assert _planned_steps(fit) == pytest.approx(steps, rel=1e-5)
+
+
+def test_vi_model_fit_follows_its_seed_and_asks_for_no_shuffle():
+    def losses(seed):
+        keras.utils.set_random_seed(0)
+        model = trn.VIModel(trn.real_nvp([2], 2, [4]), shifted, sample_size=16)
+        model.compile(optimizer=keras.optimizers.Adam(0.01), jit_compile=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            history = model.fit(epochs=2, steps_per_epoch=3, verbose=0, seed=seed, warn=False)
+        # Keras 3 warns when `shuffle=True` meets a tf.data stream: nothing to shuffle here.
+        assert not [w for w in caught if "shuffle" in str(w.message)]
+        return history.history["loss"]
+
+    assert losses(3) == losses(3)
+    assert losses(3) != losses(4)
