@@ -140,3 +140,33 @@ def test_vi_model_fit_follows_its_seed_and_asks_for_no_shuffle():
 
     assert losses(3) == losses(3)
     assert losses(3) != losses(4)
+
+
+def _vi_model_weights(annealing, x=None) -> np.ndarray:
+    """The weights after `VIModel.fit` from the identity (q = p = N(0, I)) with STL and SGD
+    (0.1), 4 steps, on its own noise stream or on ``x``."""
+    keras.utils.set_random_seed(0)
+    model = trn.VIModel(
+        trn.real_nvp([2], 2, [4]), standard_normal, sample_size=16, stick_the_landing=True,
+        annealing=annealing,
+    )  # fmt: skip
+    model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
+    model.fit(x, epochs=1, steps_per_epoch=4, verbose=0, seed=2, warn=False)
+    return np.concatenate([tf.reshape(w, [-1]).numpy() for w in model.trainable_variables])
+
+
+def test_vi_model_fit_anneals_and_takes_noise_of_your_own():
+    """With STL at q = p only the annealing moves the weights; noise given as ``x`` (bare or
+    as 1-tuples, as Keras hands datasets of features) trains as the stream does."""
+    keras.utils.set_random_seed(0)
+    start = np.concatenate(
+        [tf.reshape(w, [-1]).numpy() for w in trn.real_nvp([2], 2, [4]).trainable_variables]
+    )
+    np.testing.assert_allclose(_vi_model_weights(None), start, atol=1e-6)
+    annealed = _vi_model_weights(Annealing())
+    assert np.max(np.abs(annealed - start)) > 1e-3
+    noise = tf.random.stateless_normal([4, 1, 16, 2], [5, 6])  # 4 batches of [K, S, 2]
+    bare = _vi_model_weights(Annealing(), tf.data.Dataset.from_tensor_slices(noise))
+    tuples = _vi_model_weights(Annealing(), tf.data.Dataset.from_tensor_slices((noise,)))
+    np.testing.assert_array_equal(bare, tuples)
+    assert np.max(np.abs(bare - start)) > 1e-3 and not np.allclose(bare, annealed)

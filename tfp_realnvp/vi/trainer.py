@@ -127,7 +127,8 @@ class VIModel(keras.Model):
         if x is None:
             x = self.noise(seed)
             steps_per_epoch = positive_int(steps_per_epoch or 100, "steps_per_epoch")
-            kwargs.setdefault("shuffle", False)  # a stream: nothing to shuffle
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # Keras shuffles no dataset (and warns)
         if getattr(self, "optimizer", None) is not None:
             build_optimizer(self)  # before the step's trace, which would otherwise run twice
             if self.annealing is not None and steps_per_epoch:
