@@ -22,7 +22,7 @@ def standard_normal(z):
 
 def shifted(z):
     """``log p~`` of N((1, 1), I), normalised: KL(N(0, I) || p) = |mu|^2 / 2 = 1 nat."""
-    return -0.5 * tf.reduce_sum((z - 1.0) ** 2, -1) - tf.math.log(2 * np.pi)
+    return -0.5 * tf.reduce_sum((z - 1.0) ** 2, -1) - np.log(2 * np.pi)
 
 
 def _fit(target, **kwargs) -> tuple[np.ndarray, np.ndarray]:
@@ -97,17 +97,26 @@ def test_bad_counts_are_named(refusal, argument):
     assert message == f"`{argument}` must be a positive integer; got 0."
 
 
-def _planned_steps(fit) -> float:
-    """The number of steps a `VIModel.fit` call spread the annealing over: read back from beta
-    one step in, for a schedule rising linearly from 0.5 to 1 over all the steps."""
+def _annealed_model(**kwargs) -> trn.VIModel:
+    """The identity flow against N(0, I), compiled with SGD, annealed from beta 0.5 to 1
+    linearly over all of its first fit's steps."""
     keras.utils.set_random_seed(0)
     model = trn.VIModel(
         trn.real_nvp([2], 2, [4]), standard_normal, sample_size=8,
-        annealing=Annealing(fraction=1.0, start=0.5),
+        annealing=Annealing(fraction=1.0, start=0.5), **kwargs,
     )  # fmt: skip
     model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
+    return model
+
+
+def _planned_steps(fit, first_step: int = 0) -> float:
+    """The number of steps a `VIModel.fit` call spread the annealing over, read back from beta
+    one step after ``first_step``, the optimizer's step count when the fit began."""
+    model = _annealed_model()
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(first_step)
     fit(model)
-    model.optimizer.iterations.assign(1)
+    model.optimizer.iterations.assign(first_step + 1)
     return 0.5 / (float(model.beta()) - 0.5)
 
 
@@ -124,6 +133,34 @@ def _planned_steps(fit) -> float:
 )
 def test_vi_model_fit_spreads_the_annealing_over_the_steps_it_runs(fit, steps):
     assert _planned_steps(fit) == pytest.approx(steps, rel=1e-5)
+
+
+def test_the_annealing_starts_where_the_first_fit_starts_and_a_one_step_fit_anneals(refusal):
+    fit = lambda m: m.fit(epochs=2, steps_per_epoch=4, verbose=0, warn=False)  # noqa: E731
+    assert _planned_steps(fit, first_step=10) == pytest.approx(8, rel=1e-5)
+    model = _annealed_model()
+    model.fit(epochs=1, steps_per_epoch=1, verbose=0, warn=False)
+    model.optimizer.iterations.assign(0)
+    assert float(model.beta()) == pytest.approx(0.5)  # its one step ran at the start's beta
+    message = refusal(ValueError, _annealed_model().plan_annealing, 0)
+    assert message == "`num_steps` must be a positive integer; got 0."
+
+
+def test_sticking_the_landing_holds_in_the_annealed_loss():
+    """At beta 1 the annealed loss is p~'s, and with STL at q = p its gradient is zero."""
+    model = _annealed_model(stick_the_landing=True)
+    eps = tf.random.stateless_normal([1, 64, 2], [7, 8])
+    with tf.GradientTape() as tape:
+        _, loss = model.losses_at(eps, tf.constant(1.0))
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert max(float(tf.reduce_max(tf.abs(g))) for g in grads) < 1e-6
+
+
+def test_fit_vi_fits_a_float64_flow():
+    keras.utils.set_random_seed(0)
+    flow = trn.real_nvp([2], 2, [4], dtype=tf.float64)
+    losses = fit_vi(flow, shifted, 2, sample_size=8, jit_compile=False, warn=False)
+    assert losses.dtype == np.float64 and np.all(np.isfinite(losses))
 
 
 def test_vi_model_fit_follows_its_seed_and_asks_for_no_shuffle():
