@@ -116,8 +116,11 @@ def _planned_steps(fit, first_step: int = 0) -> float:
     model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(first_step)
     fit(model)
+    steps_run = int(model.optimizer.iterations) - first_step
     model.optimizer.iterations.assign(first_step + 1)
-    return 0.5 / (float(model.beta()) - 0.5)
+    planned = 0.5 / (float(model.beta()) - 0.5)
+    assert planned == pytest.approx(steps_run, rel=1e-5)  # the plan is the steps it ran
+    return planned
 
 
 @pytest.mark.parametrize(
@@ -144,6 +147,8 @@ def test_the_annealing_starts_where_the_first_fit_starts_and_a_one_step_fit_anne
     assert float(model.beta()) == pytest.approx(0.5)  # its one step ran at the start's beta
     message = refusal(ValueError, _annealed_model().plan_annealing, 0)
     assert message == "`num_steps` must be a positive integer; got 0."
+    message = refusal(ValueError, _annealed_model().fit, steps_per_epoch=-1, verbose=0)
+    assert message == "`steps_per_epoch` must be a positive integer; got -1."
 
 
 def test_sticking_the_landing_holds_in_the_annealed_loss():
