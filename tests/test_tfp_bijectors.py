@@ -64,7 +64,7 @@ CHAINS = {
 }
 NOT_TFLITE = {
     "affine": "SinhArcsinh 'sinh_arcsinh' uses Asinh, Sinh, which",
-    "bounded": "Tanh 'tanh', NormalCDF 'normal' uses Atanh, Erf, Erfc, Ndtri, which",
+    "bounded": "Tanh 'tanh' uses Atanh and NormalCDF 'normal' uses Erf, Erfc, Ndtri, which",
     "triangular": "ScaleMatvecTriL 'scale_matvec_tril' uses MatrixTriangularSolve, which",
 }
 
