@@ -1,3 +1,4 @@
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -36,6 +37,18 @@ def pytest_report_header(config):
 def _seed():
     tf.random.set_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture
+def defaults():
+    """``defaults(function)``: its arguments' default values by name, to compare with the ones
+    its documentation promises."""
+
+    def of(function) -> dict:
+        parameters = inspect.signature(function).parameters.items()
+        return {k: p.default for k, p in parameters if p.default is not inspect.Parameter.empty}
+
+    return of
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ flow as the transport), the burn-in's adaptation, the trace's counts and the see
 moments on an exact transport are checked in `tests/test_vi.py`."""
 
 import functools
-import inspect
 
 import numpy as np
 import pytest
@@ -149,13 +148,8 @@ def test_bad_chain_lengths_are_named(refusal, argument):
     assert message == f"`{argument}` must be a positive integer; got 0."
 
 
-def test_the_documented_defaults():
-    defaults = {
-        name: p.default
-        for name, p in inspect.signature(sample_neutra).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-    assert defaults == dict(
+def test_the_documented_defaults(defaults):
+    assert defaults(sample_neutra) == dict(
         num_results=500,
         num_chains=4,
         num_burnin_steps=200,

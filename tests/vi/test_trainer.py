@@ -2,7 +2,6 @@
 does (closed forms where ``q = N(0, I)`` is an identity flow), and their documented defaults
 and refusals. The fit itself against known KLs is in `tests/test_vi.py`."""
 
-import inspect
 import warnings
 
 import numpy as np
@@ -77,13 +76,8 @@ def test_the_learning_rate_is_adams_with_or_without_cosine_decay(cosine_decay):
     assert not np.allclose(given, differs, rtol=1e-6)
 
 
-def test_the_documented_defaults():
-    defaults = {
-        name: p.default
-        for name, p in inspect.signature(fit_vi).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-    assert defaults == dict(
+def test_the_documented_defaults(defaults):
+    assert defaults(fit_vi) == dict(
         num_steps=1000, sample_size=256, importance_samples=1, stick_the_landing=False,
         annealing=DEFAULT_ANNEALING, optimizer=None, learning_rate=3e-3, cosine_decay=True,
         jit_compile=True, steps_per_execution=10, warn=True, seed=0,
