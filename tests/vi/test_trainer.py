@@ -31,7 +31,12 @@ def _fit(target, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     settings = dict(sample_size=64, jit_compile=False, warn=False, seed=1)
     losses = fit_vi(flow, target, 3, **{**settings, **kwargs})
     weights = trn.VIModel(flow, target).trainable_variables
-    return losses, np.concatenate([tf.reshape(w, [-1]).numpy() for w in weights])
+    return losses, _flat(weights)
+
+
+def _flat(variables) -> np.ndarray:
+    """The values of ``variables`` as one vector."""
+    return np.concatenate([tf.reshape(v, [-1]).numpy() for v in variables])
 
 
 def test_sticking_the_landing_and_no_annealing_leave_an_exact_fit_still():
@@ -188,16 +193,14 @@ def _vi_model_weights(annealing, x=None) -> np.ndarray:
     )  # fmt: skip
     model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=False)
     model.fit(x, epochs=1, steps_per_epoch=4, verbose=0, seed=2, warn=False)
-    return np.concatenate([tf.reshape(w, [-1]).numpy() for w in model.trainable_variables])
+    return _flat(model.trainable_variables)
 
 
 def test_vi_model_fit_anneals_and_takes_noise_of_your_own():
     """With STL at q = p only the annealing moves the weights; noise given as ``x`` (bare or
     as 1-tuples, as Keras hands datasets of features) trains as the stream does."""
     keras.utils.set_random_seed(0)
-    start = np.concatenate(
-        [tf.reshape(w, [-1]).numpy() for w in trn.real_nvp([2], 2, [4]).trainable_variables]
-    )
+    start = _flat(trn.real_nvp([2], 2, [4]).trainable_variables)
     np.testing.assert_allclose(_vi_model_weights(None), start, atol=1e-6)
     annealed = _vi_model_weights(Annealing())
     assert np.max(np.abs(annealed - start)) > 1e-3
