@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -50,7 +51,11 @@ def test_loss_is_the_mean_nll_in_nats():
 def test_fit_on_dataset_and_distribution_shares_variables():
     model = _model()
     ds = tf.data.Dataset.from_tensor_slices(_data()).batch(64)
-    model.fit(ds, epochs=2, verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(ds, epochs=2, verbose=0)
+    # Keras 3 warned that its default shuffle=True "will be ignored" for any dataset.
+    assert not [w for w in caught if "shuffle" in str(w.message)], [str(w.message) for w in caught]
     x = _data(8, seed=1)
     np.testing.assert_allclose(model.distribution.log_prob(x), model.log_prob(x), rtol=1e-6)
     model_vars = {v.ref() for v in model.distribution.trainable_variables}

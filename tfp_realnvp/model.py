@@ -392,6 +392,8 @@ class FlowModel(keras.Model):
         and 1 step otherwise, so such callbacks still see every batch (`tfp_realnvp._execution`).
         """
         self._refuse_dropped_weights(y, sample_weight)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # Keras shuffles no dataset (Keras 3 warns)
         if initialize and uninitialized(self._flow):
             batch, x = first_batch(x, y, kwargs.get("batch_size", args[0] if args else None))
             self._initialize_from(batch)
