@@ -167,6 +167,58 @@ def test_unregistered_subclass_is_refused_by_name(tmp_path):
     assert not (tmp_path / "flow.keras").exists()
 
 
+def _flip(qualname: str):
+    """A fresh FlowBijector class named ``Flip`` (x = -z) with the given ``__qualname__``."""
+
+    class Flip(trn.FlowBijector):
+        def __init__(self, name=None):
+            super().__init__(forward_min_event_ndims=0, is_constant_jacobian=True, name=name)
+
+        def get_config(self):
+            return {}
+
+        def _forward(self, z):
+            return -z
+
+        def _inverse(self, x):
+            return -x
+
+        def _forward_log_det_jacobian(self, z):
+            return tf.zeros([], z.dtype)
+
+    Flip.__qualname__ = qualname
+    return Flip
+
+
+@pytest.mark.one_pass  # a dict of classes: the Keras version changes nothing here
+def test_register_bijector_adds_a_class_once_and_refuses_what_it_cannot_save(monkeypatch, refusal):
+    monkeypatch.setattr("tfp_realnvp.bijectors.base._REGISTRY", dict(registered_bijectors()))
+    flip = _flip("user.Flip")
+    assert "Flip" not in registered_bijectors()
+    assert trn.register_bijector(flip) is flip  # a decorator: the class itself comes back
+    assert registered_bijectors()["Flip"] is flip
+    config = trn.serialization.bijector_to_config(flip(name="f"))
+    assert config == {"class_name": "Flip", "name": "f", "config": {}}
+    rebuilt = trn.serialization.bijector_from_config(config)
+    assert type(rebuilt) is flip and rebuilt.name == "f"
+    # The same class defined again (a module imported twice) replaces its entry ...
+    again = _flip("user.Flip")
+    assert trn.register_bijector(again) is again and registered_bijectors()["Flip"] is again
+    # ... another class of that name would make saved files ambiguous: refused, entry kept.
+    other = _flip("elsewhere.Flip")
+    assert refusal(ValueError, trn.register_bijector, other) == (
+        f"a bijector class named 'Flip' is registered already ({again!r})."
+    )
+    assert registered_bijectors()["Flip"] is again
+    for wrong in (tfb.Exp, again(), "Flip"):
+        assert refusal(TypeError, trn.register_bijector, wrong) == (
+            f"register_bijector takes a FlowBijector subclass; got {wrong!r}."
+        )
+    # The registry handed out is a copy: changing it registers nothing.
+    registered_bijectors()["Other"] = other
+    assert "Other" not in registered_bijectors()
+
+
 BAD_INPUTS = {
     "squeeze-shape": (
         lambda: trn.Squeeze([4, 4, 1]),
