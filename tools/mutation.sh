@@ -60,6 +60,18 @@ pytest_add_cli_args_test_selection = [${tests%, }]
 process_isolation = "forkserver"
 TOML
 export TF_CPP_MIN_LOG_LEVEL=3
+# The fork server collects the tests before it forks. A test file that makes a tensor when it is
+# imported starts TensorFlow's thread pools there, and every forked worker then waits forever in
+# its first tf.function (sleeping: mutmut's CPU-time limit never ends it). Refuse such files.
+"$python" - "$@" > /dev/null <<'PY'
+import sys
+import pytest
+from tensorflow.python.eager import context
+pytest.main(["-q", "--collect-only", "-p", "no:cacheprovider", *sys.argv[1:]], plugins=[])
+if context.context()._context_handle is not None:
+    sys.exit(f"{sys.argv[1:]}: collecting these tests starts TensorFlow (a tensor made at "
+             "import); mutmut's forked workers would hang. Make it in the test instead.")
+PY
 "$checkout/.venv/bin/mutmut" run --max-children 2 > mutmut.log 2>&1 || { tail -c 3000 mutmut.log; exit 1; }
 results="$("$checkout/.venv/bin/mutmut" results --all true 2>/dev/null || "$checkout/.venv/bin/mutmut" results)"
 total="$(grep -c ": " <<< "$results" || true)"
