@@ -174,6 +174,7 @@ def test_neutra_samples_a_gaussian_through_an_exact_transport():
         trn.neutra_kernel(flow, gaussian, kind="mala")
 
 
+@pytest.mark.one_pass  # densities in TensorFlow: no Keras here
 def test_targets_normalise_as_documented():
     """Banana and funnel integrate to 1 (grid quadrature); U1-U4 are finite and integrable;
     the logistic regression's log_prob is its JointDistribution's, pinned at the labels."""
@@ -249,6 +250,7 @@ def test_each_target_is_the_density_its_numbers_were_measured_on():
         assert abs(np.log(mass) - row["log_z_grid"]) < 1e-3, kind
 
 
+@pytest.mark.one_pass  # densities in TensorFlow: no Keras here
 def test_the_funnel_has_its_documented_spread():
     # x | v ~ N(0, e^v): E[x^2] = E[e^v] = exp(scale^2 / 2). With e^v as the scale instead
     # (exp(v) for exp(v / 2)) the density still integrates to 1, so its moment is checked.
