@@ -279,6 +279,63 @@ def test_without_tfps_greedy_cache_the_results_are_the_same(monkeypatch):
     )
 
 
+@pytest.mark.one_pass  # TFP's cache: the Keras version changes nothing here
+def test_a_class_made_with_a_single_pass_gets_its_cache_and_only_the_missing_log_dets():
+    """FlowBijector.__init_subclass__ runs as a class is made: here, at test time, rather than
+    at import like the package's own classes (which mutation testing cannot reach)."""
+    from tfp_realnvp.bijectors.base import FlowBijector
+
+    calls = []
+
+    def halves(z, log_det):  # both log-dets of the pass, for a batch [N, d]
+        fldj = tf.fill(tf.shape(z)[:-1], tf.cast(z.shape[-1] * log_det, z.dtype))
+        return {"fldj": fldj, "ildj": -fldj}
+
+    class Doubling(trn.FlowBijector):  # x = 2 z, in one pass per direction
+        def __init__(self):
+            super().__init__(forward_min_event_ndims=1, name="doubling")
+
+        def _augmented_forward(self, z):
+            calls.append("forward")
+            return 2.0 * z, halves(z, np.log(2.0))
+
+        def _augmented_inverse(self, x):
+            calls.append("inverse")
+            return x / 2.0, halves(x, np.log(2.0))
+
+    class OwnInverseLogDet(Doubling):  # its own ildj, and the pass inherited: no cache of its own
+        def _inverse_log_det_jacobian(self, x):
+            return tf.zeros(tf.shape(x)[:-1], x.dtype)
+
+    # (A cache is a descriptor: each class's own is in its __dict__.)
+    greedy = type(trn.Coupling.__dict__["_cache"])
+    assert type(Doubling.__dict__["_cache"]) is greedy is not type(tfb.Bijector.__dict__["_cache"])
+    assert Doubling._forward_log_det_jacobian is FlowBijector._forward_log_det_from_pass
+    assert Doubling._inverse_log_det_jacobian is FlowBijector._inverse_log_det_from_pass
+    assert "_cache" not in OwnInverseLogDet.__dict__  # Doubling's, inherited
+    assert OwnInverseLogDet._forward_log_det_jacobian is FlowBijector._forward_log_det_from_pass
+    assert OwnInverseLogDet._inverse_log_det_jacobian is not Doubling._inverse_log_det_jacobian
+    # One pass answers the map and both log-dets, in both directions.
+    doubling, z = Doubling(), tf.ones([2, 3])
+    x = doubling.forward(z)
+    np.testing.assert_allclose(doubling.forward_log_det_jacobian(z, 1), [3 * np.log(2.0)] * 2)
+    np.testing.assert_allclose(doubling.inverse_log_det_jacobian(x, 1), [-3 * np.log(2.0)] * 2)
+    np.testing.assert_array_equal(doubling.inverse(x), z)
+    assert calls == ["forward"]
+    np.testing.assert_allclose(
+        doubling.inverse_log_det_jacobian(3.0 * z, 1), [-3 * np.log(2.0)] * 2
+    )
+    assert calls == ["forward", "inverse"]  # a new input: one pass for it
+    x = 5.0 * z
+    np.testing.assert_array_equal(doubling.inverse(x), 2.5 * z)
+    np.testing.assert_allclose(doubling.inverse_log_det_jacobian(x, 1), [-3 * np.log(2.0)] * 2)
+    assert calls == ["forward", "inverse", "inverse"]  # the inverse pass answered both
+    np.testing.assert_array_equal(OwnInverseLogDet().inverse_log_det_jacobian(x, 1), [0.0, 0.0])
+    # A class without the single pass keeps TFP's own cache and derives a missing log-det.
+    assert "_cache" not in _InverseLogDetOnly.__dict__
+    assert not hasattr(_InverseLogDetOnly, "_forward_log_det_jacobian")
+
+
 class _InverseLogDetOnly(trn.FlowBijector):
     """A user's bijector without a single pass, giving one log-det: TFP derives the other."""
 
