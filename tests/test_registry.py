@@ -214,6 +214,15 @@ def test_register_bijector_adds_a_class_once_and_refuses_what_it_cannot_save(mon
         assert refusal(TypeError, trn.register_bijector, wrong) == (
             f"register_bijector takes a FlowBijector subclass; got {wrong!r}."
         )
+    # A registered class that does not describe itself is refused by name when saved.
+    silent = trn.register_bijector(
+        type("Silent", (again,), {"get_config": trn.FlowBijector.get_config})
+    )
+    assert refusal(NotImplementedError, trn.serialization.bijector_to_config, silent()) == (
+        "Silent does not describe itself: implement get_config() (and register the class with "
+        "tfp_realnvp.register_bijector) to save it in the Keras format; checkpoints and "
+        "export_saved_model work without."
+    )
     # The registry handed out is a copy: changing it registers nothing.
     registered_bijectors()["Other"] = other
     assert "Other" not in registered_bijectors()
@@ -267,15 +276,24 @@ def test_without_tfps_greedy_cache_the_results_are_the_same(monkeypatch):
     plain_cache = type(tfb.Bijector._cache)
     assert type(PlainCoupling._cache) is plain_cache  # TFP's plain cache
     assert type(trn.Coupling._cache) is not plain_cache  # the greedy one, in normal times
+    # Conditional: the plain cache calls FlowBijector's _forward / _inverse, which must pass the
+    # context on (the greedy cache calls _augmented_* itself).
     conditioner = trn.ResidualMLP(2, [8], dtype="float64")
-    plain = PlainCoupling(conditioner, num_masked=2, event_shape=[4], dtype=tf.float64)
+    kw = dict(num_masked=2, event_shape=[4], context_shape=[2], dtype=tf.float64)
+    plain = PlainCoupling(conditioner, **kw)
     testing.perturb_variables(plain)
-    testing.assert_conformant(plain, event_shape=[4])
-    greedy = trn.AffineCoupling(conditioner, num_masked=2, event_shape=[4], dtype=tf.float64)
+    testing.assert_conformant(plain, event_shape=[4], context_shape=[2])
+    greedy = trn.AffineCoupling(conditioner, **kw)
     x = tf.random.stateless_normal([3, 4], seed=[4, 2], dtype=tf.float64)
-    np.testing.assert_array_equal(plain.inverse(x), greedy.inverse(tf.identity(x)))
+    context = tf.random.stateless_normal([3, 2], seed=[4, 3], dtype=tf.float64)
+    for method, value in (("inverse", x), ("forward", x)):
+        np.testing.assert_array_equal(
+            getattr(plain, method)(value, context=context),
+            getattr(greedy, method)(tf.identity(value), context=context),
+        )
     np.testing.assert_array_equal(
-        plain.inverse_log_det_jacobian(x, 1), greedy.inverse_log_det_jacobian(tf.identity(x), 1)
+        plain.inverse_log_det_jacobian(x, 1, context=context),
+        greedy.inverse_log_det_jacobian(tf.identity(x), 1, context=context),
     )
 
 
