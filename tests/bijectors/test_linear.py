@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfp_realnvp as trn
 from tfp_realnvp.bijectors import LULinear, random_permutation, reverse_permutation
 
 
@@ -92,3 +93,12 @@ def test_lu_linear_names_the_argument_of_a_bad_input(refusal, direction, arg):
     lu = LULinear([3], name="lu")
     message = refusal(ValueError, getattr(lu, direction), tf.zeros([2, 4]))
     assert message == f"lu: `{arg}` must end in the event shape (3,); got shape (2, 4)."
+
+
+@pytest.mark.one_pass  # a flag TFP reads: the Keras version changes nothing here
+def test_maps_of_the_channels_say_their_jacobian_is_constant_and_couplings_do_not():
+    # TFP reads the flag (a constant log-det may be computed once and reused for any input).
+    assert LULinear([4]).is_constant_jacobian and trn.ActNorm([2, 2, 3]).is_constant_jacobian
+    assert trn.Whitening([0.0, 1.0], [[1.0, 0.0], [0.5, 2.0]]).is_constant_jacobian
+    coupling = trn.AffineCoupling(trn.ResidualMLP(2, [4]), num_masked=2, event_shape=[4])
+    assert not coupling.is_constant_jacobian
