@@ -175,3 +175,29 @@ def test_planar_samples_and_their_density_need_no_root_solve(monkeypatch):
     np.testing.assert_array_equal(planar.inverse(x), z)
     with pytest.raises(AssertionError, match="the root solve ran"):
         planar.inverse(tf.identity(x))  # a new tensor: not one the flow made
+
+
+@pytest.mark.parametrize("cls, kind", [(trn.Planar, "planar"), (trn.Radial, "radial")])
+def test_planar_and_radial_take_tfps_arguments_and_rebuild_from_their_config(plumbing, cls, kind):
+    nan = [[np.nan, 0.0, 0.0]]
+    named = plumbing(
+        lambda **kw: cls([3], **kw), kind, [("forward", nan, "z"), ("inverse", nan, "x")]
+    )
+    # Each instance holds its own weights (TFP keys its cache on the parameters).
+    assert named.parameters["weights"] is named.layers[0]
+    assert cls([3]).parameters["weights"] is not cls([3]).parameters["weights"]
+    # The seed (0 by default) draws the initial weights; the config rebuilds the same ones.
+    weights = [v.numpy() for v in cls([3]).trainable_variables]
+    same = [v.numpy() for v in cls([3], seed=0).trainable_variables]
+    other = [v.numpy() for v in cls([3], seed=1).trainable_variables]
+    assert all(np.array_equal(a, b) for a, b in zip(weights, same, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights, other, strict=True))
+    flow = cls([3], seed=4, dtype=tf.float64)
+    config = flow.get_config()
+    assert config == {"event_shape": [3], "seed": 4, "dtype": "float64"}
+    rebuilt = cls.from_config(config)
+    for a, b in zip(flow.trainable_variables, rebuilt.trainable_variables, strict=True):
+        assert a.dtype == b.dtype == tf.float64
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    layer = flow.layers[0]
+    assert type(layer).from_config(layer.get_config()).shapes == layer.shapes
