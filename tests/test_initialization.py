@@ -1,5 +1,7 @@
 """Data-dependent initialisation happens only when asked for: `initialize`, `FlowModel.fit`."""
 
+import threading
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -121,3 +123,24 @@ def test_first_batch_of_each_kind_of_fit_input():
         first_batch(iter([]))
     with pytest.raises(TypeError, match=r"of type object .* call model.initialize\(batch\)"):
         first_batch(object())
+
+
+@pytest.mark.one_pass  # a thread-local switch: the Keras version changes nothing here
+def test_the_initialising_switch_is_open_only_in_its_own_thread():
+    from tfp_realnvp.bijectors.data_init import initialization_record, initializing
+
+    def in_a_new_thread():
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(initialization_record()))
+        thread.start()
+        thread.join()
+        return seen
+
+    assert in_a_new_thread() == [None]  # a thread that never opened it
+    with initializing() as record:
+        assert initialization_record() is record == []
+        with initializing() as inner:  # nested: its own record, then the outer one again
+            assert initialization_record() is inner is not record
+        assert initialization_record() is record
+        assert in_a_new_thread() == [None]  # open here, closed there
+    assert initialization_record() is None
