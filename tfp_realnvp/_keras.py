@@ -55,6 +55,14 @@ def aggregation(name: str):
     return name
 
 
+def no_shuffle_of_datasets(x, fit_kwargs: dict) -> None:
+    """Sets ``shuffle=False`` in ``fit_kwargs`` when ``x`` is a `tf.data.Dataset` and the
+    caller chose no ``shuffle``: Keras shuffles no dataset, and Keras 3's default
+    ``shuffle=True`` warns on every call that it "will be ignored"."""
+    if isinstance(x, tf.data.Dataset):
+        fit_kwargs.setdefault("shuffle", False)
+
+
 def build_optimizer(model) -> None:
     """Creates ``model.optimizer``'s variables (step, moments) for the model's trainable
     variables, unless they exist, in the model's distribution strategy's scope."""

@@ -10,7 +10,13 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp._buckets import run_bucketed
 from tfp_realnvp._execution import StepsPerExecution, unsized
-from tfp_realnvp._keras import LEGACY_KERAS, build_optimizer, keras, register
+from tfp_realnvp._keras import (
+    LEGACY_KERAS,
+    build_optimizer,
+    keras,
+    no_shuffle_of_datasets,
+    register,
+)
 from tfp_realnvp.bases import LearnedBase, make_base
 from tfp_realnvp.data.domain import check_in_domain
 from tfp_realnvp.flows import flow_distribution, sample_request
@@ -392,8 +398,7 @@ class FlowModel(keras.Model):
         and 1 step otherwise, so such callbacks still see every batch (`tfp_realnvp._execution`).
         """
         self._refuse_dropped_weights(y, sample_weight)
-        if isinstance(x, tf.data.Dataset):
-            kwargs.setdefault("shuffle", False)  # Keras shuffles no dataset (Keras 3 warns)
+        no_shuffle_of_datasets(x, kwargs)
         if initialize and uninitialized(self._flow):
             batch, x = first_batch(x, y, kwargs.get("batch_size", args[0] if args else None))
             self._initialize_from(batch)

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp._checks import positive_int
-from tfp_realnvp._keras import build_optimizer, keras
+from tfp_realnvp._keras import build_optimizer, keras, no_shuffle_of_datasets
 from tfp_realnvp.flows import sample_request
 from tfp_realnvp.traversal import keras_layers
 from tfp_realnvp.vi.annealing import Annealing
@@ -127,8 +127,7 @@ class VIModel(keras.Model):
         if x is None:
             x = self.noise(seed)
             steps_per_epoch = positive_int(steps_per_epoch or 100, "steps_per_epoch")
-        if isinstance(x, tf.data.Dataset):
-            kwargs.setdefault("shuffle", False)  # Keras shuffles no dataset (and warns)
+        no_shuffle_of_datasets(x, kwargs)
         if getattr(self, "optimizer", None) is not None:
             build_optimizer(self)  # before the step's trace, which would otherwise run twice
             if self.annealing is not None and steps_per_epoch:
