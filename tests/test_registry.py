@@ -258,6 +258,18 @@ def test_every_bijector_names_the_argument_and_what_came(case):
         make().inverse(tf.zeros(shape, dtype))
 
 
+@pytest.mark.one_pass  # argument checks: the Keras version changes nothing here
+def test_an_integer_dtype_or_an_empty_event_is_refused_by_name(refusal):
+    for make in (trn.LULinear, trn.ActNorm, trn.Planar):
+        assert refusal(TypeError, make, [3], dtype=tf.int32) == (
+            "`dtype` must be a floating dtype; got int32."
+        )
+    for make in (trn.LULinear, trn.ActNorm):  # (Planar checks its vector shape first)
+        assert refusal(ValueError, make, [3, 0]) == (
+            "`event_shape` must be non-empty and positive; got [3, 0]."
+        )
+
+
 def test_without_tfps_greedy_cache_the_results_are_the_same(monkeypatch):
     """Should a TFP release move its cache internals, the plain cache takes over: each log-det
     is computed again, but every result stays the same."""
@@ -305,8 +317,8 @@ def test_a_class_made_with_a_single_pass_gets_its_cache_and_only_the_missing_log
 
     calls = []
 
-    def halves(z, log_det):  # both log-dets of the pass, for a batch [N, d]
-        fldj = tf.fill(tf.shape(z)[:-1], tf.cast(z.shape[-1] * log_det, z.dtype))
+    def log_dets(v):  # of x = 2 z, for a batch [N, d]: d log 2 forward, its negative inverse
+        fldj = tf.fill(tf.shape(v)[:-1], tf.cast(v.shape[-1] * np.log(2.0), v.dtype))
         return {"fldj": fldj, "ildj": -fldj}
 
     class Doubling(trn.FlowBijector):  # x = 2 z, in one pass per direction
@@ -315,11 +327,11 @@ def test_a_class_made_with_a_single_pass_gets_its_cache_and_only_the_missing_log
 
         def _augmented_forward(self, z):
             calls.append("forward")
-            return 2.0 * z, halves(z, np.log(2.0))
+            return 2.0 * z, log_dets(z)
 
         def _augmented_inverse(self, x):
             calls.append("inverse")
-            return x / 2.0, halves(x, np.log(2.0))
+            return x / 2.0, log_dets(x)
 
     class OwnInverseLogDet(Doubling):  # its own ildj, and the pass inherited: no cache of its own
         def _inverse_log_det_jacobian(self, x):
