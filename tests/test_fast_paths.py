@@ -1,7 +1,7 @@
-"""Performance II, checked by its causes (timings live in benchmarks/): XLA sees a bounded set
-of batch sizes, ``fit`` runs several steps per compiled call only when no callback watches
-single batches, and the bfloat16 path runs its conditioners' matmuls in bfloat16 with weights
-cast once."""
+"""Performance II and III, checked by their causes (timings live in benchmarks/): XLA sees a
+bounded set of batch sizes (in ``fit`` and ``evaluate``: one), ``fit`` runs several steps per
+compiled call only when no callback watches single batches, and the bfloat16 path runs its
+conditioners' matmuls in bfloat16 with weights cast once."""
 
 import numpy as np
 import pytest
@@ -50,6 +50,78 @@ def test_log_prob_compiles_a_bounded_number_of_sizes():
     # 20000 = 16384 + 3616, the rest padded to 4096; XLA compiles once per distinct shape.
     assert sorted(set(seen)) == [16, 24, 128, 1024, 4096, 16384]
     assert fn.experimental_get_tracing_count() == 1
+
+
+def _shapes_traced(model, monkeypatch) -> dict:
+    """The input shapes ``model``'s train and test steps are traced for (XLA compiles once per
+    shape): ``{"train": [...], "test": [...]}``."""
+    shapes = {"train": [], "test": []}
+    for kind in shapes:
+        original = getattr(trn.FlowModel, f"{kind}_step")
+
+        def recording(self, data, kind=kind, original=original):
+            x = data["x"] if isinstance(data, dict) else tf.nest.flatten(data)[0]
+            shapes[kind].append(tuple(x.shape))
+            return original(self, data)
+
+        monkeypatch.setattr(trn.FlowModel, f"{kind}_step", recording)
+    return shapes
+
+
+def test_fit_and_evaluate_compile_one_batch_shape_and_count_only_the_data(monkeypatch):
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0))  # the weights stay: losses comparable
+    shapes = _shapes_traced(model, monkeypatch)
+    x = np.random.default_rng(4).normal(size=(100, 2)).astype("float32")
+    # 80 training rows in batches of 32, 32, 16; 20 held out in batches of 8, 8, 4.
+    history = model.fit(
+        x, epochs=2, batch_size=32, validation_split=0.2, validation_batch_size=8, verbose=0
+    ).history
+    assert set(shapes["train"]) == {(32, 2)} and set(shapes["test"]) == {(8, 2)}, shapes
+    # The filled-up rows count for nothing: each loss is the mean over the rows Keras would use.
+    nll = -model.log_prob(x).numpy()
+    np.testing.assert_allclose(history["loss"], [nll[:80].mean()] * 2, rtol=1e-5)
+    np.testing.assert_allclose(history["val_loss"], [nll[80:].mean()] * 2, rtol=1e-5)
+    got = model.evaluate(x[:21], batch_size=8, verbose=0)[0]
+    np.testing.assert_allclose(got, nll[:21].mean(), rtol=1e-5)
+    assert set(shapes["test"]) == {(8, 2)}, shapes
+
+
+def test_the_filled_up_rows_add_nothing_to_the_gradient():
+    # 40 rows in batches of 32: the second batch holds 8 rows and 24 repeats of the last one.
+    x = np.random.default_rng(5).normal(size=(40, 2)).astype("float32")
+    model, reference = _model(), _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(x, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    for batch in (x[:32], x[32:]):  # plain SGD on the two batches as they are
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(reference.distribution.log_prob(batch))
+        variables = reference.trainable_variables
+        for v, g in zip(variables, tape.gradient(loss, variables), strict=True):
+            v.assign_sub(0.1 * g)
+    for a, b in zip(model.trainable_variables, reference.trainable_variables, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_conditional_fit_weighs_rows_by_their_sample_weight_and_takes_positional_arguments(
+    monkeypatch,
+):
+    keras.utils.set_random_seed(0)
+    model = trn.FlowModel(trn.real_nvp([2], 2, [4], context_shape=[1]))
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    shapes = _shapes_traced(model, monkeypatch)
+    rng = np.random.default_rng(6)
+    x, c = rng.normal(size=(20, 2)).astype("float32"), rng.normal(size=(20, 1)).astype("float32")
+    w = rng.uniform(0.5, 2.0, size=20).astype("float32")
+    # fit(x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data).
+    history = model.fit(x, c, 8, 2, 0, None, 0.0, (x[:5], c[:5]), sample_weight=w).history
+    assert len(history["loss"]) == 2
+    nll = -model.log_prob(x, c).numpy()
+    np.testing.assert_allclose(history["loss"][-1], np.sum(w * nll) / np.sum(w), rtol=1e-5)
+    np.testing.assert_allclose(history["val_loss"][-1], nll[:5].mean(), rtol=1e-5)
+    assert set(shapes["train"]) == {(8, 2)} and set(shapes["test"]) == {(5, 2)}, shapes
+    with pytest.raises(TypeError, match="fit\\(\\) got multiple values for argument 'epochs'"):
+        model.fit(x, c, 8, 2, epochs=3)
 
 
 class _Batches(keras.callbacks.Callback):

@@ -1,4 +1,4 @@
-"""Batch-size buckets: compiled functions see a bounded set of shapes.
+"""Batch shapes for XLA: compiled functions see a bounded set of shapes.
 
 XLA compiles a function anew for every input shape, even when `tf.function` traces it once:
 calling a compiled ``log_prob`` on batches of 1, 7, 1000 and 100000 points would compile four
@@ -10,6 +10,11 @@ sizes, at most a third of the work wasted on padding.
 Padding repeats the batch's last row, so padded rows stay in the flow's domain (no NaN, no
 failing check), and every row is computed independently of the others.
 
+Training has one shape to offer: `padded_batches` fills an epoch's short last batch up to the
+batch size the same way, with weight 0 on the rows it repeats, so ``fit`` compiles its step once
+instead of once for the full batches and again for the last one (an XLA compilation of a
+train step costs about as much as a hundred steps of it; ``benchmarks/first_epoch.py``).
+
 >>> bucket(1), bucket(17), bucket(1000), bucket(16384)
 (16, 24, 1024, 16384)
 """
@@ -20,7 +25,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-__all__ = ["BUCKETS", "MAX_BUCKET", "bucket", "run_bucketed"]
+__all__ = ["BUCKETS", "MAX_BUCKET", "bucket", "padded_batches", "run_bucketed"]
 
 MIN_BUCKET, MAX_BUCKET = 16, 16384
 
@@ -41,6 +46,11 @@ def bucket(n: int) -> int:
     return next(b for b in BUCKETS if b >= n)
 
 
+def _last_row_repeated(start: int, rows: int, size: int) -> tf.Tensor:
+    """Indices ``start .. start + rows - 1``, then the last of them until ``size`` indices."""
+    return tf.minimum(tf.range(start, start + size), start + rows - 1)
+
+
 def run_bucketed(fn: Callable, args: list[tf.Tensor]) -> tf.Tensor:
     """``fn(*args)`` for ``args`` of equal leading size ``N >= 1``, where ``fn`` maps rows to
     rows, called only on bucket-sized batches."""
@@ -52,8 +62,48 @@ def run_bucketed(fn: Callable, args: list[tf.Tensor]) -> tf.Tensor:
         if size == rows:
             chunk = [a[start : start + rows] if rows < n else a for a in args]
         else:  # pad by repeating the last row
-            index = tf.minimum(tf.range(start, start + size), start + rows - 1)
+            index = _last_row_repeated(start, rows, size)
             chunk = [tf.gather(a, index) for a in args]
         out = fn(*chunk)
         outputs.append(out if size == rows else out[:rows])
     return outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0)
+
+
+def padded_batches(
+    columns: dict[str, tf.Tensor], batch_size: int, shuffle: bool = False
+) -> tf.data.Dataset:
+    """The rows of ``columns`` (arrays of equal leading size ``N >= 1``, by name) in batches of
+    one size, ``min(batch_size, N)``, each with a ``"weight"`` column (float32): an epoch's
+    last batch is filled up by repeating its last row with weight 0, the other rows keep
+    weight 1, or their entry of ``columns["weight"]`` when given. With ``shuffle`` the rows
+    come in a new order on every pass over the dataset (under a global seed, the same orders
+    in every run).
+
+    >>> batches = padded_batches({"x": tf.range(5.0)[:, None]}, batch_size=2)
+    >>> [(b["x"][:, 0].numpy().tolist(), b["weight"].numpy().tolist()) for b in batches]
+    [([0.0, 1.0], [1.0, 1.0]), ([2.0, 3.0], [1.0, 1.0]), ([4.0, 4.0], [1.0, 0.0])]
+    """
+    tensors = {name: tf.convert_to_tensor(a) for name, a in columns.items()}
+    weight = tensors.pop("weight", None)
+    if weight is not None:
+        tensors["weight"] = tf.cast(weight, tf.float32)
+    n = int(next(iter(tensors.values())).shape[0])
+    size = min(int(batch_size), n)
+    order = tf.data.Dataset.range(n)
+    if shuffle:
+        order = order.shuffle(n, reshuffle_each_iteration=True)
+
+    def gather(index, data):
+        rows = tf.shape(index)[0]
+        # The rows of this batch, then its last row again until the batch is full.
+        index = tf.gather(index, _last_row_repeated(0, rows, size))
+        batch = {name: tf.gather(a, index) for name, a in data.items()}
+        real = tf.cast(tf.range(size) < rows, tf.float32)
+        batch["weight"] = real * batch["weight"] if weight is not None else real
+        return batch
+
+    # The arrays enter as one dataset element, not as constants of the map's graph (which
+    # would copy them into the graph and fail past 2 GB).
+    arrays = tf.data.Dataset.from_tensors(tensors).repeat()
+    batches = tf.data.Dataset.zip((order.batch(size), arrays))
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

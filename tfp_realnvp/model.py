@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp._buckets import run_bucketed
+from tfp_realnvp._buckets import padded_batches, run_bucketed
 from tfp_realnvp._execution import StepsPerExecution, unsized
 from tfp_realnvp._keras import (
     LEGACY_KERAS,
@@ -55,6 +56,54 @@ def xla_allowed(strategy: tf.distribute.Strategy) -> bool:
         tf.DeviceSpec.from_string(d).device_type or "" for d in strategy.extended.worker_devices
     ]
     return all(kind.upper() in ("GPU", "TPU") for kind in kinds)
+
+
+# keras.Model.fit's and evaluate's parameters after x and y, in order, in both Keras versions.
+_FIT_PARAMETERS = (
+    "batch_size",
+    "epochs",
+    "verbose",
+    "callbacks",
+    "validation_split",
+    "validation_data",
+    "shuffle",
+    "class_weight",
+    "sample_weight",
+    "initial_epoch",
+    "steps_per_epoch",
+    "validation_steps",
+    "validation_batch_size",
+    "validation_freq",
+)
+_EVALUATE_PARAMETERS = ("batch_size", "verbose", "sample_weight", "steps", "callbacks")
+
+
+def _by_name(args: tuple, kwargs: dict, names: tuple, method: str) -> dict:
+    """``kwargs`` with the positional ``args`` added under their ``names``."""
+    if len(args) > len(names):
+        raise TypeError(f"{method}() takes at most {len(names) + 2} positional arguments")
+    for name, value in zip(names[: len(args)], args, strict=True):
+        if name in kwargs:
+            raise TypeError(f"{method}() got multiple values for argument '{name}'")
+        kwargs[name] = value
+    return kwargs
+
+
+def _array_columns(x, y=None, weight=None) -> dict | None:
+    """``{"x", "context", "weight"}`` from a call's ``x``, ``y`` and ``sample_weight`` when
+    all given are arrays (``x`` may be an ``(x, context)`` pair) of one length, else None."""
+    if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:
+        x, y = x
+    named = {"x": x, "context": y, "weight": weight}
+    columns = {k: v for k, v in named.items() if v is not None}
+    arrays = all(
+        isinstance(v, (np.ndarray, tf.Tensor)) and not isinstance(v, tf.SparseTensor)
+        for v in columns.values()
+    )
+    if not arrays or not tf.executing_eagerly():
+        return None
+    lengths = {int(np.shape(v)[0]) if np.ndim(v) else 0 for v in columns.values()}
+    return columns if len(lengths) == 1 and lengths != {0} else None
 
 
 @register
@@ -335,7 +384,9 @@ class FlowModel(keras.Model):
     def _unpack(self, data):
         """Splits a Keras batch: ``x``, ``(x,)``, ``(x, context)`` or
         ``(x, context, sample_weight)``, where ``fit((x, context))`` arrives as
-        ``((x, context),)``."""
+        ``((x, context),)``, or `padded_batches`' ``{"x", "context", "weight"}``."""
+        if isinstance(data, dict):
+            data = (data["x"], data.get("context"), data["weight"])
         if isinstance(data, (tuple, list)) and len(data) == 1:
             data = data[0]
         if not isinstance(data, (tuple, list)):
@@ -378,16 +429,7 @@ class FlowModel(keras.Model):
         x, context, _ = self._unpack(tf.nest.map_structure(tf.convert_to_tensor, data))
         return initialize_flow(self._flow, self._dequantized(x), context)
 
-    def fit(
-        self,
-        x=None,
-        y=None,
-        *args,
-        sample_weight=None,
-        validation_data=None,
-        initialize: bool = True,
-        **kwargs,
-    ):
+    def fit(self, x=None, y=None, *args, initialize: bool = True, **kwargs):
         """`keras.Model.fit`, after initialising the flow's data-dependent bijectors (`ActNorm`)
         from the first training batch when ``initialize`` is true and any still wait for it.
 
@@ -396,29 +438,69 @@ class FlowModel(keras.Model):
         when no callback in ``callbacks`` acts on single batches (overrides ``on_batch_*``,
         ``on_train_batch_*`` or ``on_test_batch_*``; Keras' progress bar and history aside),
         and 1 step otherwise, so such callbacks still see every batch (`tfp_realnvp._execution`).
+
+        Where XLA compiles the step (one replica), arrays are batched as Keras would (the same
+        ``batch_size``, ``shuffle`` and ``validation_split``) into batches of one shape: the
+        short last batch of an epoch is filled up with repeated rows of weight 0, so the step
+        and the validation step each compile once (`tfp_realnvp._buckets.padded_batches`).
         """
-        self._refuse_dropped_weights(y, sample_weight)
-        no_shuffle_of_datasets(x, kwargs)
+        kwargs = _by_name(args, kwargs, _FIT_PARAMETERS, "fit")
+        self._refuse_dropped_weights(y, kwargs.get("sample_weight"))
         if initialize and uninitialized(self._flow):
-            batch, x = first_batch(x, y, kwargs.get("batch_size", args[0] if args else None))
+            batch, x = first_batch(x, y, kwargs.get("batch_size"))
             self._initialize_from(batch)
-        if validation_data is not None and (
-            isinstance(validation_data, np.ndarray) or tf.is_tensor(validation_data)
-        ):
+        validation_data = kwargs.get("validation_data")
+        if isinstance(validation_data, np.ndarray) or tf.is_tensor(validation_data):
             validation_data = (validation_data,)  # tf-keras takes only tuples or datasets
         x = self._check_domain(x, "x")
-        validation_data = self._check_domain(validation_data, "validation_data")
+        kwargs["validation_data"] = self._check_domain(validation_data, "validation_data")
+        x, y = self._one_shape(x, y, kwargs, "steps_per_epoch")
+        no_shuffle_of_datasets(x, kwargs)
         self._build_optimizer()
         return self._execution_steps().run(
             self,
             kwargs.get("callbacks"),
             (kwargs.get("steps_per_epoch"), kwargs.get("validation_steps")),
-            lambda: super(FlowModel, self).fit(
-                x, y, *args, sample_weight=sample_weight, validation_data=validation_data, **kwargs
-            ),
+            lambda: super(FlowModel, self).fit(x, y, **kwargs),
             unsized(x, kwargs.get("steps_per_epoch"))
-            or unsized(validation_data, kwargs.get("validation_steps")),
+            or unsized(kwargs["validation_data"], kwargs.get("validation_steps")),
         )
+
+    def _one_shape(self, x, y, kwargs: dict, steps: str) -> tuple:
+        """``(x, y)`` for Keras, with ``kwargs`` changed to match: `padded_batches` of the
+        arrays in ``x``, ``y`` and ``sample_weight`` (and of a ``validation_split`` or
+        ``validation_data`` of arrays) where XLA compiles the steps, else as they came. Calls
+        that Keras would refuse, or that batch otherwise (``steps`` given, ``shuffle="batch"``,
+        ``class_weight``), are left to Keras."""
+        columns = _array_columns(x, y, kwargs.get("sample_weight"))
+        strategy = getattr(self, "distribute_strategy", None) or tf.distribute.get_strategy()
+        if (
+            columns is None
+            or not getattr(self, "_eval_jit", False)
+            or strategy.num_replicas_in_sync != 1
+            or kwargs.get(steps) is not None
+            or kwargs.get("class_weight") is not None
+            or kwargs.get("shuffle", True) not in (True, False)
+        ):
+            return x, y
+        n = len(columns["x"])
+        split = kwargs.get("validation_split") or 0.0
+        held_out = n - math.floor(n * (1.0 - split)) if split else 0
+        if held_out >= n or (split and held_out == 0):
+            return x, y  # Keras says what is wrong with the split
+        batch_size = kwargs.pop("batch_size", None) or 32
+        validation = kwargs.get("validation_data")
+        if held_out:
+            validation = {k: v[n - held_out :] for k, v in columns.items()}
+            columns = {k: v[: n - held_out] for k, v in columns.items()}
+        elif isinstance(validation, (tuple, list)):
+            validation = _array_columns(*(*validation, None, None)[:3])
+        if isinstance(validation, dict):
+            size = kwargs.pop("validation_batch_size", None) or batch_size
+            kwargs["validation_data"] = padded_batches(validation, size)
+        for key in ("sample_weight", "validation_split"):
+            kwargs.pop(key, None)
+        return padded_batches(columns, batch_size, shuffle=kwargs.pop("shuffle", True)), None
 
     def _build_optimizer(self) -> None:
         """Creates the optimizer's variables before Keras traces the train step (Keras 3 builds
@@ -430,17 +512,18 @@ class FlowModel(keras.Model):
         ):
             build_optimizer(self)
 
-    def evaluate(self, x=None, y=None, *args, sample_weight=None, **kwargs):
-        """`keras.Model.evaluate`, with ``fit``'s choice of ``steps_per_execution``."""
-        self._refuse_dropped_weights(y, sample_weight)
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, with ``fit``'s choice of ``steps_per_execution`` and its
+        batches of one shape for arrays."""
+        kwargs = _by_name(args, kwargs, _EVALUATE_PARAMETERS, "evaluate")
+        self._refuse_dropped_weights(y, kwargs.get("sample_weight"))
         x = self._check_domain(x, "x")
+        x, y = self._one_shape(x, y, kwargs, "steps")
         return self._execution_steps().run(
             self,
             kwargs.get("callbacks"),
             (kwargs.get("steps"),),
-            lambda: super(FlowModel, self).evaluate(
-                x, y, *args, sample_weight=sample_weight, **kwargs
-            ),
+            lambda: super(FlowModel, self).evaluate(x, y, **kwargs),
             unsized(x, kwargs.get("steps")),
         )
 
