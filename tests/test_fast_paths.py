@@ -150,7 +150,7 @@ def test_fit_runs_several_steps_per_call_only_when_no_callback_watches_batches()
     fast.fit(x, epochs=2, batch_size=32, verbose=0, shuffle=False, callbacks=[epochs])
     assert epochs.steps == [AUTO_STEPS, AUTO_STEPS]
     batches = _Batches()
-    watched.fit(x, epochs=2, batch_size=32, verbose=0, shuffle=False, callbacks=[batches])
+    watched.fit(x, None, 32, 2, 0, [batches], shuffle=False)  # callbacks given by position
     assert batches.batches == list(range(10)) * 2 and set(batches.steps) == {1}
     seen = []
     hook = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))

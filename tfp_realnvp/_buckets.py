@@ -10,10 +10,10 @@ sizes, at most a third of the work wasted on padding.
 Padding repeats the batch's last row, so padded rows stay in the flow's domain (no NaN, no
 failing check), and every row is computed independently of the others.
 
-Training has one shape to offer: `padded_batches` fills an epoch's short last batch up to the
-batch size the same way, with weight 0 on the rows it repeats, so ``fit`` compiles its step once
-instead of once for the full batches and again for the last one (an XLA compilation of a
-train step costs about as much as a hundred steps of it; ``benchmarks/first_epoch.py``).
+Training has one shape to offer: `filled_up` fills an epoch's short last batch up to the batch
+size the same way, with weight 0 on the rows it repeats, and `padded_batches` batches arrays
+into such batches. ``fit`` then compiles its step once, not once for the full batches and again
+for the last one (``benchmarks/first_epoch.py`` measures what that saves).
 
 >>> bucket(1), bucket(17), bucket(1000), bucket(16384)
 (16, 24, 1024, 16384)
@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-__all__ = ["BUCKETS", "MAX_BUCKET", "bucket", "padded_batches", "run_bucketed"]
+__all__ = ["BUCKETS", "MAX_BUCKET", "bucket", "filled_up", "padded_batches", "run_bucketed"]
 
 MIN_BUCKET, MAX_BUCKET = 16, 16384
 
@@ -69,38 +69,50 @@ def run_bucketed(fn: Callable, args: list[tf.Tensor]) -> tf.Tensor:
     return outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0)
 
 
+def filled_up(batch, size: int) -> dict[str, tf.Tensor]:
+    """A batch of 1 to ``size`` rows (``x``, ``(x, context)``, or a dict of ``"x"``, optionally
+    ``"context"`` and ``"weight"``) as ``{"x", "context", "weight"}`` of exactly ``size`` rows,
+    the shape a compiled step is traced for: the last row is repeated with weight 0, the
+    batch's own rows keep weight 1 (or their ``"weight"``, as float32).
+
+    >>> b = filled_up(tf.constant([[1.0], [2.0]]), 3)
+    >>> b["x"][:, 0].numpy().tolist(), b["weight"].numpy().tolist()
+    ([1.0, 2.0, 2.0], [1.0, 1.0, 0.0])
+    """
+    if isinstance(batch, tuple):
+        batch = {"x": batch[0], "context": batch[1]}
+    elif not isinstance(batch, dict):
+        batch = {"x": batch}
+    rows = tf.shape(batch["x"])[0]
+    index = _last_row_repeated(0, rows, size)
+    out = {name: tf.gather(a, index) for name, a in batch.items()}
+    real = tf.cast(tf.range(size) < rows, tf.float32)
+    out["weight"] = real * tf.cast(out["weight"], tf.float32) if "weight" in out else real
+    return out
+
+
 def padded_batches(
     columns: dict[str, tf.Tensor], batch_size: int, shuffle: bool = False
 ) -> tf.data.Dataset:
-    """The rows of ``columns`` (arrays of equal leading size ``N >= 1``, by name) in batches of
-    one size, ``min(batch_size, N)``, each with a ``"weight"`` column (float32): an epoch's
-    last batch is filled up by repeating its last row with weight 0, the other rows keep
-    weight 1, or their entry of ``columns["weight"]`` when given. With ``shuffle`` the rows
-    come in a new order on every pass over the dataset (under a global seed, the same orders
-    in every run).
+    """The rows of ``columns`` (arrays of equal leading size ``N >= 1``, by name: ``"x"``,
+    optionally ``"context"`` and ``"weight"``) in batches of one size, ``min(batch_size, N)``,
+    as `filled_up` makes them: an epoch's short last batch is filled up with weight-0 rows.
+    With ``shuffle`` the rows come in a new order on every pass over the dataset (under a
+    global seed, the same orders in every run).
 
     >>> batches = padded_batches({"x": tf.range(5.0)[:, None]}, batch_size=2)
     >>> [(b["x"][:, 0].numpy().tolist(), b["weight"].numpy().tolist()) for b in batches]
     [([0.0, 1.0], [1.0, 1.0]), ([2.0, 3.0], [1.0, 1.0]), ([4.0, 4.0], [1.0, 0.0])]
     """
     tensors = {name: tf.convert_to_tensor(a) for name, a in columns.items()}
-    weight = tensors.pop("weight", None)
-    if weight is not None:
-        tensors["weight"] = tf.cast(weight, tf.float32)
-    n = int(next(iter(tensors.values())).shape[0])
+    n = int(tensors["x"].shape[0])
     size = min(int(batch_size), n)
     order = tf.data.Dataset.range(n)
     if shuffle:
         order = order.shuffle(n, reshuffle_each_iteration=True)
 
     def gather(index, data):
-        rows = tf.shape(index)[0]
-        # The rows of this batch, then its last row again until the batch is full.
-        index = tf.gather(index, _last_row_repeated(0, rows, size))
-        batch = {name: tf.gather(a, index) for name, a in data.items()}
-        real = tf.cast(tf.range(size) < rows, tf.float32)
-        batch["weight"] = real * batch["weight"] if weight is not None else real
-        return batch
+        return filled_up({name: tf.gather(a, index) for name, a in data.items()}, size)
 
     # The arrays enter as one dataset element, not as constants of the map's graph (which
     # would copy them into the graph and fail past 2 GB).

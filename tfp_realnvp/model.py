@@ -467,40 +467,40 @@ class FlowModel(keras.Model):
         )
 
     def _one_shape(self, x, y, kwargs: dict, steps: str) -> tuple:
-        """``(x, y)`` for Keras, with ``kwargs`` changed to match: `padded_batches` of the
-        arrays in ``x``, ``y`` and ``sample_weight`` (and of a ``validation_split`` or
-        ``validation_data`` of arrays) where XLA compiles the steps, else as they came. Calls
-        that Keras would refuse, or that batch otherwise (``steps`` given, ``shuffle="batch"``,
-        ``class_weight``), are left to Keras."""
-        columns = _array_columns(x, y, kwargs.get("sample_weight"))
+        """``(x, y)`` for Keras, with ``kwargs`` changed to match: where XLA compiles the
+        steps (one replica), `padded_batches` of the arrays in ``x``, ``y`` and
+        ``sample_weight``, and of a ``validation_split`` or ``validation_data`` of arrays;
+        else as they came. Calls that Keras would refuse, or that batch otherwise (``steps``
+        given, ``shuffle="batch"``, ``class_weight``), are left to Keras."""
         strategy = getattr(self, "distribute_strategy", None) or tf.distribute.get_strategy()
-        if (
-            columns is None
-            or not getattr(self, "_eval_jit", False)
-            or strategy.num_replicas_in_sync != 1
-            or kwargs.get(steps) is not None
-            or kwargs.get("class_weight") is not None
-            or kwargs.get("shuffle", True) not in (True, False)
-        ):
+        if not getattr(self, "_eval_jit", False) or strategy.num_replicas_in_sync != 1:
             return x, y
-        n = len(columns["x"])
-        split = kwargs.get("validation_split") or 0.0
-        held_out = n - math.floor(n * (1.0 - split)) if split else 0
-        if held_out >= n or (split and held_out == 0):
-            return x, y  # Keras says what is wrong with the split
-        batch_size = kwargs.pop("batch_size", None) or 32
+        batch_size = kwargs.get("batch_size") or 32  # Keras' default
         validation = kwargs.get("validation_data")
-        if held_out:
-            validation = {k: v[n - held_out :] for k, v in columns.items()}
-            columns = {k: v[: n - held_out] for k, v in columns.items()}
-        elif isinstance(validation, (tuple, list)):
+        if isinstance(validation, (tuple, list)):
             validation = _array_columns(*(*validation, None, None)[:3])
-        if isinstance(validation, dict):
+        columns = _array_columns(x, y, kwargs.get("sample_weight"))
+        split = kwargs.get("validation_split") or 0.0
+        n = 0 if columns is None else len(columns["x"])
+        held_out = n - math.floor(n * (1.0 - split)) if split else 0
+        if (
+            columns is not None
+            and kwargs.get(steps) is None
+            and kwargs.get("class_weight") is None
+            and kwargs.get("shuffle", True) in (True, False)
+            and not (split and not 0 < held_out < n)  # Keras says what is wrong with it
+        ):
+            if held_out and kwargs.get("validation_data") is None:  # else Keras ignores it
+                validation = {k: v[n - held_out :] for k, v in columns.items()}
+                columns = {k: v[: n - held_out] for k, v in columns.items()}
+            shuffle = kwargs.pop("shuffle", True)
+            for key in ("batch_size", "sample_weight", "validation_split"):
+                kwargs.pop(key, None)
+            x, y = padded_batches(columns, batch_size, shuffle=shuffle), None
+        if isinstance(validation, dict) and kwargs.get("validation_steps") is None:
             size = kwargs.pop("validation_batch_size", None) or batch_size
             kwargs["validation_data"] = padded_batches(validation, size)
-        for key in ("sample_weight", "validation_split"):
-            kwargs.pop(key, None)
-        return padded_batches(columns, batch_size, shuffle=kwargs.pop("shuffle", True)), None
+        return x, y
 
     def _build_optimizer(self) -> None:
         """Creates the optimizer's variables before Keras traces the train step (Keras 3 builds
@@ -546,7 +546,8 @@ class FlowModel(keras.Model):
         if isinstance(data, tf.data.Dataset):
 
             def check(*batch):
-                x = batch[0][0] if isinstance(batch[0], (tuple, list)) else batch[0]
+                x = batch[0]
+                x = x["x"] if isinstance(x, dict) else x[0] if isinstance(x, (tuple, list)) else x
                 x = tf.cast(x, self.flow_dtype)
                 message = f"`{arg}` has values outside [{low:g}, {high:g}], the flow domain"
                 with tf.control_dependencies(

@@ -60,3 +60,27 @@ def test_the_linear_gaussian_reference_is_the_closed_form():
     # Without a context: the Gaussian of y, whose variance is 4 + 1 + 0.25.
     alone = 0.5 * np.log(2 * np.pi * np.e * 5.25)
     assert abs(linear_gaussian_nll(y[:10000], None, y[10000:], None) - alone) < 0.02
+
+
+def test_with_xla_each_step_compiles_for_one_batch_shape_and_every_row_counts_once(
+    tmp_path, monkeypatch
+):
+    shapes = {"train": [], "test": []}
+    for kind in shapes:
+        original = getattr(trn.FlowModel, f"{kind}_step")
+
+        def recording(self, data, kind=kind, original=original):
+            shapes[kind].append(tuple(data["x"].shape if isinstance(data, dict) else data.shape))
+            return original(self, data)
+
+        monkeypatch.setattr(trn.FlowModel, f"{kind}_step", recording)
+    data = np.random.default_rng(1).normal(size=(250, 2)).astype("float32")
+    # 200 training rows in batches of 64 (the last holds 8), 25 validation rows.
+    config = TrainConfig(epochs=2, learning_rate=1e-12, **{**QUICK, "batch_size": 64, "xla": True})
+    metrics = train_run(data, config, tmp_path)
+    assert metrics["num_examples"]["train"] == 200
+    assert set(shapes["train"]) == {(64, 2)} and set(shapes["test"]) == {(25, 2)}, shapes
+    # The weights cannot move: each epoch's loss is the mean over the rows, each counted once.
+    history = metrics["history"]
+    np.testing.assert_allclose(history["loss"], [metrics["train_nll"]] * 2, rtol=1e-5)
+    np.testing.assert_allclose(history["val_loss"], [metrics["validation_nll"]] * 2, rtol=1e-5)

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_realnvp._buckets import filled_up
 from tfp_realnvp._keras import LEGACY_KERAS, keras
 from tfp_realnvp.autoregressive_flows import masked_autoregressive_flow
 from tfp_realnvp.bijectors.whitening import Whitening
@@ -26,7 +27,7 @@ from tfp_realnvp.data import dequantized, random_split
 from tfp_realnvp.export import export_saved_model
 from tfp_realnvp.flows import neural_spline_flow, real_nvp
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
-from tfp_realnvp.model import FlowModel
+from tfp_realnvp.model import FlowModel, xla_allowed
 from tfp_realnvp.units import bits_per_dim
 
 tfb = tfp.bijectors
@@ -289,6 +290,17 @@ def linear_gaussian_nll(
     return float(np.mean(0.5 * (mahalanobis + logdet + d * np.log(2 * np.pi))))
 
 
+def one_shape(
+    batches: tf.data.Dataset, batch_size: int, config: TrainConfig, strategy: tf.distribute.Strategy
+) -> tf.data.Dataset:
+    """``batches`` with every batch filled up to ``batch_size`` rows of weight 0 where XLA
+    compiles the steps (on one replica), so that it compiles them once: an epoch's short last
+    batch would cost a compilation of its own (`tfp_realnvp._buckets`)."""
+    if not (config.xla and xla_allowed(strategy) and strategy.num_replicas_in_sync == 1):
+        return batches
+    return batches.map(lambda *batch: filled_up(batch if len(batch) > 1 else batch[0], batch_size))
+
+
 def fit_flow(
     model: FlowModel,
     fit_data: tf.data.Dataset,
@@ -304,6 +316,7 @@ def fit_flow(
     history of every epoch, restored ones included, and the (1-based) epoch whose weights the
     model holds at the end: the best by validation NLL once early stopping restored it (Keras 3
     always restores it; tf-keras only when it stopped early), else the last."""
+    fit_data = one_shape(fit_data, config.batch_size, config, strategy)
     with strategy.scope():
         if config.weight_decay:
             optimizer = keras.optimizers.AdamW(

@@ -27,6 +27,7 @@ from tfp_realnvp.cli.run import (
     fit_flow,
     jitter_mask,
     model_record,
+    one_shape,
     publish_model,
     run_metrics,
     standardized_by,
@@ -95,6 +96,7 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     # Its length is known from the checking pass; said, Keras need not run into its end.
     count = math.ceil(seen["validation"][0] / _VALIDATION_BATCH)
     validation = validation.apply(tf.data.experimental.assert_cardinality(count))
+    validation = one_shape(validation, _VALIDATION_BATCH, config, strategy)
     fit_data = training_batches(plan, width, config, resume_from, mask)
     steps = math.ceil(n / config.batch_size)
     history, best = fit_flow(
