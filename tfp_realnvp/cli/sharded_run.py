@@ -82,9 +82,11 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     columns = tuple(int(c) for c in np.flatnonzero(whole)) if dequantize else ()
     constant = (var == 0) & ~np.isin(np.arange(width), columns)
     if constant.any():
+        one = constant.sum() == 1
         raise DataError(
             f"{plan.train[0].path}: {describe_columns(list(np.flatnonzero(constant)))} of the "
-            "training shards constant: a constant has no density; drop it"
+            f"training shards {'is' if one else 'are'} constant: a constant has no density; "
+            f"drop {'it' if one else 'them'}"
         )
     config = replace(config, dequantize_columns=columns)
     mask = jitter_mask(width, columns)

@@ -1,0 +1,79 @@
+"""One training run on shard files (cli/sharded_run.py): what its checking pass refuses, and
+what the run it then trains is made of. (tests/data/test_shards.py compares such a run with
+the same rows held in memory.)"""
+
+import numpy as np
+import pytest
+
+from tfp_realnvp import load_model
+from tfp_realnvp.cli.backup_files import complete_epochs, start_backup
+from tfp_realnvp.cli.run import TrainConfig
+from tfp_realnvp.cli.sharded_run import train_sharded_run
+from tfp_realnvp.data import DataError
+from tfp_realnvp.data.shards import plan_shards
+
+# shard handling: the Keras version changes nothing here (as in tests/data/test_shards.py)
+pytestmark = pytest.mark.one_pass
+
+QUICK = dict(couplings=1, hidden_units=(4,), epochs=1, batch_size=64, verbose=0, seed=3)
+
+
+def _plan(tmp_path, *train_parts):
+    """Training shards ``train-0.npy, ...`` and a validation and a test shard of 6 rows each."""
+    rng = np.random.default_rng(0)
+    for i, part in enumerate(train_parts):
+        np.save(tmp_path / f"train-{i}.npy", np.asarray(part, np.float32))
+    for name in ("validation", "test"):
+        rows = np.column_stack([rng.poisson(3.0, 6), rng.normal(size=6)])
+        np.save(tmp_path / f"{name}.npy", rows.astype(np.float32))
+    spec = {name: str(tmp_path / f"{name}.npy") for name in ("validation", "test")}
+    return plan_shards(str(tmp_path / "train-*.npy"), spec["validation"], spec["test"], 0, 0, 0)
+
+
+def test_the_checking_pass_refuses_too_few_rows_and_constant_columns(tmp_path):
+    rng = np.random.default_rng(1)
+    counts, normal = rng.poisson(3.0, 12).astype(float), rng.normal(size=12)
+    first = tmp_path / "train-0.npy"
+    few = _plan(tmp_path, np.column_stack([counts, normal])[:4], np.ones((5, 2)) + normal[:5, None])
+    with pytest.raises(DataError) as refused:
+        train_sharded_run(few, TrainConfig(**QUICK), tmp_path / "out")
+    assert str(refused.value) == f"{first}: 9 training rows; training needs at least 10"
+    # A constant column has no density. Whole numbers are dequantised (the noise spreads them)
+    # unless dequantize=False, and then a constant one is refused as well.
+    flat = np.column_stack([counts, np.full(12, 0.5)])
+    with pytest.raises(DataError) as refused:
+        train_sharded_run(_plan(tmp_path, flat[:6], flat[6:]), TrainConfig(**QUICK), tmp_path)
+    assert str(refused.value) == (
+        f"{first}: column 2 of the training shards is constant: a constant has no density; drop it"
+    )
+    threes = np.column_stack([np.full(12, 3.0), np.full(12, 0.5)])
+    plan = _plan(tmp_path, threes[:6], threes[6:])
+    with pytest.raises(DataError) as refused:
+        train_sharded_run(plan, TrainConfig(**QUICK), tmp_path, dequantize=False)
+    assert str(refused.value) == (
+        f"{first}: columns 1-2 of the training shards are constant: a constant has no density; "
+        "drop them"
+    )
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("*/model.keras"))
+
+
+def test_a_run_on_the_fewest_rows_it_takes_dequantises_counts_and_builds_what_it_was_asked(
+    tmp_path,
+):
+    rng = np.random.default_rng(2)
+    rows = np.column_stack([rng.poisson(3.0, 10), rng.normal(size=10)]).astype(np.float32)
+    plan = _plan(tmp_path, rows[:4], rows[4:])  # 10 training rows: the least it trains on
+    backup = start_backup(tmp_path / "run", {"command": "test"}, discard=False)
+    (tmp_path / "run").mkdir()
+    config = TrainConfig(base="diagonal", xla=True, **QUICK)
+    metrics = train_sharded_run(plan, config, tmp_path / "run", backup=backup)
+    assert metrics["num_examples"] == {"train": 10, "validation": 6, "test": 6}
+    # The whole-number column was found and dequantised; the backup was kept after the epoch.
+    assert metrics["model"]["dequantized_columns"] == [1]
+    assert complete_epochs(backup) == [1]
+    model = load_model(tmp_path / "run" / "model.keras")
+    assert model.learned_base is not None  # the base asked for
+    # The standardisation's scale is the training rows' spread, the counts' with the noise's
+    # variance (1/12 for Uniform[-0.5, 0.5)) added.
+    variance = rows.astype(np.float64).var(axis=0) + np.array([1 / 12, 0.0])
+    np.testing.assert_allclose(model.bijector.bijectors[1].scale, np.sqrt(variance), rtol=1e-5)
