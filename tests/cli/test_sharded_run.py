@@ -68,6 +68,11 @@ def test_a_run_on_the_fewest_rows_it_takes_dequantises_counts_and_builds_what_it
     config = TrainConfig(base="diagonal", xla=True, **QUICK)
     metrics = train_sharded_run(plan, config, tmp_path / "run", backup=backup)
     assert metrics["num_examples"] == {"train": 10, "validation": 6, "test": 6}
+    shards = {k: [str(tmp_path / f"{k}.npy")] for k in ("validation", "test")}
+    shards["train"] = [str(tmp_path / f"train-{i}.npy") for i in (0, 1)]
+    assert metrics["shards"] == shards
+    # The test rows are drawn beside samples of the model (two columns: the density too).
+    assert {"samples.png", "density.png"} <= {p.name for p in (tmp_path / "run").iterdir()}
     # The whole-number column was found and dequantised; the backup was kept after the epoch.
     assert metrics["model"]["dequantized_columns"] == [1]
     assert complete_epochs(backup) == [1]
