@@ -544,7 +544,7 @@ REFUSALS = {
     "unknown flow": ("train --flow glow --out r", "argument --flow: invalid choice: 'glow'"),
     "no shards": ("train --data nothing*.npy --out r", "--data nothing*.npy: no such file matches"),
     "shard widths": (
-        "train --data shard3.npy --validation-data shard4.npy --test-data shard3.npy --out r",
+        "train --data shard3.npy --validation-data shard4.npy --test-data shard4.npy --out r",
         "shard4.npy: 3 columns, but shard3.npy has 2",
     ),
     "unquoted glob": ("train --data shard3.npy shard4.npy --out r", "quote a glob of shards"),

@@ -82,3 +82,24 @@ def test_a_run_on_the_fewest_rows_it_takes_dequantises_counts_and_builds_what_it
     # variance (1/12 for Uniform[-0.5, 0.5)) added.
     variance = rows.astype(np.float64).var(axis=0) + np.array([1 / 12, 0.0])
     np.testing.assert_allclose(model.bijector.bijectors[1].scale, np.sqrt(variance), rtol=1e-5)
+
+
+def test_each_epoch_reads_the_shards_in_an_order_of_its_own(tmp_path, monkeypatch):
+    # Rows mix only within a window of SHUFFLE_ROWS rows, so past one window the shards' order,
+    # drawn anew each epoch, is what moves rows between windows. Windows of 4 rows here, and
+    # 6 shards of 4 rows, each row holding its shard's number.
+    from tfp_realnvp.cli import sharded_run
+
+    monkeypatch.setattr(sharded_run, "SHUFFLE_ROWS", 4)
+    for i in range(6):
+        np.save(tmp_path / f"train-{i}.npy", np.full((4, 2), i, np.float32))
+    np.save(tmp_path / "held.npy", np.zeros((4, 2), np.float32))
+    held = str(tmp_path / "held.npy")
+    plan = plan_shards(str(tmp_path / "train-*.npy"), held, held, 0, 0, 0)
+    config = TrainConfig(epochs=4, batch_size=4, seed=0)
+    batches = [b.numpy() for b in sharded_run.training_batches(plan, 2, config, 0, np.zeros(2))]
+    epochs = np.split(np.stack([b[:, 0] for b in batches]), 4)  # 6 windows an epoch
+    for epoch in epochs:
+        assert sorted(epoch.ravel()) == sorted(list(range(6)) * 4)  # every row once an epoch
+    # The first window holds rows of the first shards read: not the same ones every epoch.
+    assert len({frozenset(epoch[0]) for epoch in epochs}) > 1, epochs

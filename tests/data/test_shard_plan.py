@@ -141,12 +141,32 @@ def test_a_plan_refuses_shards_of_different_or_too_few_columns(tmp_path, refusal
     a, b, c = _npy(tmp_path / "a.npy"), _npy(tmp_path / "b.npy", width=4), _npy(tmp_path / "c.npy")
     message = refusal(DataError, plan_shards, str(a), str(c), str(b), 0.1, 0.1, 0)
     assert message == f"{b}: 4 columns, but {a} has 3; every shard must have the same width"
-    one = _npy(tmp_path / "one.npy", width=1)
-    message = refusal(DataError, plan_shards, str(one), str(one), str(one), 0.1, 0.1, 0)
+    one, held = _npy(tmp_path / "one.npy", width=1), str(_npy(tmp_path / "held.npy", width=1))
+    message = refusal(DataError, plan_shards, str(one), held, held, 0.1, 0.1, 0)
     assert message == f"{one}: one column: RealNVP couplings split the dimensions in two"
-    (tmp_path / "r.tfrecord").write_bytes(bytes(16))
-    records = str(tmp_path / "r.tfrecord")
-    assert plan_shards(records, records, records, 0.1, 0.1, 0).width is None  # read later
+    for name in ("r", "held"):
+        (tmp_path / f"{name}.tfrecord").write_bytes(bytes(16))
+    records, held = str(tmp_path / "r.tfrecord"), str(tmp_path / "held.tfrecord")
+    assert plan_shards(records, held, held, 0.1, 0.1, 0).width is None  # read later
+
+
+def test_a_plan_refuses_a_held_out_shard_that_is_a_training_shard_too(tmp_path, refusal):
+    # Its rows would be trained on, then scored as held out: a test NLL of training rows.
+    a, b, c = (_npy(tmp_path / f"{n}.npy") for n in "abc")
+    (tmp_path / "sub").mkdir()
+    b_again = str(tmp_path / "sub" / ".." / "b.npy")  # another name of the same file
+    for spec, args, flag, given, path in (
+        (str(tmp_path / "[ab].npy"), (str(a), str(c)), "--validation-data", str(a), a),
+        (str(tmp_path / "[ab].npy"), (str(c), b_again), "--test-data", b_again, Path(b_again)),
+    ):
+        message = refusal(DataError, plan_shards, spec, *args, 0.3, 0.3, 0)
+        assert message == (
+            f"{flag} {given}: {path} is a training shard too (--data {spec}); a held-out set "
+            f"must not be trained on: give --data a pattern without it, or leave out {flag} to "
+            "hold whole shards of --data out"
+        )
+    plan = plan_shards(str(tmp_path / "[ab].npy"), str(c), str(c), 0.3, 0.3, 0)
+    assert [s.path for s in plan.train] == [a, b]
 
 
 def test_a_run_is_named_after_its_shards():

@@ -122,9 +122,10 @@ def test_a_bad_row_is_named_by_file_and_row(tmp_path, name, text, message):
 def test_headers_are_checked_before_reading_rows(tmp_path):
     np.save(tmp_path / "a-0.npy", np.zeros((4, 2), np.float32))
     np.save(tmp_path / "a-1.npy", np.zeros((4, 3), np.float32))
-    first = str(tmp_path / "a-0.npy")
+    np.save(tmp_path / "held.npy", np.zeros((4, 2), np.float32))
+    held = str(tmp_path / "held.npy")
     with pytest.raises(DataError, match=r"3 columns, but .*a-0\.npy has 2"):
-        plan_shards(str(tmp_path / "a-*.npy"), first, first, 0.1, 0.1, 0)
+        plan_shards(str(tmp_path / "a-*.npy"), held, held, 0.1, 0.1, 0)
     with pytest.raises(DataError, match="no such file matches"):
         plan_shards(str(tmp_path / "b-*.npy"), None, None, 0.1, 0.1, 0)
 

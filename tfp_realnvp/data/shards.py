@@ -142,6 +142,22 @@ def held_out(paths: list[Path], fraction: float, seed: int) -> tuple[list[Path],
     )
 
 
+def _refuse_training_shards_held_out(
+    data: str, train: list[Path], sets: dict[str, list[Path]], specs: dict[str, str | None]
+) -> None:
+    """Refuses a file named both as a training shard and as a validation or test shard: its
+    rows would be trained on and then scored as held out."""
+    training = {p.resolve() for p in train}
+    for arg, paths in sets.items():
+        both = next((p for p in paths if p.resolve() in training), None)
+        if both is not None:
+            raise DataError(
+                f"{arg} {specs[arg]}: {both} is a training shard too (--data {data}); a "
+                f"held-out set must not be trained on: give --data a pattern without it, or "
+                f"leave out {arg} to hold whole shards of --data out"
+            )
+
+
 def plan_shards(
     data: str,
     validation: str | None,
@@ -156,7 +172,8 @@ def plan_shards(
 
     Raises:
       DataError: naming the argument or file: no match, unsupported or mixed types, a bad
-        header, differing widths, fewer than 2 columns, or too few shards to hold out.
+        header, differing widths, fewer than 2 columns, too few shards to hold out, or a
+        validation or test shard that is a training shard too.
     """
     train = list_shards(data)
     sets = {}
@@ -173,6 +190,9 @@ def plan_shards(
                 f"{arg} or more shards (whole shards are held out)"
             )
         train, sets[arg] = held_out(train, fraction, seed + offset)
+    _refuse_training_shards_held_out(
+        data, train, sets, {"--validation-data": validation, "--test-data": test}
+    )
     shards = {
         name: tuple(inspect_shard(p) for p in paths)
         for name, paths in (("--data", train), *sets.items())
