@@ -7,7 +7,7 @@
 # subprocesses, too slow to repeat per mutant). MUTATION_DESELECT names tests (space-separated
 # node ids) left out of the run: only tests that mutmut's instrument itself breaks (a test that
 # checks which frame a warning points at sees mutmut's wrapper there); docs/MUTATION.md says
-# which and why.
+# which and why. MUTATION_NAMES (below) reruns chosen mutants only.
 #
 # Runs in a scratch clone of the committed HEAD (mutmut writes a mutants/ tree, copying the
 # package, the tests and the files tests read), with the checkout's .venv (`make install`
@@ -72,7 +72,11 @@ if context.context()._context_handle is not None:
     sys.exit(f"{sys.argv[1:]}: collecting these tests starts TensorFlow (a tensor made at "
              "import); mutmut's forked workers would hang. Make it in the test instead.")
 PY
-"$checkout/.venv/bin/mutmut" run --max-children 2 > mutmut.log 2>&1 || { tail -c 3000 mutmut.log; exit 1; }
+# MUTATION_NAMES (space-separated) runs only those mutants, e.g. an earlier run's survivors once
+# the tests they asked for exist; the rest then count as "not checked" in the summary.
+# shellcheck disable=SC2086
+"$checkout/.venv/bin/mutmut" run --max-children 2 ${MUTATION_NAMES:-} > mutmut.log 2>&1 \
+    || { tail -c 3000 mutmut.log; exit 1; }
 results="$("$checkout/.venv/bin/mutmut" results --all true 2>/dev/null || "$checkout/.venv/bin/mutmut" results)"
 total="$(grep -c ": " <<< "$results" || true)"
 killed="$(grep -c ": killed" <<< "$results" || true)"
