@@ -85,6 +85,11 @@ def test_fit_and_evaluate_compile_one_batch_shape_and_count_only_the_data(monkey
     got = model.evaluate(x[:21], batch_size=8, verbose=0)[0]
     np.testing.assert_allclose(got, nll[:21].mean(), rtol=1e-5)
     assert set(shapes["test"]) == {(8, 2)}, shapes
+    # evaluate reads the rows in order (fit shuffles them, as Keras does).
+    for training, ordered in ((False, True), (True, False)):
+        data, _ = model._one_shape(x[:21], None, {"batch_size": 8}, training=training)
+        rows = np.concatenate([b["x"] for b in data])[:21]
+        assert np.array_equal(rows, x[:21]) == ordered
 
 
 def test_the_filled_up_rows_add_nothing_to_the_gradient():

@@ -454,7 +454,7 @@ class FlowModel(keras.Model):
             validation_data = (validation_data,)  # tf-keras takes only tuples or datasets
         x = self._check_domain(x, "x")
         kwargs["validation_data"] = self._check_domain(validation_data, "validation_data")
-        x, y = self._one_shape(x, y, kwargs, "steps_per_epoch")
+        x, y = self._one_shape(x, y, kwargs, training=True)
         no_shuffle_of_datasets(x, kwargs)
         self._build_optimizer()
         return self._execution_steps().run(
@@ -466,12 +466,14 @@ class FlowModel(keras.Model):
             or unsized(kwargs["validation_data"], kwargs.get("validation_steps")),
         )
 
-    def _one_shape(self, x, y, kwargs: dict, steps: str) -> tuple:
-        """``(x, y)`` for Keras, with ``kwargs`` changed to match: where XLA compiles the
-        steps (one replica), `padded_batches` of the arrays in ``x``, ``y`` and
-        ``sample_weight``, and of a ``validation_split`` or ``validation_data`` of arrays;
-        else as they came. Calls that Keras would refuse, or that batch otherwise (``steps``
+    def _one_shape(self, x, y, kwargs: dict, training: bool) -> tuple:
+        """``(x, y)`` for Keras' ``fit`` (``training``) or ``evaluate``, with ``kwargs``
+        changed to match: where XLA compiles the steps (one replica), `padded_batches` of the
+        arrays in ``x``, ``y`` and ``sample_weight`` (shuffled as ``fit`` shuffles; in order
+        for ``evaluate``), and of a ``validation_split`` or ``validation_data`` of arrays; else
+        as they came. Calls that Keras would refuse, or that batch otherwise (a step count
         given, ``shuffle="batch"``, ``class_weight``), are left to Keras."""
+        steps = "steps_per_epoch" if training else "steps"
         strategy = getattr(self, "distribute_strategy", None) or tf.distribute.get_strategy()
         if not getattr(self, "_eval_jit", False) or strategy.num_replicas_in_sync != 1:
             return x, y
@@ -493,7 +495,7 @@ class FlowModel(keras.Model):
             if held_out and kwargs.get("validation_data") is None:  # else Keras ignores it
                 validation = {k: v[n - held_out :] for k, v in columns.items()}
                 columns = {k: v[: n - held_out] for k, v in columns.items()}
-            shuffle = kwargs.pop("shuffle", True)
+            shuffle = kwargs.pop("shuffle", training)
             for key in ("batch_size", "sample_weight", "validation_split"):
                 kwargs.pop(key, None)
             x, y = padded_batches(columns, batch_size, shuffle=shuffle), None
@@ -518,7 +520,7 @@ class FlowModel(keras.Model):
         kwargs = _by_name(args, kwargs, _EVALUATE_PARAMETERS, "evaluate")
         self._refuse_dropped_weights(y, kwargs.get("sample_weight"))
         x = self._check_domain(x, "x")
-        x, y = self._one_shape(x, y, kwargs, "steps")
+        x, y = self._one_shape(x, y, kwargs, training=False)
         return self._execution_steps().run(
             self,
             kwargs.get("callbacks"),
