@@ -27,7 +27,7 @@ from tfp_realnvp.data import dequantized, random_split
 from tfp_realnvp.export import export_saved_model
 from tfp_realnvp.flows import neural_spline_flow, real_nvp
 from tfp_realnvp.image_flows import multiscale_real_nvp, preprocessed_image_flow
-from tfp_realnvp.model import FlowModel, xla_allowed
+from tfp_realnvp.model import FlowModel
 from tfp_realnvp.units import bits_per_dim
 
 tfb = tfp.bijectors
@@ -296,7 +296,7 @@ def one_shape(
     """``batches`` with every batch filled up to ``batch_size`` rows of weight 0 where XLA
     compiles the steps (on one replica), so that it compiles them once: an epoch's short last
     batch would cost a compilation of its own (`tfp_realnvp._buckets`)."""
-    if not (config.xla and xla_allowed(strategy) and strategy.num_replicas_in_sync == 1):
+    if not (config.xla and strategy.num_replicas_in_sync == 1):  # where XLA compiles a step
         return batches
     return batches.map(lambda *batch: filled_up(batch if len(batch) > 1 else batch[0], batch_size))
 
