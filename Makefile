@@ -41,13 +41,13 @@ wheel-venv: dist
 	$(WHEEL_PY) -m pip install --quiet --no-deps --no-index dist/*.whl
 	$(WHEEL_PY) -m pip check
 
-# The suite runs twice: under Keras 3 (TensorFlow's default tf.keras) on the checkout, with the
-# slow end-to-end runs, the docstring examples and the tests no Keras version can change
-# (marked one_pass), and under tf-keras (TF_USE_LEGACY_KERAS=1) on the installed wheel,
-# without those, and with the packaging tests of the installed wheel (marked installed).
-# The two passes run one after the other, each on both cores: side by side (four TensorFlow
-# processes on two cores) they took a minute longer in all, and about 10% more CPU (user
-# 23:30 against 21:21, the install's share taken out).
+# The suite runs twice: under Keras 3 (TensorFlow's default tf.keras) on the checkout, every test
+# but the packaging ones, with the docstring examples; and under tf-keras (TF_USE_LEGACY_KERAS=1)
+# on the installed wheel, the tests of what each Keras does its own way (marked tf_keras: fit,
+# callbacks, saving, Keras state in backups and exports) and the packaging tests of the installed
+# wheel (marked installed). The two passes run one after the other, each on both cores: side by
+# side (four TensorFlow processes on two cores) they took a minute longer in all, and about 10%
+# more CPU (user 23:30 against 21:21, the install's share taken out).
 test: lint
 	$(MAKE) --no-print-directory test-keras3
 	$(MAKE) --no-print-directory test-tfkeras
@@ -57,7 +57,7 @@ test-keras3: install
 
 test-tfkeras: wheel-venv
 	cd $(WHEEL_VENV) && TF_USE_LEGACY_KERAS=1 TFP_REALNVP_TEST_INSTALLED=1 \
-		$(WHEEL_PY) $(PYTEST) -q -m "(not slow or tf_keras_too) and not one_pass" $(CURDIR)/tests
+		$(WHEEL_PY) $(PYTEST) -q -m "tf_keras or installed" $(CURDIR)/tests
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -70,6 +70,7 @@ def test_learned_base_trains_saves_and_exports(kind, tmp_path):
     np.testing.assert_allclose(samples, model.sample(5, seed=[3, 4]), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.tf_keras  # Keras weights seen by TFP
 def test_tfp_sees_the_base_variables_of_a_flow_distribution():
     """`tfp.vi` and hand-written TFP loops train `dist.trainable_variables`: they must hold the
     base's, under Keras 3 too (whose layers are not tf.Modules)."""

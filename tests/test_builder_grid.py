@@ -9,9 +9,6 @@ from tfp_realnvp import AffineCoupling, keras, multiscale_real_nvp, real_nvp, te
 from tfp_realnvp.bijectors.scales import SCALES
 from tfp_realnvp.stacks import IMAGE_MASKS, PERMUTATIONS, VECTOR_MASKS
 
-# the kit's checks of bijector math: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
-
 F64 = tf.float64
 
 # Every way to choose the coupling's transformer: each scale, and None (additive, as "none").

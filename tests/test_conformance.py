@@ -292,7 +292,7 @@ KERAS_CASES = {
 
 
 def _one_per_layer_kind(case):
-    return case if case in KERAS_CASES else pytest.param(case, marks=pytest.mark.one_pass)
+    return pytest.param(case, marks=pytest.mark.tf_keras) if case in KERAS_CASES else case
 
 
 def test_the_keras_cases_are_cases():
@@ -323,7 +323,6 @@ def _inside(low, high):
     return lambda rng, shape: rng.uniform(low + margin, high - margin, shape)
 
 
-@pytest.mark.one_pass  # TFP's checks of the math at the domain's edges
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bijective_and_finite_near_domain_edges(case):
     """The two checks of TFP's bijector_test_util, in our code: bijective with finite outputs

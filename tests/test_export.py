@@ -70,6 +70,7 @@ def served_without_tfp(tmp_path_factory):
     return x, {c: (m, p, np.load(o), names[str(p)]) for c, (m, p, o) in cases.items()}
 
 
+@pytest.mark.tf_keras  # an export captures Keras variables
 @pytest.mark.parametrize("conditional", [False, True])
 def test_saved_model_serves_without_tfp_and_matches(served_without_tfp, conditional):
     x, cases = served_without_tfp
@@ -105,7 +106,6 @@ def test_export_traces_each_signature_once(tmp_path, flow_traces):
     assert len(flow_traces) == 4  # log_prob (also serving_default), sample, forward, inverse
 
 
-@pytest.mark.one_pass  # files: the Keras version changes nothing here
 def test_export_refuses_to_overwrite_and_replaces_whole(tmp_path):
     model = _trained_model()
     path = trn.export_saved_model(model, tmp_path / "m")
@@ -118,7 +118,6 @@ def test_export_refuses_to_overwrite_and_replaces_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary leftovers
 
 
-@pytest.mark.one_pass  # the self-check and files: no Keras in either
 def test_an_export_that_disagrees_is_refused_and_the_old_one_kept(tmp_path, monkeypatch):
     # An inverse whose log-det has the wrong sign: the SavedModel must not be published.
     real = trn.export._serving_module
@@ -184,7 +183,6 @@ def test_forward_and_inverse_log_dets_are_the_jacobians(tmp_path):
     np.testing.assert_allclose(back["z"], z, atol=1e-4)
 
 
-@pytest.mark.one_pass  # TFP bijectors only: no Keras here
 def test_probes_avoid_the_edge_of_a_bounded_domain(tmp_path):
     # A trained digits model's samples can land exactly on 0 or K, where the inverse is
     # infinite: the self-check must probe inside the domain, not refuse a sound export.
@@ -200,7 +198,6 @@ def test_probes_avoid_the_edge_of_a_bounded_domain(tmp_path):
     trn.export_saved_model(steep, tmp_path / "steep")
 
 
-@pytest.mark.one_pass  # the graph's own checks: no Keras in them
 @pytest.mark.parametrize("conditional", [False, True])
 def test_every_signature_checks_its_inputs_and_says_what_it_expects(tmp_path, conditional):
     # A wrong width failed deep in the graph ("Incompatible shapes: [3,14] vs. [13]").
@@ -246,7 +243,6 @@ def test_every_signature_checks_its_inputs_and_says_what_it_expects(tmp_path, co
             sig["sample"](count=tf.constant(3), seed=seed, **good)
 
 
-@pytest.mark.one_pass  # the self-check: no Keras in it
 def test_the_self_check_names_each_output_that_disagrees(tmp_path, monkeypatch):
     """`_verify` run on a SavedModel whose signatures are the real ones with one output nudged
     at a time: each is caught, under its own name."""

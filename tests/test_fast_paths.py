@@ -68,6 +68,7 @@ def _shapes_traced(model, monkeypatch) -> dict:
     return shapes
 
 
+@pytest.mark.tf_keras  # Keras' batching and weighted means
 def test_fit_and_evaluate_compile_one_batch_shape_and_count_only_the_data(monkeypatch):
     model = _model()
     model.compile(optimizer=keras.optimizers.SGD(0.0))  # the weights stay: losses comparable
@@ -148,6 +149,7 @@ class _Epochs(keras.callbacks.Callback):
         self.steps.append(int(np.asarray(self.model.steps_per_execution)))
 
 
+@pytest.mark.tf_keras  # Keras' steps_per_execution and batch callbacks
 def test_fit_runs_several_steps_per_call_only_when_no_callback_watches_batches():
     x = np.random.default_rng(1).normal(size=(320, 2)).astype("float32")  # 10 batches of 32
     fast, watched, lambdas = _model(), _model(), _model()
@@ -173,6 +175,7 @@ def test_fit_runs_several_steps_per_call_only_when_no_callback_watches_batches()
     )
 
 
+@pytest.mark.tf_keras  # Keras' steps_per_epoch
 def test_fit_runs_exactly_steps_per_epoch_on_endless_data():
     model, epochs = _model(), _Epochs()
     ds = tf.data.Dataset.from_tensor_slices(np.zeros([64, 2], "float32")).batch(8).repeat()
@@ -180,6 +183,7 @@ def test_fit_runs_exactly_steps_per_epoch_on_endless_data():
     assert int(model.optimizer.iterations) == 24 and epochs.steps == [6, 6]  # 6 divides 12
 
 
+@pytest.mark.tf_keras  # each Keras builds its optimizer apart
 def test_fit_traces_its_train_step_with_the_optimizer_already_built(monkeypatch):
     # Variables created during a tf.function's first trace make it trace again: Keras 3 builds
     # the optimizer inside the step's trace, which doubled the first call of fit.
@@ -204,6 +208,7 @@ def test_fit_keeps_an_explicit_steps_per_execution():
     assert batches.batches == [1, 3] and set(batches.steps) == {2}
 
 
+@pytest.mark.tf_keras  # Keras layers' kernels under a cast
 def test_bfloat16_path_runs_bfloat16_matmuls_and_agrees_with_float32():
     model = _model(dims=4)
     x = np.random.default_rng(2).normal(size=(64, 4)).astype("float32")

@@ -136,6 +136,7 @@ def test_joint_distribution_with_a_flow_prior():
     assert len(joint.trainable_variables) == len(flow.trainable_variables) > 0
 
 
+@pytest.mark.tf_keras  # Keras weights seen by TFP
 def test_flow_trains_as_a_tfp_vi_surrogate():
     target = tfd.MultivariateNormalDiag([2.0, -1.0], [0.5, 1.5])
     q = flow_distribution(real_nvp([2], num_couplings=4, hidden_units=[16]))

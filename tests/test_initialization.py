@@ -71,6 +71,7 @@ FIT_INPUTS = {
 }
 
 
+@pytest.mark.tf_keras  # each Keras' data adapters
 @pytest.mark.parametrize("kind", sorted(FIT_INPUTS))
 def test_fit_initializes_from_its_first_training_batch(kind):
     keras.utils.set_random_seed(0)
@@ -125,7 +126,6 @@ def test_first_batch_of_each_kind_of_fit_input():
         first_batch(object())
 
 
-@pytest.mark.one_pass  # a thread-local switch: the Keras version changes nothing here
 def test_the_initialising_switch_is_open_only_in_its_own_thread():
     from tfp_realnvp.bijectors.data_init import initialization_record, initializing
 

@@ -10,6 +10,8 @@ import tensorflow as tf
 import tfp_realnvp as trn
 from tfp_realnvp import keras
 
+pytestmark = pytest.mark.tf_keras  # the Keras the package builds on, and its variables seen by TFP
+
 
 def test_public_keras_is_the_one_the_package_builds_on():
     legacy = os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes")

@@ -7,9 +7,6 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp import AffineCoupling, FlowBijector, keras, testing
 
-# the kit against broken bijector math: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
-
 tfb = tfp.bijectors
 
 

@@ -6,12 +6,7 @@ package never goes through the compatibility module bijectors/scales.py."""
 import ast
 import pathlib
 
-import pytest
-
 import tfp_realnvp
-
-# source files: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
 
 PACKAGE = pathlib.Path(tfp_realnvp.__file__).parent
 BIJECTORS = PACKAGE / "bijectors"

@@ -30,6 +30,7 @@ def _model(seed=0, **kwargs):
     return model
 
 
+@pytest.mark.tf_keras  # Keras' fit and its logs
 def test_fit_without_targets_lowers_nll_and_reports_bits_per_dim():
     model, x = _model(), _data()
     before = -float(np.mean(model.log_prob(x)))
@@ -42,12 +43,14 @@ def test_fit_without_targets_lowers_nll_and_reports_bits_per_dim():
     )
 
 
+@pytest.mark.tf_keras  # Keras' loss reduction
 def test_loss_is_the_mean_nll_in_nats():
     model, x = _model(), _data(128)
     result = model.evaluate(x, batch_size=128, verbose=0, return_dict=True)
     np.testing.assert_allclose(result["loss"], -np.mean(model.log_prob(x)), rtol=1e-5)
 
 
+@pytest.mark.tf_keras  # a dataset through Keras' fit; variable tracking
 def test_fit_on_dataset_and_distribution_shares_variables():
     model = _model()
     ds = tf.data.Dataset.from_tensor_slices(_data()).batch(64)
@@ -72,6 +75,7 @@ def test_sample_is_seeded_and_shaped():
         model.sample(-1)
 
 
+@pytest.mark.tf_keras  # Keras' sample weights
 def test_sample_weights_weight_the_loss_of_a_conditional_model():
     keras.utils.set_random_seed(0)
     model = trn.FlowModel(trn.real_nvp([2], 2, [8], context_shape=[1]))
@@ -99,6 +103,7 @@ def test_unconditional_model_refuses_targets():
         model.fit(_data(64), np.zeros(64), epochs=1, verbose=0)
 
 
+@pytest.mark.tf_keras  # Keras' (x, y) unpacking
 def test_conditional_model_fits_and_samples():
     keras.utils.set_random_seed(0)
     flow = trn.real_nvp([2], num_couplings=4, hidden_units=[32], context_shape=[1])
@@ -123,6 +128,7 @@ def test_model_rejects_wrong_dtype_tensor():
         _model().log_prob(tf.zeros([2, 2], tf.float64))
 
 
+@pytest.mark.tf_keras  # Keras' callbacks
 def test_callbacks_early_stopping_checkpoint_tensorboard(tmp_path):
     model, x = _model(), _data()
     ckpt = str(tmp_path / "best.weights.h5")
@@ -141,6 +147,7 @@ def test_callbacks_early_stopping_checkpoint_tensorboard(tmp_path):
     np.testing.assert_allclose(reloaded.log_prob(x[:8]), model.log_prob(x[:8]), rtol=1e-6)
 
 
+@pytest.mark.tf_keras  # the .keras format
 def test_keras_format_round_trip_is_exact(tmp_path):
     model, x = _model(permutation="lu", scale="tanh"), _data()
     model.fit(x, epochs=2, batch_size=64, verbose=0)
@@ -157,6 +164,7 @@ def test_keras_format_round_trip_is_exact(tmp_path):
     np.testing.assert_allclose(loaded.log_prob(x[:16]), model.log_prob(x[:16]), rtol=1e-5)
 
 
+@pytest.mark.tf_keras  # the .keras format
 def test_keras_format_refuses_unserialisable_flow_and_keeps_the_old_file(tmp_path):
     path = tmp_path / "flow.keras"
     path.write_bytes(b"the user's earlier file")
@@ -176,6 +184,7 @@ def straight():
     return _losses(_model(), _data(), 4)
 
 
+@pytest.mark.tf_keras  # the optimizer's variables
 def test_tf_checkpoint_resume_continues_the_same_trajectory(tmp_path, straight):
     x = _data()
     first = _model()
@@ -191,6 +200,7 @@ def test_tf_checkpoint_resume_continues_the_same_trajectory(tmp_path, straight):
     np.testing.assert_allclose(head + tail, straight, rtol=1e-5)
 
 
+@pytest.mark.tf_keras  # Keras' ModelCheckpoint
 def test_keras_model_checkpoint_resume_continues_the_same_trajectory(tmp_path, straight):
     x = _data()
     first = _model()
@@ -264,6 +274,7 @@ class _HostConditioner(keras.layers.Layer):
         return tf.ensure_shape(shift, x1.shape)
 
 
+@pytest.mark.tf_keras  # compile()'s arguments
 def test_jit_compile_false_reaches_log_prob_and_sample():
     coupling = trn.AffineCoupling(_HostConditioner(), num_masked=1, event_shape=[2], scale="none")
     x = np.array([[0.3, -1.0], [2.0, 0.5]], np.float32)
@@ -319,6 +330,7 @@ def test_dequantize_draws_fresh_noise_for_every_batch():
     np.testing.assert_array_equal(evaluated, trained[:4])
 
 
+@pytest.mark.tf_keras  # Keras' metrics
 def test_metrics_are_the_mean_over_examples_for_any_dataset():
     """A short last batch counts for the examples it holds, and a dataset of unknown length
     (which ends in a step whose input ran out) reports the same loss as an array."""

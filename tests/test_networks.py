@@ -5,6 +5,8 @@ import tensorflow as tf
 import tfp_realnvp as trn
 from tfp_realnvp import ResidualConvNet, ResidualMLP, keras, testing
 
+pytestmark = pytest.mark.tf_keras  # the conditioners are Keras layers
+
 
 def test_mlp_starts_at_zero_and_round_trips_config():
     net = ResidualMLP(3, hidden_units=[8, 8, 4], num_outputs=2, activation="tanh")

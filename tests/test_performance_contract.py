@@ -46,6 +46,7 @@ def _model(**kwargs):
     return model
 
 
+@pytest.mark.tf_keras  # compile()'s jit_compile and Keras' tracing
 def test_xla_by_default_and_no_retracing():
     model = _model()
     assert model.jit_compile

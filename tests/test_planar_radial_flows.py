@@ -7,9 +7,6 @@ import tensorflow as tf
 import tfp_realnvp as trn
 from tfp_realnvp import testing
 
-# bijector math at parameter edges: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
-
 F64 = tf.float64
 
 

@@ -140,6 +140,7 @@ class _Pair(tfb.Bijector):
         return first + self.second.inverse_log_det_jacobian(y, 1, **kwargs)
 
 
+@pytest.mark.tf_keras  # a user's Keras layers inside a bijector
 def test_a_user_composite_with_children_is_walked_and_routed():
     inner = trn.real_nvp([2], 1, [4], context_shape=[1])
     coupling = next(b for b in walk(inner) if isinstance(b, trn.AffineCoupling))
@@ -190,7 +191,6 @@ def _flip(qualname: str):
     return Flip
 
 
-@pytest.mark.one_pass  # a dict of classes: the Keras version changes nothing here
 def test_register_bijector_adds_a_class_once_and_refuses_what_it_cannot_save(monkeypatch, refusal):
     monkeypatch.setattr("tfp_realnvp.bijectors.base._REGISTRY", dict(registered_bijectors()))
     flip = _flip("user.Flip")
@@ -258,7 +258,6 @@ def test_every_bijector_names_the_argument_and_what_came(case):
         make().inverse(tf.zeros(shape, dtype))
 
 
-@pytest.mark.one_pass  # argument checks: the Keras version changes nothing here
 def test_an_integer_dtype_or_an_empty_event_is_refused_by_name(refusal):
     for make in (trn.LULinear, trn.ActNorm, trn.Planar):
         assert refusal(TypeError, make, [3], dtype=tf.int32) == (
@@ -309,7 +308,6 @@ def test_without_tfps_greedy_cache_the_results_are_the_same(monkeypatch):
     )
 
 
-@pytest.mark.one_pass  # TFP's cache: the Keras version changes nothing here
 def test_a_class_made_with_a_single_pass_gets_its_cache_and_only_the_missing_log_dets():
     """FlowBijector.__init_subclass__ runs as a class is made: here, at test time, rather than
     at import like the package's own classes (which mutation testing cannot reach)."""

@@ -11,6 +11,8 @@ import pytest
 import tfp_realnvp as trn
 from tfp_realnvp._keras import LEGACY_KERAS
 
+pytestmark = pytest.mark.tf_keras  # files saved by 0.1.0 through each Keras' loader
+
 FIXTURES = (
     Path(__file__).with_name("fixtures") / "v0_1_0" / ("tf_keras" if LEGACY_KERAS else "keras3")
 )

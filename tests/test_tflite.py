@@ -33,6 +33,7 @@ def _runners(path):
     }
 
 
+@pytest.mark.tf_keras  # the converter captures Keras variables
 def test_vector_flow_with_lu_and_context_matches_keras(tmp_path):
     model = _perturbed(trn.real_nvp([3], 3, [8], permutation="lu", context_shape=[2]))
     path = trn.export_tflite(model, tmp_path / "flow.tflite")
@@ -69,7 +70,7 @@ def test_vector_flow_with_lu_and_context_matches_keras(tmp_path):
 
 @pytest.mark.parametrize(
     "glow",
-    [False, pytest.param(True, marks=[pytest.mark.slow, pytest.mark.tf_keras_too])],
+    [False, pytest.param(True, marks=[pytest.mark.slow, pytest.mark.tf_keras])],
     ids=["realnvp_preprocessed", "glow"],
 )
 def test_multiscale_image_flow_matches_keras(tmp_path, glow):
@@ -122,7 +123,6 @@ def test_each_signature_is_traced_once_and_the_self_check_is_quiet(tmp_path, flo
     assert not [w for w in caught if "Interpreter is deprecated" in str(w.message)]
 
 
-@pytest.mark.one_pass  # the converter's ops and their owners: the Keras version changes nothing
 def test_unsupported_bijectors_are_named_with_their_ops_and_nothing_is_written(tmp_path):
     # The LU permutation's W^-1 is a triangular solve too, but of weights only: it folds into a
     # constant and is not named. Each culprit is the innermost bijector around the op (not the
@@ -177,7 +177,6 @@ def test_vector_scale_log_det_survives_conversion(tmp_path):
     np.testing.assert_allclose(run["log_prob"](x=x)["log_prob"], model.log_prob(x), atol=1e-4)
 
 
-@pytest.mark.one_pass  # the self-check and files: no Keras in either
 def test_a_file_that_disagrees_is_refused_and_the_old_one_kept(tmp_path, monkeypatch):
     # Undo the per-example tracing that keeps the converter's fold right: the flaw comes back,
     # and the self-check must catch it before anything is published.
@@ -200,7 +199,6 @@ def test_a_file_that_disagrees_is_refused_and_the_old_one_kept(tmp_path, monkeyp
     trn.export_tflite(model, path, overwrite=True, atol=0.0, rtol=0.5)
 
 
-@pytest.mark.one_pass  # the self-check: no Keras in it
 def test_a_sample_signature_that_disagrees_is_refused(tmp_path, monkeypatch):
     real = tf.lite.Interpreter
 

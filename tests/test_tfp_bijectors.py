@@ -93,7 +93,6 @@ def test_a_tfp_bijector_saves_in_the_keras_format(kind, tmp_path):
     np.testing.assert_allclose(loaded.distribution.log_prob(x), want, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.one_pass  # the exports see TF variables and ops: the Keras version is not in them
 @pytest.mark.parametrize("chain", CHAINS)
 def test_tfp_bijectors_pass_both_exports(chain, tmp_path):
     model = _model(CHAINS[chain])
@@ -128,6 +127,7 @@ def test_a_config_rebuilds_the_same_parameters():
         np.testing.assert_allclose(_numbers(again), _numbers(config), rtol=1e-6, err_msg=kind)
 
 
+@pytest.mark.tf_keras  # the .keras format
 def test_a_trained_variable_inside_a_tfp_bijector_is_refused_by_name(tmp_path):
     scale = tfb.Scale(tf.Variable([1.0, 2.0, 3.0]), name="learned_scale")
     model = trn.FlowModel(tfb.Chain([scale, trn.real_nvp([3], 2, [4])]), event_shape=[3])

@@ -19,7 +19,6 @@ from tfp_realnvp.verification import (
 )
 
 tfb = tfp.bijectors
-pytestmark = pytest.mark.one_pass  # the check's own logic; the exports run it in both passes
 
 
 def _probe(n: int, value: float = 0.0) -> Probe:

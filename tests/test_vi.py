@@ -124,6 +124,7 @@ def test_fit_vi_and_the_importance_weighted_bound():
     assert np.mean(losses[-20:]) > -LOG_Z - 0.1  # a bound on log Z
 
 
+@pytest.mark.tf_keras  # VIModel's steps_per_execution
 def test_fit_vi_runs_the_same_steps_however_many_go_into_one_call():
     """Several steps per compiled call (the last call partly filled) change nothing but speed:
     the same noise, the same updates, the same losses."""
@@ -140,6 +141,7 @@ def test_fit_vi_runs_the_same_steps_however_many_go_into_one_call():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.tf_keras  # Keras weights seen by TFP
 def test_tfp_fit_surrogate_posterior_trains_the_flow_unchanged():
     """TFP's own loop sees (and trains) the weights of a Keras-layer flow, under Keras 3 too."""
     keras.utils.set_random_seed(0)
@@ -174,7 +176,6 @@ def test_neutra_samples_a_gaussian_through_an_exact_transport():
         trn.neutra_kernel(flow, gaussian, kind="mala")
 
 
-@pytest.mark.one_pass  # densities in TensorFlow: no Keras here
 def test_targets_normalise_as_documented():
     """Banana and funnel integrate to 1 (grid quadrature); U1-U4 are finite and integrable;
     the logistic regression's log_prob is its JointDistribution's, pinned at the labels."""
@@ -250,7 +251,6 @@ def test_each_target_is_the_density_its_numbers_were_measured_on():
         assert abs(np.log(mass) - row["log_z_grid"]) < 1e-3, kind
 
 
-@pytest.mark.one_pass  # densities in TensorFlow: no Keras here
 def test_the_funnel_has_its_documented_spread():
     # x | v ~ N(0, e^v): E[x^2] = E[e^v] = exp(scale^2 / 2). With e^v as the scale instead
     # (exp(v) for exp(v / 2)) the density still integrates to 1, so its moment is checked.

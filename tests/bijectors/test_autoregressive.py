@@ -76,6 +76,7 @@ def test_made_outputs_of_unit_i_depend_only_on_units_before_it(
             assert on_c.all()  # the context reaches every unit, the first one too
 
 
+@pytest.mark.tf_keras  # a Keras layer's config
 def test_made_starts_at_zero_and_round_trips_config():
     made = MADE(4, [8, 8], param_shapes=[[], [5]], residual=True, activation="tanh")
     shift, other = made(tf.random.normal([2, 4]), context=tf.ones([2, 3]))
@@ -144,6 +145,7 @@ def test_iaf_is_fast_to_sample_and_its_samples_score_without_the_loop():
     np.testing.assert_allclose(cached, dist.log_prob(tf.identity(x)), rtol=1e-10)
 
 
+@pytest.mark.tf_keras  # MADE's masked kernels in Keras' fit
 def test_maf_trains_with_flow_model():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -111,6 +111,7 @@ def test_context_is_checked_the_same_way(refusal, make):
     assert conditional.inverse(x, context=tf.ones([3])).shape == (5, 4)  # broadcast
 
 
+@pytest.mark.tf_keras  # the .keras format
 def test_config_keys_stay_those_of_saved_files():
     assert set(_coupling().get_config()) == {
         "conditioner", "mask", "transformer", "context_shape", "dtype"

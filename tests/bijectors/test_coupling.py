@@ -21,9 +21,6 @@ from tfp_realnvp import (
 from tfp_realnvp.bijectors import Additive, Affine, Coupling, Transformer
 from tfp_realnvp.bijectors.layouts import MaskedLayout, SplitLayout, layout_for
 
-# closed forms and the kit's math: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
-
 tfb = tfp.bijectors
 
 

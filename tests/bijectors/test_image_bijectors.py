@@ -63,6 +63,7 @@ def test_actnorm_initialize_errors():
     assert norm.initialize(np.arange(12.0).reshape(4, 3))  # NumPy input takes the dtype
 
 
+@pytest.mark.tf_keras  # Keras layers built on first call
 def test_fresh_glow_flow_is_one_function_whatever_is_called_first():
     # Issue 15: the first `inverse` used to initialise every ActNorm, so a `forward` before it
     # used other parameters than every call after it (round trip off by 0.93).
@@ -77,6 +78,7 @@ def test_fresh_glow_flow_is_one_function_whatever_is_called_first():
     )
 
 
+@pytest.mark.tf_keras  # a Keras layer's non-trainable state
 def test_actnorm_state_saved_and_restored(tmp_path):
     def make():
         return trn.FlowModel(tfb.Chain([ActNorm([2]), trn.real_nvp([2], 1, [4])]))

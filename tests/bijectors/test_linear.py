@@ -95,7 +95,6 @@ def test_lu_linear_names_the_argument_of_a_bad_input(refusal, direction, arg):
     assert message == f"lu: `{arg}` must end in the event shape (3,); got shape (2, 4)."
 
 
-@pytest.mark.one_pass  # a flag TFP reads: the Keras version changes nothing here
 def test_maps_of_the_channels_say_their_jacobian_is_constant_and_couplings_do_not():
     # TFP reads the flag (a constant log-det may be computed once and reused for any input).
     assert LULinear([4]).is_constant_jacobian and trn.ActNorm([2, 2, 3]).is_constant_jacobian

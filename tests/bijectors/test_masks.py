@@ -4,9 +4,6 @@ import pytest
 from tfp_realnvp import alternating_mask, channel_mask, checkerboard_mask, half_mask
 from tfp_realnvp.bijectors import validate_mask
 
-# masks: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
-
 
 def test_half_mask_default_and_explicit():
     np.testing.assert_array_equal(half_mask(4), [True, True, False, False])

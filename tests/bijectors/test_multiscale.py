@@ -10,9 +10,6 @@ from tfp_realnvp.bijectors import FactorOut, Squeeze
 
 tfb = tfp.bijectors
 
-# no Keras here: one pass is enough
-pytestmark = pytest.mark.one_pass
-
 
 def _space_to_depth(x):
     """``z[..., i, j, (2a + b) C + c] = x[..., 2i + a, 2j + b, c]``."""

@@ -9,9 +9,6 @@ from tfp_realnvp.bijectors import Dequantize, Logit, Whitening
 
 F64 = tf.float64
 
-# no Keras here: one pass is enough
-pytestmark = pytest.mark.one_pass
-
 
 @pytest.mark.parametrize("levels", [2, 17, np.int64(256)])
 def test_dequantize_scales_by_the_number_of_levels(levels):

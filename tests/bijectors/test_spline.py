@@ -138,7 +138,6 @@ def test_builder_refuses_dropout_for_images_and_bad_rates():
         trn.neural_spline_flow([4], 2, [8], dropout=1.5)
 
 
-@pytest.mark.one_pass  # what a spline can represent: the Keras version changes nothing here
 def test_a_spline_flow_learns_a_bimodal_density_beyond_an_affine_one():
     """One coupling can bend a marginal into two modes; an affine coupling of the same size
     cannot. The spline's training loss ends below the affine's and below a Gaussian fit."""

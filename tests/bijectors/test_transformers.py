@@ -14,9 +14,6 @@ from tfp_realnvp.bijectors.transformers import (
     transformer_class,
 )
 
-# element-wise math: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
-
 TRANSFORMERS = {
     "soft_clamp": lambda: Affine("soft_clamp", clamp=1.5),
     "sigmoid": lambda: Affine("sigmoid"),

@@ -96,6 +96,7 @@ def _assert_same(a, b):
             assert left == right, key
 
 
+@pytest.mark.tf_keras  # Keras state restored
 def test_a_run_resumed_from_its_backup_ends_as_the_uninterrupted_run(tmp_path):
     initial = _model().get_weights()
     whole = _model(initial=initial)
@@ -119,6 +120,7 @@ def test_a_run_resumed_from_its_backup_ends_as_the_uninterrupted_run(tmp_path):
     assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == ["epoch-4", "epoch-5"]
 
 
+@pytest.mark.tf_keras  # Keras callbacks' state
 def test_a_backup_holds_the_variables_the_callbacks_and_the_history(tmp_path):
     model = _model()
     watched, backup, ends = _fit(model, tmp_path, epochs=2)
@@ -150,6 +152,7 @@ def test_a_backup_holds_the_variables_the_callbacks_and_the_history(tmp_path):
     assert not any(k.startswith("cb0_") for k in arrays)  # the plateau has no weights
 
 
+@pytest.mark.tf_keras  # Keras state restored
 def test_restore_puts_every_variable_and_the_learning_rate_back(tmp_path):
     *_, ends = _fit(_model(), tmp_path, epochs=2)
     other = _model()
@@ -196,6 +199,7 @@ def test_callback_state_is_saved_as_plain_json_values():
     assert _plain("x") == "x" and _plain(None) is None
 
 
+@pytest.mark.tf_keras  # Keras callbacks' state
 def test_resumed_state_must_fit_the_watched_callbacks(tmp_path):
     model = _model()
     watched, _, _ = _fit(model, tmp_path, epochs=1)

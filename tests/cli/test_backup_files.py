@@ -15,8 +15,6 @@ from tfp_realnvp.cli.backup_files import (
     start_backup,
 )
 
-pytestmark = pytest.mark.one_pass  # file logic: the same under any Keras
-
 FINGERPRINT = {"epochs": 6, "seed": 0}
 
 

@@ -51,6 +51,7 @@ def _snapshot(path: Path) -> dict:
     }
 
 
+@pytest.mark.tf_keras  # the command line's whole Keras run
 def test_train_writes_a_complete_marked_run_directory(run_dir):
     written = {"saved_model", "model.keras", "metrics.json", "loss.png", "samples.png"}
     written.add("density.png")
@@ -72,6 +73,7 @@ def test_train_writes_a_complete_marked_run_directory(run_dir):
         assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.tf_keras  # a CLI-trained model's Keras variables
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 def test_a_trained_run_exports_to_tflite_exactly(run_dir, tmp_path):
     # Every run standardises through a vector Shift + Scale, whose log-det TFLite once lost.
@@ -84,7 +86,6 @@ def test_a_trained_run_exports_to_tflite_exactly(run_dir, tmp_path):
     np.testing.assert_allclose(runner(x=x)["log_prob"], model.log_prob(x), atol=1e-4)
 
 
-@pytest.mark.one_pass  # file modes: the Keras version changes nothing here
 def test_outputs_follow_the_umask(tmp_path, run_dir):
     old = os.umask(0o002)
     try:
@@ -98,6 +99,7 @@ def test_outputs_follow_the_umask(tmp_path, run_dir):
     assert out.stat().st_mode & 0o777 == 0o664
 
 
+@pytest.mark.tf_keras  # a CLI-trained model's export
 def test_sample_and_log_prob_from_the_exported_model(run_dir, tmp_path):
     sample = ["sample", "--model", str(run_dir), "--seed", "0"]
     assert cli.main([*sample, "-n", "7", "--out", str(tmp_path / "s.npy")]) == 0
@@ -129,7 +131,6 @@ def named_run(tmp_path_factory):
     return out, x
 
 
-@pytest.mark.one_pass  # column names: the Keras version changes nothing here
 def test_log_prob_matches_columns_by_name(named_run, tmp_path, capsys):
     # A table with its columns (and header) reversed was scored as if in the model's order:
     # log-densities of about -4.5e12 on wine, with exit status 0.
@@ -174,7 +175,6 @@ def test_log_prob_matches_columns_by_name(named_run, tmp_path, capsys):
     assert (tmp_path / "lp.csv").read_text().startswith("log_prob\n")
 
 
-@pytest.mark.one_pass  # table parsing: the Keras version changes nothing here
 def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
     # R's write.csv puts the row names first, under an empty name; they were trained on as a
     # feature (and dequantised, being whole numbers).
@@ -201,7 +201,6 @@ def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "lp.npy"), np.load(tmp_path / "lp2.npy"))
 
 
-@pytest.mark.one_pass  # numpy statistics: the Keras version changes nothing here
 def test_whiten_puts_the_fitted_gaussian_behind_the_flow(tmp_path):
     # The README recommended whitening small tables, and named a --whiten train did not take.
     import tfp_realnvp as trn
@@ -234,7 +233,6 @@ def conditional_run(tmp_path_factory):
     return out, tmp / "t.csv", table
 
 
-@pytest.mark.one_pass  # columns and their statistics; a conditional model's Keras file: test_model
 def test_a_conditional_run_learns_p_of_the_rest_given_the_context(conditional_run, tmp_path):
     # p(y | x) was not in the command line, and a 1-D target had no flow that takes it.
     import tfp_realnvp as trn
@@ -271,7 +269,6 @@ def test_a_conditional_run_learns_p_of_the_rest_given_the_context(conditional_ru
     np.testing.assert_allclose(drawn[:, :2], np.repeat(table[:4, [0, 2]], 3, axis=0), rtol=1e-6)
 
 
-@pytest.mark.one_pass  # the SavedModel's blocks: the Keras version changes nothing here
 def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(serve, "_BLOCK_VALUES", 10)  # 5 rows of 2 values a block
     for name in ("s.npy", "s.csv"):
@@ -288,7 +285,6 @@ def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     assert len(set(map(tuple, blocks.round(6)))) == 12  # no block repeats another's noise
 
 
-@pytest.mark.one_pass  # run directories: the Keras version changes nothing here
 def test_force_replaces_a_previous_run_whole(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", "--out", str(out), *FAST]) == 0
@@ -298,7 +294,6 @@ def test_force_replaces_a_previous_run_whole(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
-@pytest.mark.one_pass  # run directories: the Keras version changes nothing here
 def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monkeypatch):
     out = tmp_path / "runs" / "new"
 
@@ -319,7 +314,6 @@ def test_a_failed_or_stopped_training_leaves_everything_as_it_was(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.one_pass  # JSON: the Keras version changes nothing here
 def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, capsys):
     def diverged(data, config, tmp, *resumable):
         (tmp / "model.keras").write_text("weights")
@@ -347,10 +341,7 @@ def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, c
     assert "test NLL not finite" in captured.out
 
 
-# The options reach the saved model through the same code under either Keras; AdamW, the learned
-# base and dropout are Keras objects, checked under both with the MAF, so the spline (its math is
-# Keras' business nowhere) runs once.
-@pytest.mark.parametrize("flow", [pytest.param("spline", marks=pytest.mark.one_pass), "maf"])
+@pytest.mark.parametrize("flow", ["spline", "maf"])
 def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, capsys, flow):
     out = tmp_path / flow
     args = ["--flow", flow, "--base", "student_t", "--weight-decay", "1e-3"]
@@ -380,7 +371,6 @@ def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, cap
     assert float(loaded.optimizer.weight_decay) == pytest.approx(1e-3)
 
 
-@pytest.mark.one_pass  # shards: the Keras version changes nothing here
 def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for i in range(3):
@@ -405,7 +395,6 @@ def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys
     assert not again.exists() and not list(tmp_path.glob(".again*"))
 
 
-@pytest.mark.one_pass  # table statistics: the Keras version changes nothing here
 def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     rng = np.random.default_rng(0)
     counts = np.column_stack([rng.poisson(3.0, 400), rng.normal(size=400), rng.poisson(9, 400)])
@@ -430,7 +419,6 @@ def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     np.testing.assert_array_equal(drawn[True][:, 1], drawn[False][:, 1])
 
 
-@pytest.mark.one_pass  # the SavedModel: the Keras version changes nothing here
 def test_log_prob_outside_an_image_models_support_is_minus_inf(run_dir, tmp_path, capsys):
     model = tmp_path / "model"
     model.mkdir()
@@ -620,7 +608,6 @@ def _refusal(workspace: Path, argv: str, prelude: str = "") -> str:
     return run.stderr
 
 
-@pytest.mark.one_pass  # refused before TensorFlow (and Keras) is imported
 @pytest.mark.parametrize("case", REFUSALS)
 def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
     argv, message = REFUSALS[case]
@@ -634,7 +621,6 @@ def test_refusals_are_one_line_quick_and_change_nothing(workspace, case):
         ("sklearn", "scikit-learn", "train --data digits --out r"),
     ],
 )
-@pytest.mark.one_pass
 def test_train_without_the_cli_extra_says_what_to_install(workspace, module, distribution, argv):
     # A None in sys.modules makes any import of the module fail: installed, yet as if it were not.
     line = _refusal(workspace, argv, prelude=f"import sys\nsys.modules[{module!r}] = None\n")
@@ -643,7 +629,6 @@ def test_train_without_the_cli_extra_says_what_to_install(workspace, module, dis
     ), line
 
 
-@pytest.mark.one_pass  # no TensorFlow: the Keras version changes nothing here
 def test_help_is_quiet_and_needs_no_tensorflow_notices():
     run = subprocess.run(
         [str(SCRIPT), "train", "--help"], env=_plain_env(), capture_output=True, text=True
@@ -651,6 +636,7 @@ def test_help_is_quiet_and_needs_no_tensorflow_notices():
     assert run.returncode == 0 and run.stderr == "" and "--force" in run.stdout
 
 
+@pytest.mark.tf_keras  # each Keras prints its own notices
 @pytest.mark.parametrize("level", [None, "3"])
 def test_a_command_that_loads_tensorflow_prints_no_notices(run_dir, tmp_path, level):
     # TF_CPP_MIN_LOG_LEVEL=3, the usual way to quiet TensorFlow, let six lines of absl and
@@ -663,8 +649,10 @@ def test_a_command_that_loads_tensorflow_prints_no_notices(run_dir, tmp_path, le
 
 
 @pytest.mark.slow
-@pytest.mark.tf_keras_too  # training stops through a Keras callback
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.tf_keras)],  # a Keras callback
+)
 def test_a_signal_stops_training_cleanly(tmp_path, signum):
     out = tmp_path / "run"
     proc = subprocess.Popen(

@@ -6,8 +6,6 @@ import pytest
 
 from tfp_realnvp.cli.cluster import ClusterError, task_from_env
 
-pytestmark = pytest.mark.one_pass  # no TensorFlow: the Keras version changes nothing here
-
 
 def _config(kind: str, index: int, chiefs: int = 1, workers: int = 3) -> dict:
     cluster = {"worker": [f"w{i}:2222" for i in range(workers)]}

@@ -12,9 +12,6 @@ from tfp_realnvp.cli.plots import (
     plot_samples_2d,
 )
 
-# matplotlib: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -12,21 +12,12 @@ import numpy as np
 import pytest
 
 from tfp_realnvp import cli, load_model
-from tfp_realnvp._keras import LEGACY_KERAS
 from tfp_realnvp.cli import backup_files
 from tfp_realnvp.cli.backup_files import backup_dir
 
-# The backups' file logic is the same under any Keras (one_pass; the rest is in
-# test_backup_files.py); the kill tests restore Keras state (the optimizer, callbacks, dropout
-# seeds), so the in-memory one runs under both.
-BACKUP_FILES = pytest.mark.one_pass
-
 KILLER = str(Path(__file__).with_name("kill_at_epoch.py"))
 ARGS = "train --no-xla --num-samples 300 --epochs 6 --couplings 2 --hidden 8 --quiet"
-ARGS += " --learning-rate 0.05 --patience 2 --batch-size 64"
-# tf-keras's Dropout draws from a stateful op whose position a restart loses (Keras 3 keeps it in
-# a seed variable, which the backup holds): there a resumed run with dropout is not bit-equal.
-ARGS += " --dropout 0" if LEGACY_KERAS else " --dropout 0.1"
+ARGS += " --learning-rate 0.05 --patience 2 --batch-size 64 --dropout 0.1"
 
 
 def _weights(run):
@@ -34,7 +25,6 @@ def _weights(run):
 
 
 @pytest.mark.slow
-@pytest.mark.tf_keras_too
 def test_a_run_killed_mid_training_resumes_to_the_same_weights(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert cli.main([*ARGS.split(), "--out", str(whole)]) == 0
@@ -82,7 +72,6 @@ def _crashed_run(tmp_path, monkeypatch, data):
     return argv
 
 
-@BACKUP_FILES
 def test_a_backup_is_not_resumed_on_other_data_nor_with_force(tmp_path, monkeypatch, capsys):
     data = tmp_path / "t.csv"
     np.savetxt(data, np.random.default_rng(0).normal(size=(60, 2)), delimiter=",")

@@ -12,8 +12,6 @@ import pytest
 from tfp_realnvp.cli import rundir
 from tfp_realnvp.cli.rundir import MARKER, OutputError
 
-pytestmark = pytest.mark.one_pass  # file logic: the same under any Keras
-
 
 def _run(path, files=("model.keras",), **info):
     path.mkdir(parents=True)

@@ -7,8 +7,6 @@ from tfp_realnvp.cli.screening import screen_images, screen_vectors, uses_image_
 from tfp_realnvp.data import DataError
 from tfp_realnvp.data.tables import Table, describe_columns
 
-pytestmark = pytest.mark.one_pass  # numpy alone: the Keras version changes nothing here
-
 
 def test_whole_number_columns_are_found():
     rng = np.random.default_rng(0)

@@ -12,9 +12,6 @@ from tfp_realnvp.cli.sharded_run import train_sharded_run
 from tfp_realnvp.data import DataError
 from tfp_realnvp.data.shards import plan_shards
 
-# shard handling: the Keras version changes nothing here (as in tests/data/test_shards.py)
-pytestmark = pytest.mark.one_pass
-
 QUICK = dict(couplings=1, hidden_units=(4,), epochs=1, batch_size=64, verbose=0, seed=3)
 
 

@@ -2,6 +2,7 @@
 about training, checked by behaviour."""
 
 import numpy as np
+import pytest
 
 import tfp_realnvp as trn
 from tfp_realnvp.cli.run import TrainConfig, train_run
@@ -13,6 +14,7 @@ def _learning_rates(history):
     return history.get("learning_rate", history.get("lr"))  # Keras 3 / tf-keras
 
 
+@pytest.mark.tf_keras  # EarlyStopping's restore differs by Keras
 def test_a_validation_plateau_halves_the_learning_rate_then_stops_training(tmp_path):
     # A learning rate of 1e-12 cannot move float32 weights: the validation NLL stays exactly
     # where it started, which is a plateau from the first epoch on.

@@ -15,8 +15,6 @@ from tfp_realnvp.data import (
 )
 from tfp_realnvp.data.tables import Table, index_column, without_first_column
 
-pytestmark = pytest.mark.one_pass  # numpy alone: the Keras version changes nothing here
-
 TOY = [name for name in DATASETS if name != "digits"]
 N = 4096
 

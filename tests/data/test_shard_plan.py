@@ -4,13 +4,10 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tfp_realnvp.data import shards
 from tfp_realnvp.data.shards import Shard, held_out, list_shards, plan_shards
 from tfp_realnvp.data.tables import DataError
-
-pytestmark = pytest.mark.one_pass  # no TensorFlow here
 
 
 def _npy(path: Path, rows: int = 4, width: int = 3, dtype="float32") -> Path:

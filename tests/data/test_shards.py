@@ -14,9 +14,6 @@ from tfp_realnvp.data import DataError, random_split
 from tfp_realnvp.data.shards import inspect_shard, plan_shards
 from tfp_realnvp.data.streaming import row_stream, shard_dataset
 
-# shard checks: the Keras version changes nothing here
-pytestmark = pytest.mark.one_pass
-
 
 def _write_csv(path, rows):
     np.savetxt(path, rows, delimiter=",", fmt="%.9g", header="a,b", comments="")

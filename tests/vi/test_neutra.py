@@ -14,9 +14,6 @@ from tfp_realnvp.vi import neutra, neutra_kernel, sample_neutra
 tfb = tfp.bijectors
 mcmc = tfp.mcmc
 
-# TFP kernels and a TFP bijector, no Keras: one pass is enough
-pytestmark = pytest.mark.one_pass
-
 
 @functools.cache
 def shift():

@@ -8,8 +8,6 @@ import tensorflow as tf
 
 from tfp_realnvp.vi import targets
 
-pytestmark = pytest.mark.one_pass  # TensorFlow maths: the same under any Keras
-
 # Points over [-5, 5]^2 with batch shape [3, 50]: a reduction over the wrong axis shows.
 Z = np.random.default_rng(0).uniform(-5, 5, size=(3, 50, 2))
 

@@ -70,6 +70,7 @@ def test_importance_samples_tighten_the_bound():
     assert np.mean(iwae) < 0.7
 
 
+@pytest.mark.tf_keras  # Keras' optimizer and schedule
 @pytest.mark.parametrize("cosine_decay", [True, False])
 def test_the_learning_rate_is_adams_with_or_without_cosine_decay(cosine_decay):
     schedule = keras.optimizers.schedules.CosineDecay(0.05, 3) if cosine_decay else 0.05
@@ -122,6 +123,7 @@ def _planned_steps(fit, first_step: int = 0) -> float:
     return planned
 
 
+@pytest.mark.tf_keras  # VIModel.fit's arguments
 @pytest.mark.parametrize(
     "fit, steps",
     [
@@ -167,6 +169,7 @@ def test_fit_vi_fits_a_float64_flow():
     assert losses.dtype == np.float64 and np.all(np.isfinite(losses))
 
 
+@pytest.mark.tf_keras  # VIModel.fit through Keras
 def test_vi_model_fit_follows_its_seed_and_asks_for_no_shuffle():
     def losses(seed):
         keras.utils.set_random_seed(0)
