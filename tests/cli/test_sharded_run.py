@@ -4,11 +4,12 @@ the same rows held in memory.)"""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfp_realnvp import load_model
 from tfp_realnvp.cli.backup_files import complete_epochs, start_backup
 from tfp_realnvp.cli.run import TrainConfig
-from tfp_realnvp.cli.sharded_run import train_sharded_run
+from tfp_realnvp.cli.sharded_run import train_sharded_run, training_batches
 from tfp_realnvp.data import DataError
 from tfp_realnvp.data.shards import plan_shards
 
@@ -100,3 +101,64 @@ def test_each_epoch_reads_the_shards_in_an_order_of_its_own(tmp_path, monkeypatc
         assert sorted(epoch.ravel()) == sorted(list(range(6)) * 4)  # every row once an epoch
     # The first window holds rows of the first shards read: not the same ones every epoch.
     assert len({frozenset(epoch[0]) for epoch in epochs}) > 1, epochs
+
+
+def _write_tfrecord(path, rows):
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for row in rows:
+            feature = tf.train.Feature(float_list=tf.train.FloatList(value=row))
+            example = tf.train.Example(features=tf.train.Features(feature={"x": feature}))
+            writer.write(example.SerializeToString())
+
+
+def test_tfrecord_shards_are_checked_at_the_width_of_their_first_record(tmp_path):
+    # TFRecord headers hold no width: the run reads it from the first training record. One
+    # training shard of 9 rows of 3 values, and held-out shards of the same width.
+    rows = np.random.default_rng(3).normal(size=(9, 3))
+    for name, part in (("train", rows), ("validation", rows[:3]), ("test", rows[3:6])):
+        _write_tfrecord(tmp_path / f"{name}.tfrecord", part)
+    spec = {name: str(tmp_path / f"{name}.tfrecord") for name in ("train", "validation", "test")}
+    plan = plan_shards(spec["train"], spec["validation"], spec["test"], 0, 0, 0)
+    assert plan.width is None
+    with pytest.raises(DataError) as refused:
+        train_sharded_run(plan, TrainConfig(**QUICK), tmp_path / "out")
+    assert str(refused.value) == f"{spec['train']}: 9 training rows; training needs at least 10"
+
+
+class _Built(Exception):
+    """Raised in place of building the flow: the checking pass is over."""
+
+
+def test_a_constant_count_column_is_dequantised_not_refused(tmp_path, monkeypatch):
+    # Dequantised, a column of one whole number is Uniform[2.5, 3.5): a density. The flow is
+    # standardised by the noise's spread there, sqrt(1/12).
+    from tfp_realnvp.cli import sharded_run
+
+    def built(mean, std, config):
+        raise _Built(mean, std, config)
+
+    monkeypatch.setattr(sharded_run, "standardized_by", built)
+    normal = np.random.default_rng(4).normal(size=12).astype(np.float32).astype(np.float64)
+    threes = np.column_stack([normal, np.full(12, 3.0)])
+    with pytest.raises(_Built) as caught:
+        train_sharded_run(_plan(tmp_path, threes[:6], threes[6:]), TrainConfig(**QUICK), tmp_path)
+    mean, std, config = caught.value.args
+    assert config.dequantize_columns == (1,)
+    np.testing.assert_allclose(mean, [normal.mean(), 3.0])
+    np.testing.assert_allclose(std, [normal.std(), np.sqrt(1 / 12)])
+
+
+def test_the_noise_on_whole_numbers_is_uniform_over_half_a_unit_each_side(tmp_path):
+    # Column 0 is dequantised (mask 1), column 1 is not: 3s in both, 64 rows an epoch.
+    for i in range(2):
+        np.save(tmp_path / f"train-{i}.npy", np.full((32, 2), 3.0, np.float32))
+    np.save(tmp_path / "held.npy", np.zeros((4, 2), np.float32))
+    held = str(tmp_path / "held.npy")
+    plan = plan_shards(str(tmp_path / "train-*.npy"), held, held, 0, 0, 0)
+    config = TrainConfig(epochs=2, batch_size=64, seed=0)
+    mask = np.array([1.0, 0.0], np.float32)
+    batches = np.concatenate([b.numpy() for b in training_batches(plan, 2, config, 0, mask)])
+    assert batches.shape == (128, 2) and np.all(batches[:, 1] == 3.0)
+    noise = batches[:, 0] - 3.0
+    assert noise.min() >= -0.5 and noise.max() < 0.5
+    assert noise.min() < -0.4 and noise.max() > 0.4 and abs(noise.mean()) < 0.1
