@@ -70,7 +70,6 @@ def served_without_tfp(tmp_path_factory):
     return x, {c: (m, p, np.load(o), names[str(p)]) for c, (m, p, o) in cases.items()}
 
 
-@pytest.mark.tf_keras  # an export captures Keras variables
 @pytest.mark.parametrize("conditional", [False, True])
 def test_saved_model_serves_without_tfp_and_matches(served_without_tfp, conditional):
     x, cases = served_without_tfp
@@ -99,6 +98,7 @@ def test_saved_model_serves_without_tfp_and_matches(served_without_tfp, conditio
     np.testing.assert_allclose(out["samples"], seeded, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.tf_keras  # an export captures Keras variables (and verifies itself)
 def test_export_traces_each_signature_once(tmp_path, flow_traces):
     # tf.saved_model.save traces a tf.function attribute again in its own context: the
     # module must hold the traced functions, or every export pays for the flow twice.

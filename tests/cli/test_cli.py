@@ -636,8 +636,10 @@ def test_help_is_quiet_and_needs_no_tensorflow_notices():
     assert run.returncode == 0 and run.stderr == "" and "--force" in run.stdout
 
 
-@pytest.mark.tf_keras  # each Keras prints its own notices
-@pytest.mark.parametrize("level", [None, "3"])
+@pytest.mark.parametrize(
+    "level",
+    [pytest.param(None, marks=pytest.mark.tf_keras), "3"],  # each Keras has its notices
+)
 def test_a_command_that_loads_tensorflow_prints_no_notices(run_dir, tmp_path, level):
     # TF_CPP_MIN_LOG_LEVEL=3, the usual way to quiet TensorFlow, let six lines of absl and
     # oneDNN notices through: TensorFlow prints them at import whatever the level says.
