@@ -483,6 +483,7 @@ def _setup(tmp: Path) -> None:
     (tmp / "s.npy").write_bytes(b"mine")
     np.save(tmp / "shard3.npy", x[:, :2] + 1.0)
     np.save(tmp / "shard4.npy", np.ones((20, 3)))
+    np.save(tmp / "shard5.npy", x[:, :2] - 1.0)
     _fake_run(tmp / "extra")
     (tmp / ".mine.backup").mkdir()
     (tmp / ".mine.backup" / "notes.txt").write_text("mine")
@@ -532,8 +533,12 @@ REFUSALS = {
     "unknown flow": ("train --flow glow --out r", "argument --flow: invalid choice: 'glow'"),
     "no shards": ("train --data nothing*.npy --out r", "--data nothing*.npy: no such file matches"),
     "shard widths": (
-        "train --data shard3.npy --validation-data shard4.npy --test-data shard4.npy --out r",
+        "train --data shard3.npy --validation-data shard4.npy --test-data shard5.npy --out r",
         "shard4.npy: 3 columns, but shard3.npy has 2",
+    ),
+    "test shards that validate": (
+        "train --data shard3.npy --validation-data shard5.npy --test-data shard5.npy --out r",
+        "shard5.npy is a validation shard too (--validation-data shard5.npy); the validation NLL",
     ),
     "unquoted glob": ("train --data shard3.npy shard4.npy --out r", "quote a glob of shards"),
     "no model": ("sample --model victim -n 2 --out x.npy", "--model victim: no exported model"),

@@ -28,6 +28,14 @@ def _plan(tmp_path, *train_parts):
     return plan_shards(str(tmp_path / "train-*.npy"), spec["validation"], spec["test"], 0, 0, 0)
 
 
+def _held_out(tmp_path) -> list[str]:
+    """A validation and a test shard of 4 rows of zeros (the tests of the training stream
+    read neither)."""
+    for name in ("validation", "test"):
+        np.save(tmp_path / f"{name}.npy", np.zeros((4, 2), np.float32))
+    return [str(tmp_path / f"{name}.npy") for name in ("validation", "test")]
+
+
 def test_the_checking_pass_refuses_too_few_rows_and_constant_columns(tmp_path):
     rng = np.random.default_rng(1)
     counts, normal = rng.poisson(3.0, 12).astype(float), rng.normal(size=12)
@@ -91,9 +99,7 @@ def test_each_epoch_reads_the_shards_in_an_order_of_its_own(tmp_path, monkeypatc
     monkeypatch.setattr(sharded_run, "SHUFFLE_ROWS", 4)
     for i in range(6):
         np.save(tmp_path / f"train-{i}.npy", np.full((4, 2), i, np.float32))
-    np.save(tmp_path / "held.npy", np.zeros((4, 2), np.float32))
-    held = str(tmp_path / "held.npy")
-    plan = plan_shards(str(tmp_path / "train-*.npy"), held, held, 0, 0, 0)
+    plan = plan_shards(str(tmp_path / "train-*.npy"), *_held_out(tmp_path), 0, 0, 0)
     config = TrainConfig(epochs=4, batch_size=4, seed=0)
     batches = [b.numpy() for b in sharded_run.training_batches(plan, 2, config, 0, np.zeros(2))]
     epochs = np.split(np.stack([b[:, 0] for b in batches]), 4)  # 6 windows an epoch
@@ -152,9 +158,7 @@ def test_the_noise_on_whole_numbers_is_uniform_over_half_a_unit_each_side(tmp_pa
     # Column 0 is dequantised (mask 1), column 1 is not: 3s in both, 64 rows an epoch.
     for i in range(2):
         np.save(tmp_path / f"train-{i}.npy", np.full((32, 2), 3.0, np.float32))
-    np.save(tmp_path / "held.npy", np.zeros((4, 2), np.float32))
-    held = str(tmp_path / "held.npy")
-    plan = plan_shards(str(tmp_path / "train-*.npy"), held, held, 0, 0, 0)
+    plan = plan_shards(str(tmp_path / "train-*.npy"), *_held_out(tmp_path), 0, 0, 0)
     config = TrainConfig(epochs=2, batch_size=64, seed=0)
     mask = np.array([1.0, 0.0], np.float32)
     batches = np.concatenate([b.numpy() for b in training_batches(plan, 2, config, 0, mask)])

@@ -138,13 +138,17 @@ def test_a_plan_refuses_shards_of_different_or_too_few_columns(tmp_path, refusal
     a, b, c = _npy(tmp_path / "a.npy"), _npy(tmp_path / "b.npy", width=4), _npy(tmp_path / "c.npy")
     message = refusal(DataError, plan_shards, str(a), str(c), str(b), 0.1, 0.1, 0)
     assert message == f"{b}: 4 columns, but {a} has 3; every shard must have the same width"
-    one, held = _npy(tmp_path / "one.npy", width=1), str(_npy(tmp_path / "held.npy", width=1))
-    message = refusal(DataError, plan_shards, str(one), held, held, 0.1, 0.1, 0)
+    one = _npy(tmp_path / "one.npy", width=1)
+    held = [str(_npy(tmp_path / f"{name}.npy", width=1)) for name in ("val", "test")]
+    message = refusal(DataError, plan_shards, str(one), *held, 0.1, 0.1, 0)
     assert message == f"{one}: one column: RealNVP couplings split the dimensions in two"
-    for name in ("r", "held"):
+    for name in ("r", "val", "test"):
         (tmp_path / f"{name}.tfrecord").write_bytes(bytes(16))
-    records, held = str(tmp_path / "r.tfrecord"), str(tmp_path / "held.tfrecord")
-    assert plan_shards(records, held, held, 0.1, 0.1, 0).width is None  # read later
+    records, held = (
+        str(tmp_path / "r.tfrecord"),
+        [str(tmp_path / f"{n}.tfrecord") for n in ("val", "test")],
+    )
+    assert plan_shards(records, *held, 0.1, 0.1, 0).width is None  # read later
 
 
 def test_a_plan_refuses_a_held_out_shard_that_is_a_training_shard_too(tmp_path, refusal):
@@ -162,8 +166,22 @@ def test_a_plan_refuses_a_held_out_shard_that_is_a_training_shard_too(tmp_path, 
             f"must not be trained on: give --data a pattern without it, or leave out {flag} to "
             "hold whole shards of --data out"
         )
-    plan = plan_shards(str(tmp_path / "[ab].npy"), str(c), str(c), 0.3, 0.3, 0)
+    d = _npy(tmp_path / "d.npy")
+    plan = plan_shards(str(tmp_path / "[ab].npy"), str(c), str(d), 0.3, 0.3, 0)
     assert [s.path for s in plan.train] == [a, b]
+
+
+def test_a_plan_refuses_a_test_shard_that_is_a_validation_shard_too(tmp_path, refusal):
+    # The validation NLL picks the epoch kept: a test NLL on the same rows reads too well.
+    a, b, c = (_npy(tmp_path / f"{n}.npy") for n in "abc")
+    for validation, test, both in ((str(b), str(b), b), (str(tmp_path / "[bc].npy"), str(c), c)):
+        message = refusal(DataError, plan_shards, str(a), validation, test, 0.3, 0.3, 0)
+        assert message == (
+            f"--test-data {test}: {both} is a validation shard too (--validation-data "
+            f"{validation}); the validation NLL picks the epoch kept, so a test NLL on the same "
+            "rows reads too well: give --test-data files of their own, or leave it out to hold "
+            "whole shards of --data out"
+        )
 
 
 def test_a_run_is_named_after_its_shards():

@@ -119,10 +119,11 @@ def test_a_bad_row_is_named_by_file_and_row(tmp_path, name, text, message):
 def test_headers_are_checked_before_reading_rows(tmp_path):
     np.save(tmp_path / "a-0.npy", np.zeros((4, 2), np.float32))
     np.save(tmp_path / "a-1.npy", np.zeros((4, 3), np.float32))
-    np.save(tmp_path / "held.npy", np.zeros((4, 2), np.float32))
-    held = str(tmp_path / "held.npy")
+    for name in ("val", "test"):
+        np.save(tmp_path / f"{name}.npy", np.zeros((4, 2), np.float32))
+    held = [str(tmp_path / f"{name}.npy") for name in ("val", "test")]
     with pytest.raises(DataError, match=r"3 columns, but .*a-0\.npy has 2"):
-        plan_shards(str(tmp_path / "a-*.npy"), held, held, 0.1, 0.1, 0)
+        plan_shards(str(tmp_path / "a-*.npy"), *held, 0.1, 0.1, 0)
     with pytest.raises(DataError, match="no such file matches"):
         plan_shards(str(tmp_path / "b-*.npy"), None, None, 0.1, 0.1, 0)
 
@@ -140,11 +141,10 @@ def test_each_epoch_is_its_own_permutation_and_a_restart_draws_it_again(tmp_path
     # same from epoch to epoch.
     rows = np.arange(64 * 2, dtype=np.float32).reshape(64, 2)
     np.save(tmp_path / "train-0.npy", rows)
-    np.save(tmp_path / "held.npy", rows[:8])
-    plan = plan_shards(
-        str(tmp_path / "train-0.npy"), str(tmp_path / "held.npy"), str(tmp_path / "held.npy"),
-        0.1, 0.1, 0,
-    )  # fmt: skip
+    for name in ("val", "test"):
+        np.save(tmp_path / f"{name}.npy", rows[:8])
+    held = [str(tmp_path / f"{name}.npy") for name in ("val", "test")]
+    plan = plan_shards(str(tmp_path / "train-0.npy"), *held, 0.1, 0.1, 0)
     config = TrainConfig(epochs=3, batch_size=16)
     mask = np.zeros(2, bool)
 

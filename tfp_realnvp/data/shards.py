@@ -142,11 +142,13 @@ def held_out(paths: list[Path], fraction: float, seed: int) -> tuple[list[Path],
     )
 
 
-def _refuse_training_shards_held_out(
+def _refuse_shared_shards(
     data: str, train: list[Path], sets: dict[str, list[Path]], specs: dict[str, str | None]
 ) -> None:
-    """Refuses a file named both as a training shard and as a validation or test shard: its
-    rows would be trained on and then scored as held out."""
+    """Refuses a file named both as a training shard and as a validation or test shard (its
+    rows would be trained on, then scored as held out), or as both a validation and a test
+    shard (the validation NLL picks the epoch kept, so a test NLL on the same rows is biased
+    low)."""
     training = {p.resolve() for p in train}
     for arg, paths in sets.items():
         both = next((p for p in paths if p.resolve() in training), None)
@@ -156,6 +158,15 @@ def _refuse_training_shards_held_out(
                 f"held-out set must not be trained on: give --data a pattern without it, or "
                 f"leave out {arg} to hold whole shards of --data out"
             )
+    validating = {p.resolve() for p in sets["--validation-data"]}
+    both = next((p for p in sets["--test-data"] if p.resolve() in validating), None)
+    if both is not None:
+        raise DataError(
+            f"--test-data {specs['--test-data']}: {both} is a validation shard too "
+            f"(--validation-data {specs['--validation-data']}); the validation NLL picks the "
+            "epoch kept, so a test NLL on the same rows reads too well: give --test-data files "
+            "of their own, or leave it out to hold whole shards of --data out"
+        )
 
 
 def plan_shards(
@@ -172,8 +183,9 @@ def plan_shards(
 
     Raises:
       DataError: naming the argument or file: no match, unsupported or mixed types, a bad
-        header, differing widths, fewer than 2 columns, too few shards to hold out, or a
-        validation or test shard that is a training shard too.
+        header, differing widths, fewer than 2 columns, too few shards to hold out, a
+        validation or test shard that is a training shard too, or a test shard that is a
+        validation shard too.
     """
     train = list_shards(data)
     sets = {}
@@ -190,9 +202,7 @@ def plan_shards(
                 f"{arg} or more shards (whole shards are held out)"
             )
         train, sets[arg] = held_out(train, fraction, seed + offset)
-    _refuse_training_shards_held_out(
-        data, train, sets, {"--validation-data": validation, "--test-data": test}
-    )
+    _refuse_shared_shards(data, train, sets, {"--validation-data": validation, "--test-data": test})
     shards = {
         name: tuple(inspect_shard(p) for p in paths)
         for name, paths in (("--data", train), *sets.items())
