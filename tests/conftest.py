@@ -102,3 +102,18 @@ def flow_traces(monkeypatch) -> list:
 
     monkeypatch.setattr(tfp_realnvp.FlowModel, "bijector_kwargs", counted)
     return traces
+
+
+@pytest.fixture
+def write_tfrecord():
+    """``write_tfrecord(path, rows)`` writes a shard in the documented TFRecord layout: one
+    `tf.train.Example` per row, its values a ``float_list`` feature ``"x"``."""
+
+    def write(path, rows) -> None:
+        with tf.io.TFRecordWriter(str(path)) as writer:
+            for row in rows:
+                feature = tf.train.Feature(float_list=tf.train.FloatList(value=row))
+                example = tf.train.Example(features=tf.train.Features(feature={"x": feature}))
+                writer.write(example.SerializeToString())
+
+    return write

@@ -4,7 +4,6 @@ the same rows held in memory.)"""
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tfp_realnvp import load_model
 from tfp_realnvp.cli.backup_files import complete_epochs, start_backup
@@ -109,20 +108,12 @@ def test_each_epoch_reads_the_shards_in_an_order_of_its_own(tmp_path, monkeypatc
     assert len({frozenset(epoch[0]) for epoch in epochs}) > 1, epochs
 
 
-def _write_tfrecord(path, rows):
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for row in rows:
-            feature = tf.train.Feature(float_list=tf.train.FloatList(value=row))
-            example = tf.train.Example(features=tf.train.Features(feature={"x": feature}))
-            writer.write(example.SerializeToString())
-
-
-def test_tfrecord_shards_are_checked_at_the_width_of_their_first_record(tmp_path):
+def test_tfrecord_shards_are_checked_at_the_width_of_their_first_record(tmp_path, write_tfrecord):
     # TFRecord headers hold no width: the run reads it from the first training record. One
     # training shard of 9 rows of 3 values, and held-out shards of the same width.
     rows = np.random.default_rng(3).normal(size=(9, 3))
     for name, part in (("train", rows), ("validation", rows[:3]), ("test", rows[3:6])):
-        _write_tfrecord(tmp_path / f"{name}.tfrecord", part)
+        write_tfrecord(tmp_path / f"{name}.tfrecord", part)
     spec = {name: str(tmp_path / f"{name}.tfrecord") for name in ("train", "validation", "test")}
     plan = plan_shards(spec["train"], spec["validation"], spec["test"], 0, 0, 0)
     assert plan.width is None

@@ -19,15 +19,7 @@ def _write_csv(path, rows):
     np.savetxt(path, rows, delimiter=",", fmt="%.9g", header="a,b", comments="")
 
 
-def _write_tfrecord(path, rows):
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for row in rows:
-            feature = tf.train.Feature(float_list=tf.train.FloatList(value=row))
-            example = tf.train.Example(features=tf.train.Features(feature={"x": feature}))
-            writer.write(example.SerializeToString())
-
-
-def test_shards_train_to_the_metrics_of_the_same_rows_in_memory(tmp_path):
+def test_shards_train_to_the_metrics_of_the_same_rows_in_memory(tmp_path, write_tfrecord):
     rng = np.random.default_rng(0)
     data = (rng.normal(size=(80, 2)) * [1.0, 3.0] + [0.5, -1.0]).astype(np.float32)
     # Full-batch training: every epoch is one batch of all training rows, whatever their order,
@@ -40,7 +32,7 @@ def test_shards_train_to_the_metrics_of_the_same_rows_in_memory(tmp_path):
     for i, part in enumerate(np.array_split(train, 3)):
         np.save(tmp_path / f"train-{i}.npy", part)
     _write_csv(tmp_path / "validation.csv", validation)
-    _write_tfrecord(tmp_path / "test.tfrecord", test)
+    write_tfrecord(tmp_path / "test.tfrecord", test)
     plan = plan_shards(
         str(tmp_path / "train-*.npy"),
         str(tmp_path / "validation.csv"),
@@ -161,10 +153,10 @@ def test_each_epoch_is_its_own_permutation_and_a_restart_draws_it_again(tmp_path
     np.testing.assert_array_equal(resumed[0], whole[2])
 
 
-def test_a_ragged_record_is_named_by_file_and_record(tmp_path):
+def test_a_ragged_record_is_named_by_file_and_record(tmp_path, write_tfrecord):
     from tfp_realnvp.data.streaming import bad_row_message
 
-    _write_tfrecord(tmp_path / "r.tfrecord", [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0, 7.0]])
+    write_tfrecord(tmp_path / "r.tfrecord", [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0, 7.0]])
     with pytest.raises(tf.errors.InvalidArgumentError) as caught:
         list(row_stream([inspect_shard(tmp_path / "r.tfrecord")]))
     assert bad_row_message(caught.value) == (
@@ -172,15 +164,15 @@ def test_a_ragged_record_is_named_by_file_and_record(tmp_path):
     )
 
 
-def test_tfrecords_stream_their_rows_with_the_width_of_the_first_record(tmp_path):
+def test_tfrecords_stream_their_rows_with_the_width_of_the_first_record(tmp_path, write_tfrecord):
     rows = np.arange(12, dtype=np.float32).reshape(4, 3)
-    _write_tfrecord(tmp_path / "a.tfrecord", rows[:3])
+    write_tfrecord(tmp_path / "a.tfrecord", rows[:3])
     got = np.concatenate(list(shard_dataset(str(tmp_path / "a.tfrecord"), 2, seed=None)))
     np.testing.assert_array_equal(got, rows[:3])
-    _write_tfrecord(tmp_path / "b.tfrecord", rows[3:])
+    write_tfrecord(tmp_path / "b.tfrecord", rows[3:])
     got = np.concatenate(list(shard_dataset(str(tmp_path / "*.tfrecord"), 8, seed=None)))
     np.testing.assert_array_equal(got, rows[[0, 3, 1, 2]])  # interleaved a, b, a, a
-    _write_tfrecord(tmp_path / "one.tfrecord", [[1.0]])
+    write_tfrecord(tmp_path / "one.tfrecord", [[1.0]])
     (tmp_path / "none.tfrecord").write_bytes(b"")
     from tfp_realnvp.data.streaming import tfrecord_width
 
