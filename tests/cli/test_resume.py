@@ -122,3 +122,73 @@ def test_a_sharded_run_killed_after_its_best_epoch_resumes_to_the_same_weights(t
     assert b["best_epoch"] == a["best_epoch"]
     for x, y in zip(_weights(whole), _weights(killed), strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_a_backup_resumes_under_another_stopping_rule_and_output_settings(
+    tmp_path, monkeypatch, capsys
+):
+    # The fingerprint leaves out what may change between a run and its resumption: the
+    # stopping rule (--epochs, --patience) and what is printed (--quiet, --verbose); a
+    # training setting (here the learning rate) may not change.
+    data = tmp_path / "t.csv"
+    np.savetxt(data, np.random.default_rng(0).normal(size=(60, 2)), delimiter=",")
+    argv = _crashed_run(tmp_path, monkeypatch, data)
+    resumed_from = []
+
+    def resumed(data, config, tmp, backup, resume_from, *rest):
+        resumed_from.append(resume_from)
+        raise RuntimeError("stopped again")
+
+    monkeypatch.setattr("tfp_realnvp.cli.run.train_run", resumed)
+    changed = ["--epochs", "9", "--patience", "4", "--verbose", "--resume"]
+    with pytest.raises(RuntimeError, match="stopped again"):
+        cli.main([*argv, "--no-xla", *changed])
+    assert resumed_from == [1]
+    capsys.readouterr()
+    assert cli.main([*argv, "--no-xla", "--quiet", "--learning-rate", "0.01"]) == 2
+    assert "other settings (--learning-rate differ); rerun" in capsys.readouterr().err
+
+
+def test_the_workers_resume_from_the_newest_epoch_they_all_backed_up(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from tfp_realnvp.cli import backup_callback
+    from tfp_realnvp.cli.cluster import Task
+    from tfp_realnvp.cli.train import _agree_on_epoch
+
+    out, one = tmp_path / "run", tf.distribute.get_strategy()
+    saved = backup_files.start_backup(out, {"command": "test"}, discard=False)
+    for epoch in (2, 3):
+        (saved / f"epoch-{epoch}").mkdir()
+    plain = SimpleNamespace(resume=False, verbose=False)
+    insisting = SimpleNamespace(resume=True, verbose=False)
+    # Alone, a worker resumes from its own newest epoch; a backup to discard stays discarded.
+    assert _agree_on_epoch(plain, one, out, Task(0, 1), 3) == 3
+    assert _agree_on_epoch(plain, one, out, Task(0, 1), -1) == -1
+    assert backup_files.complete_epochs(saved) == [2, 3] and capsys.readouterr().err == ""
+    # Another worker backed up epoch 2 only: this one rewinds to it, and says so.
+    seen = []
+
+    def other_has_two(strategy, mine):
+        seen.append(mine)
+        return 2
+
+    monkeypatch.setattr(backup_callback, "common_epoch", other_has_two)
+    assert _agree_on_epoch(plain, one, out, Task(0, 2), 3) == 2
+    assert seen == [[2, 3]] and backup_files.complete_epochs(saved) == [2]
+    assert capsys.readouterr().err == (
+        "tfp-realnvp: note: epoch 2 is the newest one every worker backed up; resuming from there\n"
+    )
+    # --resume with no epoch shared by every worker is refused, naming this worker's epochs.
+    monkeypatch.setattr(backup_callback, "common_epoch", lambda strategy, mine: 0)
+    with pytest.raises(backup_files.BackupError) as refused:
+        _agree_on_epoch(insisting, one, out, Task(0, 2), 2)
+    assert str(refused.value) == (
+        f"--resume: the workers' backups share no whole epoch (this worker has epochs [2] in "
+        f"{saved}); restart the job without --resume to start over"
+    )
+    with pytest.raises(backup_files.BackupError, match=r"\(this worker has none in "):
+        _agree_on_epoch(insisting, one, out, Task(0, 2), 0)
+    assert _agree_on_epoch(plain, one, out, Task(0, 2), 0) == 0  # a fresh start needs none
