@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -285,9 +286,9 @@ def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     assert len(set(map(tuple, blocks.round(6)))) == 12  # no block repeats another's noise
 
 
-def test_force_replaces_a_previous_run_whole(tmp_path, capsys):
+def test_force_replaces_a_previous_run_whole(tmp_path, capsys, run_dir):
     out = tmp_path / "run"
-    assert cli.main(["train", "--out", str(out), *FAST]) == 0
+    shutil.copytree(run_dir, out)  # a previous run of FAST
     first = (out / "model.keras").read_bytes()
     assert cli.main(["train", "--out", str(out), "--force", "--seed", "3", *FAST]) == 0
     assert (out / "model.keras").read_bytes() != first
