@@ -431,6 +431,7 @@ def test_the_schedule_at_its_edges_and_the_reference_density():
     )
 
 
+@pytest.mark.tf_keras  # a Keras model's method
 def test_vi_model_samples_q():
     """`sample` pushes base draws through `forward`: seeded draws repeat, and match q's."""
     keras.utils.set_random_seed(0)
