@@ -186,6 +186,16 @@ def test_a_lost_worker_is_named_from_tensorflows_report():
     assert str(lost_worker("Socket closed")).startswith("another worker of the job stopped")
 
 
+def test_only_an_unavailable_peer_counts_as_a_lost_worker():
+    import tensorflow as tf
+
+    from tfp_realnvp.cli.train import _peer_stopped
+
+    assert _peer_stopped(tf.errors.UnavailableError(None, None, "heartbeats stopped"))
+    assert not _peer_stopped(tf.errors.InvalidArgumentError(None, None, "a bad value"))
+    assert not _peer_stopped(KeyboardInterrupt())
+
+
 def test_one_process_resumes_from_its_own_newest_epoch():
     import tensorflow as tf
 
