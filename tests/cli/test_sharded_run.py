@@ -145,6 +145,25 @@ def test_a_constant_count_column_is_dequantised_not_refused(tmp_path, monkeypatc
     np.testing.assert_allclose(std, [normal.std(), np.sqrt(1 / 12)])
 
 
+def test_a_column_is_whole_only_if_every_batch_of_the_checking_pass_says_so(tmp_path, monkeypatch):
+    # The checking pass reads the rows in batches (4 here): a column of fractions whose last
+    # batch happens to hold whole numbers is not a column of counts.
+    from tfp_realnvp.cli import sharded_run
+
+    def built(mean, std, config):
+        raise _Built(config)
+
+    monkeypatch.setattr(sharded_run, "_PASS_ROWS", 4)
+    monkeypatch.setattr(sharded_run, "standardized_by", built)
+    rng = np.random.default_rng(5)
+    mixed = np.concatenate([rng.normal(size=8), [1.0, 2.0, 3.0, 4.0]])
+    counts = rng.poisson(3.0, 12).astype(float)
+    rows = np.column_stack([mixed, counts])
+    with pytest.raises(_Built) as caught:
+        train_sharded_run(_plan(tmp_path, rows), TrainConfig(**QUICK), tmp_path)  # one shard
+    assert caught.value.args[0].dequantize_columns == (1,)
+
+
 def test_the_noise_on_whole_numbers_is_uniform_over_half_a_unit_each_side(tmp_path):
     # Column 0 is dequantised (mask 1), column 1 is not: 3s in both, 64 rows an epoch.
     for i in range(2):
