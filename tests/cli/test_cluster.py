@@ -32,3 +32,24 @@ def test_a_task_outside_the_cluster_is_named():
         task_from_env(_config("worker", 3))
     with pytest.raises(ClusterError, match="must be JSON"):
         task_from_env({"TF_CONFIG": "{not json"})
+
+
+def test_the_cluster_comes_from_the_environment_and_may_be_a_chief_alone(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", _config("worker", 1)["TF_CONFIG"])
+    assert task_from_env() == task_from_env(_config("worker", 1))
+    alone = {"cluster": {"chief": ["c0:2222"]}, "task": {"type": "chief", "index": 0}}
+    assert task_from_env({"TF_CONFIG": json.dumps(alone)}).num_workers == 1
+
+
+def test_a_missing_or_malformed_tf_config_is_refused_whole(refusal):
+    assert refusal(ClusterError, task_from_env, {}) == (
+        "--distribute multi-worker reads the cluster from TF_CONFIG, which is not set; "
+        'e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
+        '"task": {"type": "worker", "index": 0}}\''
+    )
+    text = '{"cluster": {"worker": ["w0:2222"]}, "task": {"type": "worker"}}' + " " * 20
+    assert refusal(ClusterError, task_from_env, {"TF_CONFIG": text}) == (
+        'TF_CONFIG must be JSON with "cluster" (lists of host:port) and "task" ({"type": '
+        f'"worker", "index": 0}}); got {text[:80]!r}'
+    )
+    assert len(text) > 80

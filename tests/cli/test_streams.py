@@ -30,7 +30,7 @@ def test_every_epoch_is_a_permutation_of_its_own_in_batches_with_the_remainder_l
 
 def test_a_stream_resumed_at_an_epoch_is_the_rest_of_the_whole_one():
     x = np.random.default_rng(0).integers(0, 5, size=(9, 2)).astype(np.float32)
-    mask = np.array([1.0, 0.0], np.float32)
+    mask = np.array([1.0, 0.0])  # float64: taken in the rows' dtype
     whole, steps = epoch_batches(x, 4, seed=3, epochs=4, noise_mask=mask)
     resumed, _ = epoch_batches(x, 4, seed=3, epochs=4, first_epoch=2, noise_mask=mask)
     full, rest = _epochs(whole, steps), _epochs(resumed, steps)
