@@ -182,7 +182,12 @@ def test_a_lost_worker_is_named_from_tensorflows_report():
         "following tasks are unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1"
         "\nThe tasks have crashed. [Op:CollectiveReduceV2]"
     )
-    assert str(lost_worker(report)).startswith("worker 1 of the job stopped, so training cannot")
+    assert str(lost_worker(report)) == (
+        "worker 1 of the job stopped, so training cannot go on; restart every worker with the "
+        "same command to resume from the backups"
+    )
+    two = report.replace("task:1\nThe", "task:1\n/job:chief/replica:0/task:0\nThe")
+    assert str(lost_worker(two)).startswith("chief 0, worker 1 of the job stopped, so training")
     assert str(lost_worker("Socket closed")).startswith("another worker of the job stopped")
 
 
