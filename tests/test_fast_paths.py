@@ -247,3 +247,30 @@ def test_bfloat16_weights_are_cast_once_and_again_after_training():
     np.testing.assert_allclose(traced, after, rtol=1e-6)  # in the user's own tf.function
     with pytest.raises(ValueError, match="`precision` must be one of"):
         model.sample(3, precision="float16")
+
+
+@pytest.mark.tf_keras  # each Keras keeps a model's dtype policy its own way
+def test_xla_stays_off_for_bfloat16_on_a_cpu_unless_asked_for(monkeypatch):
+    # On CPU, oneDNN's bfloat16 matmuls beat XLA's (benchmarks/bf16_fit.py): compile()'s
+    # "auto" leaves XLA off under a mixed_bfloat16 policy there, and on with a GPU or float32.
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed, forced = _model(), _model(jit_compile=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert mixed.jit_compile is False and mixed._eval_jit is False
+    assert forced.jit_compile is True and forced._eval_jit is True
+    assert _model().jit_compile is True
+    real = tf.config.list_logical_devices
+    monkeypatch.setattr(
+        tf.config,
+        "list_logical_devices",
+        lambda kind=None: ["GPU:0"] if kind == "GPU" else real(kind),
+    )
+    mixed.compile(optimizer=keras.optimizers.Adam(1e-2))
+    assert mixed.jit_compile is True
+    # Without XLA, it trains.
+    monkeypatch.undo()
+    mixed.compile(optimizer=keras.optimizers.Adam(1e-2))
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    assert np.isfinite(mixed.fit(x, epochs=1, batch_size=32, verbose=0).history["loss"][0])

@@ -58,6 +58,16 @@ def xla_allowed(strategy: tf.distribute.Strategy) -> bool:
     return all(kind.upper() in ("GPU", "TPU") for kind in kinds)
 
 
+def _bfloat16_on_cpu(model) -> bool:
+    """Whether ``model`` computes in bfloat16 (a ``mixed_bfloat16`` policy) with no GPU or
+    TPU to run on. There XLA's bfloat16 matmuls are slower than oneDNN's: under that policy
+    `fit` ran 0.82x float32's steps with XLA and 1.1-1.3x without (``benchmarks/bf16_fit.py``)."""
+    policy = getattr(model, "dtype_policy", None)
+    if getattr(policy, "compute_dtype", None) != "bfloat16":
+        return False
+    return not (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
 # keras.Model.fit's and evaluate's parameters after x and y, in order, in both Keras versions.
 _FIT_PARAMETERS = (
     "batch_size",
@@ -573,12 +583,14 @@ class FlowModel(keras.Model):
         compile the step: on one replica, or on replicas that are all GPUs/TPUs. Replicas on
         CPUs train without it: TF 2.21's XLA has no CPU collectives (multi-worker), and under
         `MirroredStrategy` on logical CPUs a compiled step reads another device's variable
-        (``benchmarks/xla_multireplica.py`` shows both). XLA runs these flows' train steps
+        (``benchmarks/xla_multireplica.py`` shows both). Under a ``mixed_bfloat16`` policy on
+        CPU it is off as well: oneDNN's bfloat16 matmuls beat XLA's there
+        (``benchmarks/bf16_fit.py``). XLA runs these flows' train steps
         about 1.2-1.6x faster on CPU (benchmarks/README.md), but compiles anew for every batch
         shape; ``jit_compile=False`` turns it off for training and for the compiled
         ``log_prob``/``sample`` alike."""
         if jit_compile == "auto":
-            jit_compile = xla_allowed(tf.distribute.get_strategy())
+            jit_compile = xla_allowed(tf.distribute.get_strategy()) and not _bfloat16_on_cpu(self)
         object.__setattr__(self, "_eval_jit", bool(jit_compile))
         self._compiled_fns.clear()
         steps = kwargs.pop("steps_per_execution", None)  # None: fit chooses
