@@ -61,7 +61,7 @@ def xla_allowed(strategy: tf.distribute.Strategy) -> bool:
 def _bfloat16_on_cpu(model) -> bool:
     """Whether ``model`` computes in bfloat16 (a ``mixed_bfloat16`` policy) with no GPU or
     TPU to run on. There XLA's bfloat16 matmuls are slower than oneDNN's: under that policy
-    `fit` ran 0.82x float32's steps with XLA and 1.1-1.3x without (``benchmarks/bf16_fit.py``)."""
+    `fit` ran 0.80x float32's steps with XLA and 1.13x without (``benchmarks/bf16_fit.py``)."""
     policy = getattr(model, "dtype_policy", None)
     if getattr(policy, "compute_dtype", None) != "bfloat16":
         return False
