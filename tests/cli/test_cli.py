@@ -383,7 +383,13 @@ def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys
     assert cli.main([*base, "--validation-data", str(tmp_path / "val.csv")]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_examples"] == {"train": 120, "validation": 30, "test": 60}
-    assert capsys.readouterr().err == ""  # no warning about a stream running out
+    # The small-data note (120 training rows, counted by the checking pass), and no warning
+    # about a stream running out.
+    assert capsys.readouterr().err == (
+        "tfp-realnvp: note: fewer than 5000 training rows: the conditioners use dropout 0.2 "
+        "against overfitting (--dropout 0 turns it off)\n"
+    )
+    assert metrics["model"]["dropout"] == 0.2
     bad = rng.normal(size=(30, 2))
     np.savetxt(tmp_path / "bad.csv", bad, delimiter=",")
     rows = (tmp_path / "bad.csv").read_text().splitlines()

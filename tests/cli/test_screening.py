@@ -129,3 +129,9 @@ def test_messages_name_columns_and_the_file_line_when_the_table_has_them():
     x[:, 1] = 0.5
     with pytest.raises(DataError, match=r"^t\.csv: column 2 \(mass\) is constant \(0\.5 in"):
         screen_vectors(x, "t.csv", table=Table(x, ["width", "mass"]))
+
+
+def test_the_small_data_dropout_stops_at_5000_training_rows():
+    from tfp_realnvp.cli.screening import small_data_dropout
+
+    assert [small_data_dropout(n) for n in (10, 4999.9, 5000, 10**6)] == [0.2, 0.2, 0.0, 0.0]

@@ -164,6 +164,37 @@ def test_a_column_is_whole_only_if_every_batch_of_the_checking_pass_says_so(tmp_
     assert caught.value.args[0].dequantize_columns == (1,)
 
 
+def test_few_rows_get_the_small_data_dropout_once_counted_unless_one_was_chosen(
+    tmp_path, monkeypatch, capsys
+):
+    # The command line passes dropout=None for shards: the rows are counted by the checking
+    # pass, after which a run of fewer than 5000 gets dropout 0.2 and says so, as in memory.
+    from tfp_realnvp.cli import sharded_run
+
+    def built(mean, std, config):
+        raise _Built(config)
+
+    monkeypatch.setattr(sharded_run, "standardized_by", built)
+    rows = np.random.default_rng(6).normal(size=(12, 2))
+    for dropout, want, note in ((None, 0.2, True), (0.1, 0.1, False), (0.0, 0.0, False)):
+        config = TrainConfig(**{**QUICK, "dropout": dropout})
+        with pytest.raises(_Built) as caught:
+            train_sharded_run(_plan(tmp_path, rows[:6], rows[6:]), config, tmp_path)
+        assert caught.value.args[0].dropout == want
+        assert capsys.readouterr().err == (
+            "tfp-realnvp: note: fewer than 5000 training rows: the conditioners use dropout "
+            "0.2 against overfitting (--dropout 0 turns it off)\n"
+            if note
+            else ""
+        )
+    monkeypatch.setattr(sharded_run, "small_data_dropout", lambda rows: 0.0)  # many rows
+    with pytest.raises(_Built) as caught:
+        train_sharded_run(
+            _plan(tmp_path, rows[:6], rows[6:]), TrainConfig(**{**QUICK, "dropout": None}), tmp_path
+        )
+    assert caught.value.args[0].dropout == 0.0 and capsys.readouterr().err == ""
+
+
 def test_the_noise_on_whole_numbers_is_uniform_over_half_a_unit_each_side(tmp_path):
     # Column 0 is dequantised (mask 1), column 1 is not: 3s in both, 64 rows an epoch.
     for i in range(2):

@@ -50,7 +50,9 @@ class TrainConfig:
       hidden_channels: the conv conditioners' channels for images (default 64).
       dequantize_columns: 0-based columns of whole numbers that get fresh uniform noise on
         ``[-0.5, 0.5)`` in every training batch (vectors only; see `tfp_realnvp.cli.screening`).
-      dropout: dropout rate in the vector flows' MLP conditioners.
+      dropout: dropout rate in the vector flows' MLP conditioners. ``None`` (sharded runs):
+        `tfp_realnvp.cli.screening.small_data_dropout` of the training rows the checking
+        pass counts.
       weight_decay: decoupled weight decay of the optimiser (AdamW); 0 for plain Adam.
       base: the base distribution (`tfp_realnvp.bases.BASES`).
       whiten: put vector flows behind the Gaussian fitted to the training rows
@@ -74,7 +76,7 @@ class TrainConfig:
     validation_split: float = 0.1
     test_split: float = 0.1
     patience: int = 10
-    dropout: float = 0.0
+    dropout: float | None = 0.0
     weight_decay: float = 0.0
     base: str = "normal"
     xla: bool = True

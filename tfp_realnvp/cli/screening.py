@@ -27,7 +27,9 @@ from tfp_realnvp.data.tables import DataError, Table
 
 __all__ = [
     "MAX_ROBUST_Z",
+    "SMALL_DATA_NOTE",
     "Screening",
+    "small_data_dropout",
     "uses_image_flow",
     "screen_images",
     "screen_vectors",
@@ -36,6 +38,21 @@ __all__ = [
 # float32 resolves about 1 part in 1.7e7; past 1e6 scales the bulk of a standardised column
 # collapses onto a few float32 values next to the outlier.
 MAX_ROBUST_Z = 1e6
+
+# Below this many training rows, vector flows get dropout by default: on 1,437 digits as
+# 64-vectors it kept the validation NLL from turning up (benchmarks/README.md, small data).
+SMALL_DATA_ROWS = 5000
+SMALL_DATA_DROPOUT = 0.2
+SMALL_DATA_NOTE = (
+    f"fewer than {SMALL_DATA_ROWS} training rows: the conditioners use dropout "
+    f"{SMALL_DATA_DROPOUT} against overfitting (--dropout 0 turns it off)"
+)
+
+
+def small_data_dropout(train_rows: float) -> float:
+    """The vector conditioners' dropout where the user chose none: `SMALL_DATA_DROPOUT` below
+    `SMALL_DATA_ROWS` training rows, else none."""
+    return SMALL_DATA_DROPOUT if train_rows < SMALL_DATA_ROWS else 0.0
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp._keras import keras
+from tfp_realnvp.cli.parser import print_note
 from tfp_realnvp.cli.run import (
     TrainConfig,
     fit_flow,
@@ -32,6 +33,7 @@ from tfp_realnvp.cli.run import (
     run_metrics,
     standardized_by,
 )
+from tfp_realnvp.cli.screening import SMALL_DATA_NOTE, small_data_dropout
 from tfp_realnvp.cli.streams import for_workers
 from tfp_realnvp.data import DataError
 from tfp_realnvp.data.shards import ShardPlan
@@ -89,6 +91,10 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
             f"drop {'it' if one else 'them'}"
         )
     config = replace(config, dequantize_columns=columns)
+    if config.dropout is None:  # the small-data default, now that the rows are counted
+        config = replace(config, dropout=small_data_dropout(n))
+        if config.dropout:
+            print_note(SMALL_DATA_NOTE)
     mask = jitter_mask(width, columns)
     var = var + mask / 12.0  # the fixed noise of the scored rows, Uniform[-0.5, 0.5)
     with strategy.scope():

@@ -15,24 +15,20 @@ from tfp_realnvp._extras import missing_extra
 from tfp_realnvp.cli import backup_files, cluster, rundir
 from tfp_realnvp.cli.parser import UsageError, import_quietly, index_note, print_note
 from tfp_realnvp.cli.screening import (
+    SMALL_DATA_NOTE,
     screen_images,
     screen_vectors,
+    small_data_dropout,
     uses_image_flow,
 )
 from tfp_realnvp.data import DATASETS, load_named_data, shards
 from tfp_realnvp.data.tables import Table, file_type, index_column, without_first_column
 
-# Below this many training rows, vector flows get dropout by default: on 1,437 digits as
-# 64-vectors it kept the validation NLL from turning up (benchmarks/README.md, small data).
-SMALL_DATA_ROWS = 5000
-SMALL_DATA_DROPOUT = 0.2
-
 
 def _dropout(args, data: np.ndarray) -> float:
     if args.dropout is not None:
         return args.dropout
-    train_rows = len(data) * (1 - args.validation_split - args.test_split)
-    return SMALL_DATA_DROPOUT if train_rows < SMALL_DATA_ROWS else 0.0
+    return small_data_dropout(len(data) * (1 - args.validation_split - args.test_split))
 
 
 def _context_columns(args, table: Table) -> tuple[int, ...]:
@@ -84,11 +80,8 @@ def _train_config(
         validation_split=args.validation_split,
         test_split=args.test_split,
         patience=args.patience,
-        dropout=0.0
-        if multiscale
-        else _dropout(args, data)
-        if data is not None
-        else args.dropout or 0.0,
+        # Shards: None, the small-data default once the checking pass has counted the rows.
+        dropout=0.0 if multiscale else _dropout(args, data) if data is not None else args.dropout,
         weight_decay=args.weight_decay,
         base=args.base,
         xla=not args.no_xla,
@@ -307,10 +300,7 @@ def cmd_train(args) -> int:
             )
     vectors = data is None or not uses_image_flow(data, args.architecture)
     if data is not None and vectors and args.dropout is None and _dropout(args, data):
-        notes.append(
-            f"fewer than {SMALL_DATA_ROWS} training rows: the conditioners use dropout "
-            f"{SMALL_DATA_DROPOUT} against overfitting (--dropout 0 turns it off)"
-        )
+        notes.append(SMALL_DATA_NOTE)
     for note in notes:
         print_note(note)
 
