@@ -142,6 +142,12 @@ def held_out(paths: list[Path], fraction: float, seed: int) -> tuple[list[Path],
     )
 
 
+def _first_shared(paths: list[Path], others: list[Path]) -> Path | None:
+    """The first of ``paths`` that names the same file as one of ``others``, if any."""
+    resolved = {p.resolve() for p in others}
+    return next((p for p in paths if p.resolve() in resolved), None)
+
+
 def _refuse_shared_shards(
     data: str, train: list[Path], sets: dict[str, list[Path]], specs: dict[str, str | None]
 ) -> None:
@@ -149,18 +155,14 @@ def _refuse_shared_shards(
     rows would be trained on, then scored as held out), or as both a validation and a test
     shard (the validation NLL picks the epoch kept, so a test NLL on the same rows is biased
     low)."""
-    training = {p.resolve() for p in train}
     for arg, paths in sets.items():
-        both = next((p for p in paths if p.resolve() in training), None)
-        if both is not None:
+        if (both := _first_shared(paths, train)) is not None:
             raise DataError(
                 f"{arg} {specs[arg]}: {both} is a training shard too (--data {data}); a "
                 f"held-out set must not be trained on: give --data a pattern without it, or "
                 f"leave out {arg} to hold whole shards of --data out"
             )
-    validating = {p.resolve() for p in sets["--validation-data"]}
-    both = next((p for p in sets["--test-data"] if p.resolve() in validating), None)
-    if both is not None:
+    if (both := _first_shared(sets["--test-data"], sets["--validation-data"])) is not None:
         raise DataError(
             f"--test-data {specs['--test-data']}: {both} is a validation shard too "
             f"(--validation-data {specs['--validation-data']}); the validation NLL picks the "
