@@ -44,7 +44,7 @@ def test_shards_train_to_the_metrics_of_the_same_rows_in_memory(tmp_path, write_
     (tmp_path / "shards").mkdir()
     streamed = train_sharded_run(plan, config, tmp_path / "shards")
     assert streamed["num_examples"] == in_memory["num_examples"]
-    for key in ("train_nll", "validation_nll", "test_nll"):
+    for key in ("train_nll", "validation_nll", "test_nll", "test_nll_gaussian"):
         np.testing.assert_allclose(streamed[key], in_memory[key], rtol=1e-5, err_msg=key)
     for key in ("loss", "val_loss"):  # every epoch, as early stopping sees it
         np.testing.assert_allclose(

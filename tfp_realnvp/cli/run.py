@@ -284,12 +284,19 @@ def linear_gaussian_nll(
     design = np.column_stack([train_c, np.ones(len(train_c))]).astype(np.float64)
     coef, *_ = np.linalg.lstsq(design, train_y.astype(np.float64), rcond=None)
     residuals = train_y - design @ coef
-    cov = np.atleast_2d(np.cov(residuals, rowvar=False)) + 1e-9 * np.eye(train_y.shape[1])
+    cov = np.atleast_2d(np.cov(residuals, rowvar=False))
     test = test_y - np.column_stack([test_c, np.ones(len(test_c))]) @ coef
+    return float(np.mean(gaussian_nlls(test, cov)))
+
+
+def gaussian_nlls(residuals: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """``-log N(r; 0, cov)`` of each row ``r`` of ``residuals``, ``cov`` nudged by ``1e-9 I``
+    (a column that is a combination of others would make it singular)."""
+    d = residuals.shape[1]
+    cov = cov + 1e-9 * np.eye(d)
     _, logdet = np.linalg.slogdet(cov)
-    mahalanobis = np.einsum("ij,ij->i", test @ np.linalg.inv(cov), test)
-    d = train_y.shape[1]
-    return float(np.mean(0.5 * (mahalanobis + logdet + d * np.log(2 * np.pi))))
+    mahalanobis = np.einsum("ij,ij->i", residuals @ np.linalg.inv(cov), residuals)
+    return 0.5 * (mahalanobis + logdet + d * np.log(2 * np.pi))
 
 
 def one_shape(

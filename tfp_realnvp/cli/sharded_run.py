@@ -26,6 +26,7 @@ from tfp_realnvp.cli.parser import print_note
 from tfp_realnvp.cli.run import (
     TrainConfig,
     fit_flow,
+    gaussian_nlls,
     jitter_mask,
     model_record,
     one_shape,
@@ -78,7 +79,7 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     width = plan.width or tfrecord_width(plan.train[0].path)
     sets = {"train": plan.train, "validation": plan.validation, "test": plan.test}
     seen = {k: _moments(v, width) for k, v in sets.items()}
-    n, mean, var, whole = seen["train"]
+    n, mean, var, whole, second = seen["train"]
     if n < 10:
         raise DataError(f"{plan.train[0].path}: {n} training rows; training needs at least 10")
     columns = tuple(int(c) for c in np.flatnonzero(whole)) if dequantize else ()
@@ -116,6 +117,11 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     }
     sizes = {k: v[0] for k, v in seen.items()}
     metrics = run_metrics(config, (width,), log_probs, sizes, history, best)
+    # The closed-form reference, as train_run's: the Gaussian of the scored training rows (their
+    # noise, independent of the rows, adds its variance to the covariance's diagonal).
+    cov = (second - np.outer(mean, mean)) * n / (n - 1) + np.diag(mask / 12.0)
+    test_nlls = [gaussian_nlls(x.numpy() - mean, cov) for x in scored["test"]]
+    metrics["test_nll_gaussian"] = float(np.mean(np.concatenate(test_nlls)))
     metrics["shards"] = {k: [str(s.path) for s in v] for k, v in sets.items()}
     metrics["model"] = model_record(config, None, None)
     test = np.concatenate([x.numpy() for x in scored["test"].unbatch().batch(2000).take(1)])
@@ -124,15 +130,17 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
 
 
 def _moments(shards, width: int):
-    """Rows, per-column mean and variance (float64), and which columns hold whole numbers:
-    one pass in file order, which checks every value."""
-    count, total, squares, whole = 0, np.zeros(width), np.zeros(width), np.ones(width, bool)
+    """Rows, per-column mean and variance, which columns hold whole numbers, and the mean of
+    the rows' outer products ``x x^T`` (float64): one pass in file order, which checks every
+    value."""
+    count, total, whole = 0, np.zeros(width), np.ones(width, bool)
+    products = np.zeros((width, width))
     for x in row_stream(shards, width=width).map(lambda x, i, r: x).batch(_PASS_ROWS):
         x = x.numpy().astype(np.float64)
-        count, total, squares = count + len(x), total + x.sum(0), squares + (x * x).sum(0)
+        count, total, products = count + len(x), total + x.sum(0), products + x.T @ x
         whole &= np.all(x == np.round(x), axis=0)
-    mean = total / count
-    return count, mean, np.maximum(squares / count - mean * mean, 0.0), whole
+    mean, second = total / count, products / count
+    return count, mean, np.maximum(np.diag(second) - mean * mean, 0.0), whole, second
 
 
 def _scored(shards, width: int, mask: np.ndarray, seed: int) -> tf.data.Dataset:
