@@ -69,17 +69,6 @@ def _matmul_step(dims: int):
     return lambda: run(x)
 
 
-def _timed(fn, steps: int) -> float:
-    """Seconds per step of ``fn`` run ``steps`` times (the last result fetched)."""
-    t0 = time.perf_counter()
-    import tensorflow as tf
-
-    for _ in range(steps):
-        out = fn()
-    tf.nest.flatten(out)[-1].numpy()
-    return (time.perf_counter() - t0) / steps
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=9)
@@ -88,6 +77,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import tensorflow as tf
+    from bench_perf2 import timed
     from bench_realnvp import BATCH, build
     from matmul_limit import step_flops
 
@@ -130,7 +120,7 @@ def main() -> None:
         "matmuls": _matmul_step(D),
     }
     for name, fn in parts.items():  # trace and compile
-        fn() if name == "fit" else _timed(fn, 2)
+        fn() if name == "fit" else timed(fn, 2)
     seconds = {name: [] for name in parts}
     for _ in range(args.rounds):
         for name, fn in parts.items():
@@ -139,7 +129,7 @@ def main() -> None:
                 fit()
                 seconds[name].append((time.perf_counter() - t0) / args.steps)
             else:
-                seconds[name].append(_timed(fn, args.steps))
+                seconds[name].append(timed(fn, args.steps))
     flops = step_flops()
     results = {"rounds": args.rounds, "steps_per_round": args.steps, "matmul_gflop": flops / 1e9}
     for kind, pick in (("best", min), ("median", statistics.median)):
