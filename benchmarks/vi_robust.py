@@ -13,7 +13,8 @@ Only the seed changes between runs: it seeds Keras (the flow's initial weights) 
 not use).
 
 Run: python benchmarks/vi_robust.py energies [--seeds 10] [--flows real_nvp neural_spline_flow]
-         [--preset defaults|before|no-annealing|constant-lr|lr-5e-3] [--targets U3 U4]
+         [--preset defaults|before|no-annealing|constant-lr|lr-5e-3|lr-4e-3|lr-5e-3-anneal-20%|
+         lr-5e-3-warmup] [--targets U3 U4]
          [--out benchmarks/vi_robust.json]
      python benchmarks/vi_robust.py unimodal [--repeats 3]
          [--out benchmarks/vi_robust_unimodal.json]
@@ -35,7 +36,7 @@ tf.config.threading.set_inter_op_parallelism_threads(1)
 
 import tfp_realnvp as trn  # noqa: E402
 from tfp_realnvp import keras  # noqa: E402
-from tfp_realnvp.vi import VIFitWarning, diagnose, fit_vi, targets  # noqa: E402
+from tfp_realnvp.vi import Annealing, VIFitWarning, diagnose, fit_vi, targets  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FLOWS = {
@@ -57,7 +58,19 @@ PRESETS = {
     "no-annealing": {"annealing": None},
     "lr-5e-3": {"learning_rate": 5e-3},
     "constant-lr": {"cosine_decay": False},
+    "lr-4e-3": {"learning_rate": 4e-3},
+    "lr-5e-3-anneal-20%": {"learning_rate": 5e-3, "annealing": Annealing(fraction=0.2)},
+    # Adam's rate rises linearly from 0 to 5e-3 over the first 5% of the steps, then the cosine
+    "lr-5e-3-warmup": {"optimizer": lambda steps: _warmup_cosine(5e-3, 0.05, steps)},
 }
+
+
+def _warmup_cosine(peak: float, fraction: float, steps: int):
+    warm = int(fraction * steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, steps - warm, warmup_target=peak, warmup_steps=warm
+    )
+    return keras.optimizers.Adam(schedule)
 
 
 def fit(make, target, steps, seed, options) -> dict:
@@ -66,6 +79,7 @@ def fit(make, target, steps, seed, options) -> dict:
     t0 = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", VIFitWarning)
+        options = {k: v(steps) if k == "optimizer" else v for k, v in options.items()}
         fit_vi(flow, target.log_prob, steps, seed=seed, **options)
     seconds = time.time() - t0
     d = diagnose(flow, target.log_prob, num_samples=20000, seed=2)
