@@ -111,17 +111,21 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     history, best = fit_flow(
         model, fit_data, steps, validation, config, backup, resume_from, strategy
     )
-    log_probs = {
-        name: np.concatenate([model.log_prob(x).numpy() for x in stream])
-        for name, stream in scored.items()
-    }
+    # The closed-form reference, as train_run's: the Gaussian of the scored training rows (their
+    # noise, independent of the rows, adds its variance to the covariance's diagonal), scored
+    # in the same pass over the test rows as the flow.
+    cov = (second - np.outer(mean, mean)) * n / (n - 1) + np.diag(mask / 12.0)
+    log_probs, gaussian = {}, []
+    for name, stream in scored.items():
+        parts = []
+        for x in stream:
+            parts.append(model.log_prob(x).numpy())
+            if name == "test":
+                gaussian.append(gaussian_nlls(x.numpy() - mean, cov))
+        log_probs[name] = np.concatenate(parts)
     sizes = {k: v[0] for k, v in seen.items()}
     metrics = run_metrics(config, (width,), log_probs, sizes, history, best)
-    # The closed-form reference, as train_run's: the Gaussian of the scored training rows (their
-    # noise, independent of the rows, adds its variance to the covariance's diagonal).
-    cov = (second - np.outer(mean, mean)) * n / (n - 1) + np.diag(mask / 12.0)
-    test_nlls = [gaussian_nlls(x.numpy() - mean, cov) for x in scored["test"]]
-    metrics["test_nll_gaussian"] = float(np.mean(np.concatenate(test_nlls)))
+    metrics["test_nll_gaussian"] = float(np.mean(np.concatenate(gaussian)))
     metrics["shards"] = {k: [str(s.path) for s in v] for k, v in sets.items()}
     metrics["model"] = model_record(config, None, None)
     test = np.concatenate([x.numpy() for x in scored["test"].unbatch().batch(2000).take(1)])
