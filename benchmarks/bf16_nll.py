@@ -91,7 +91,7 @@ def run(task: dict, config: str, seed: int) -> dict:
         "final_train_loss": float(history.history["loss"][-1]),
         "seconds": seconds,
         "steps_per_s": steps / seconds,
-        "jit_compile": bool(model._eval_jit),
+        "jit_compile": bool(model.jit_compile),
     }
     if policy != "float32":  # its float32 master weights, scored in float32
         scorer = task["build"]()

@@ -78,7 +78,7 @@ def train_sharded_run(
 def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     width = plan.width or tfrecord_width(plan.train[0].path)
     sets = {"train": plan.train, "validation": plan.validation, "test": plan.test}
-    seen = {k: _moments(v, width) for k, v in sets.items()}
+    seen = {k: _moments(v, width, products=k == "train") for k, v in sets.items()}
     n, mean, var, whole, second = seen["train"]
     if n < 10:
         raise DataError(f"{plan.train[0].path}: {n} training rows; training needs at least 10")
@@ -133,18 +133,21 @@ def _run(plan, config, out, backup, resume_from, strategy, dequantize):
     return metrics
 
 
-def _moments(shards, width: int):
-    """Rows, per-column mean and variance, which columns hold whole numbers, and the mean of
-    the rows' outer products ``x x^T`` (float64): one pass in file order, which checks every
-    value."""
-    count, total, whole = 0, np.zeros(width), np.ones(width, bool)
-    products = np.zeros((width, width))
+def _moments(shards, width: int, products: bool = False):
+    """Rows, per-column mean and variance, which columns hold whole numbers, and with
+    ``products`` the mean of the rows' outer products ``x x^T`` (else None), in float64: one
+    pass in file order, which checks every value."""
+    count, total, squares = 0, np.zeros(width), np.zeros(width)
+    whole, outer = np.ones(width, bool), np.zeros((width, width)) if products else None
     for x in row_stream(shards, width=width).map(lambda x, i, r: x).batch(_PASS_ROWS):
         x = x.numpy().astype(np.float64)
-        count, total, products = count + len(x), total + x.sum(0), products + x.T @ x
+        count, total, squares = count + len(x), total + x.sum(0), squares + (x * x).sum(0)
         whole &= np.all(x == np.round(x), axis=0)
-    mean, second = total / count, products / count
-    return count, mean, np.maximum(np.diag(second) - mean * mean, 0.0), whole, second
+        if products:  # width^2 work a row: for the training rows' Gaussian only
+            outer += x.T @ x
+    mean = total / count
+    second = outer / count if products else None
+    return count, mean, np.maximum(squares / count - mean * mean, 0.0), whole, second
 
 
 def _scored(shards, width: int, mask: np.ndarray, seed: int) -> tf.data.Dataset:
