@@ -25,7 +25,15 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-__all__ = ["BUCKETS", "MAX_BUCKET", "bucket", "filled_up", "padded_batches", "run_bucketed"]
+__all__ = [
+    "BUCKETS",
+    "MAX_BUCKET",
+    "bucket",
+    "filled_up",
+    "fills_up_batches",
+    "padded_batches",
+    "run_bucketed",
+]
 
 MIN_BUCKET, MAX_BUCKET = 16, 16384
 
@@ -69,6 +77,12 @@ def run_bucketed(fn: Callable, args: list[tf.Tensor]) -> tf.Tensor:
     return outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=0)
 
 
+def fills_up_batches(jit_compile: bool, strategy: tf.distribute.Strategy) -> bool:
+    """Whether training batches are filled up to one shape: where XLA compiles the steps, on
+    one replica (a replicated step runs without XLA on CPU, where shapes cost nothing)."""
+    return bool(jit_compile) and strategy.num_replicas_in_sync == 1
+
+
 def filled_up(batch, size: int) -> dict[str, tf.Tensor]:
     """A batch of 1 to ``size`` rows (``x``, ``(x, context)``, or a dict of ``"x"``, optionally
     ``"context"`` and ``"weight"``) as ``{"x", "context", "weight"}`` of exactly ``size`` rows,
@@ -84,11 +98,20 @@ def filled_up(batch, size: int) -> dict[str, tf.Tensor]:
     elif not isinstance(batch, dict):
         batch = {"x": batch}
     rows = tf.shape(batch["x"])[0]
-    index = _last_row_repeated(0, rows, size)
-    out = {name: tf.gather(a, index) for name, a in batch.items()}
+    return _weighted(_gathered(batch, _last_row_repeated(0, rows, size)), rows, size)
+
+
+def _gathered(columns: dict[str, tf.Tensor], index: tf.Tensor) -> dict[str, tf.Tensor]:
+    return {name: tf.gather(a, index) for name, a in columns.items()}
+
+
+def _weighted(batch: dict[str, tf.Tensor], rows, size: int) -> dict[str, tf.Tensor]:
+    """``batch`` of ``size`` rows, its first ``rows`` real: weight 0 on the others (times the
+    batch's own ``"weight"``, as float32, where it has one)."""
     real = tf.cast(tf.range(size) < rows, tf.float32)
-    out["weight"] = real * tf.cast(out["weight"], tf.float32) if "weight" in out else real
-    return out
+    weight = batch.get("weight")
+    batch["weight"] = real if weight is None else real * tf.cast(weight, tf.float32)
+    return batch
 
 
 def padded_batches(
@@ -111,8 +134,10 @@ def padded_batches(
     if shuffle:
         order = order.shuffle(n, reshuffle_each_iteration=True)
 
-    def gather(index, data):
-        return filled_up({name: tf.gather(a, index) for name, a in data.items()}, size)
+    def gather(index, data):  # the index is filled up, so the rows are gathered once
+        rows = tf.shape(index)[0]
+        whole = tf.gather(index, _last_row_repeated(0, rows, size))
+        return _weighted(_gathered(data, whole), rows, size)
 
     # The arrays enter as one dataset element, not as constants of the map's graph (which
     # would copy them into the graph and fail past 2 GB).

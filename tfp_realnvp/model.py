@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp._buckets import padded_batches, run_bucketed
+from tfp_realnvp._buckets import fills_up_batches, padded_batches, run_bucketed
 from tfp_realnvp._execution import StepsPerExecution, unsized
 from tfp_realnvp._keras import (
     LEGACY_KERAS,
@@ -485,7 +485,7 @@ class FlowModel(keras.Model):
         given, ``shuffle="batch"``, ``class_weight``), are left to Keras."""
         steps = "steps_per_epoch" if training else "steps"
         strategy = getattr(self, "distribute_strategy", None) or tf.distribute.get_strategy()
-        if not getattr(self, "_eval_jit", False) or strategy.num_replicas_in_sync != 1:
+        if not fills_up_batches(getattr(self, "_eval_jit", False), strategy):
             return x, y
         batch_size = kwargs.get("batch_size") or 32  # Keras' default
         validation = kwargs.get("validation_data")

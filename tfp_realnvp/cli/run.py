@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_realnvp._buckets import filled_up
+from tfp_realnvp._buckets import filled_up, fills_up_batches
 from tfp_realnvp._keras import LEGACY_KERAS, keras
 from tfp_realnvp.autoregressive_flows import masked_autoregressive_flow
 from tfp_realnvp.bijectors.whitening import Whitening
@@ -305,7 +305,7 @@ def one_shape(
     """``batches`` with every batch filled up to ``batch_size`` rows of weight 0 where XLA
     compiles the steps (on one replica), so that it compiles them once: an epoch's short last
     batch would cost a compilation of its own (`tfp_realnvp._buckets`)."""
-    if not (config.xla and strategy.num_replicas_in_sync == 1):  # where XLA compiles a step
+    if not fills_up_batches(config.xla, strategy):
         return batches
     return batches.map(lambda *batch: filled_up(batch if len(batch) > 1 else batch[0], batch_size))
 
