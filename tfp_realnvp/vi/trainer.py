@@ -208,7 +208,7 @@ def fit_vi(
     stick_the_landing: bool = False,
     annealing: Annealing | None = DEFAULT_ANNEALING,
     optimizer=None,
-    learning_rate: float = 3e-3,
+    learning_rate: float = 4e-3,
     cosine_decay: bool = True,
     jit_compile: bool = True,
     steps_per_execution: int = 10,
