@@ -11,6 +11,7 @@ import tensorflow_probability as tfp
 
 from tfp_realnvp._buckets import fills_up_batches, padded_batches, run_bucketed
 from tfp_realnvp._execution import StepsPerExecution, unsized
+from tfp_realnvp._functions import own_function
 from tfp_realnvp._keras import (
     LEGACY_KERAS,
     build_optimizer,
@@ -299,7 +300,7 @@ class FlowModel(keras.Model):
                 with lowered.active():
                     return plain(*args)
 
-            fn = tf.function(
+            fn = own_function(
                 plain if precision is None else run,
                 input_signature=specs,
                 jit_compile=self._eval_jit and precision is None,

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
+from tfp_realnvp._functions import own_function
 from tfp_realnvp._keras import tf_variables
 from tfp_realnvp.bijectors.coupling import Coupling
 from tfp_realnvp.bijectors.lowering import lowered_conditioner, lowering
@@ -88,7 +89,7 @@ class LoweredConditioners:
         self._targets = [t for _, t in pairs]
         self._seen = [tf.Variable(s, trainable=False) for s in self._sources]
         self.casts = 0  # how often the weights were cast (the tests read it)
-        self._stale = tf.function(self._compare)
+        self._stale = own_function(self._compare)
         self.refresh()
 
     def _copy(self, coupling):

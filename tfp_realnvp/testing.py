@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_realnvp._functions import own_function
 from tfp_realnvp.traversal import conditional_kwargs
 
 __all__ = [
@@ -411,7 +412,7 @@ def check_compiled_agreement(
     if jit_compile:
         modes["jit_compile=True"] = True
     for mode, jit in modes.items():
-        fn = tf.function(
+        fn = own_function(
             lambda a, b, kw: _all_outputs(bijector, a, b, event_rank, kw), jit_compile=jit
         )
         got = fn(tf.identity(x), tf.identity(z), kwargs)

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_realnvp._checks import one_of, positive_int
+from tfp_realnvp._functions import own_function
 from tfp_realnvp.vi.objective import as_distribution
 
 __all__ = ["neutra_kernel", "sample_neutra"]
@@ -145,8 +146,7 @@ def sample_neutra(
             "leapfrogs": tf.cast(leapfrogs, tf.int32),
         }
 
-    @tf.function(jit_compile=jit_compile)
-    def run(init):
+    def chain(init):
         return mcmc.sample_chain(
             num_results,
             init,
@@ -157,7 +157,7 @@ def sample_neutra(
             return_final_kernel_results=False,
         )
 
-    samples, trace = run(init)
+    samples, trace = own_function(chain, jit_compile=jit_compile)(init)
     trace = dict(trace)
     trace["gradients"] = tf.reduce_sum(trace.pop("leapfrogs"), 0)  # over the kept results
     return samples, trace

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_realnvp._checks import positive_int
+from tfp_realnvp._functions import own_function
 from tfp_realnvp._keras import build_optimizer, keras, no_shuffle_of_datasets
 from tfp_realnvp.flows import sample_request
 from tfp_realnvp.traversal import keras_layers
@@ -264,12 +265,13 @@ def fit_vi(
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return value
 
-    @tf.function(jit_compile=jit_compile)
-    def run(eps, n):  # the first n of the steps_per_execution noise batches in eps
+    def steps(eps, n):  # the first n of the steps_per_execution noise batches in eps
         values = tf.zeros([steps_per_execution], eps.dtype)
         for i in tf.range(n):
             values = tf.tensor_scatter_nd_update(values, [[i]], [step(eps[i])])
         return values
+
+    run = own_function(steps, jit_compile=jit_compile)
 
     steps_per_execution = positive_int(steps_per_execution, "steps_per_execution")
     noise = iter(model.noise(seed).batch(steps_per_execution))
