@@ -662,6 +662,20 @@ def test_a_command_that_loads_tensorflow_prints_no_notices(run_dir, tmp_path, le
     assert run.stdout.startswith("wrote 2 samples")
 
 
+def test_a_closed_output_pipe_stops_in_one_line(monkeypatch, capsys):
+    # `tfp-realnvp train ... | head`: the reader exits, the next epoch line raises
+    # BrokenPipeError. It once printed "error: [Errno 32] Broken pipe".
+    def train(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(cli.COMMANDS, "train", train)
+    assert cli.main(["train", "--out", "r"]) == 128 + signal.SIGPIPE
+    assert capsys.readouterr().err == (
+        "tfp-realnvp: stopped: standard output was closed (its reader, such as `| head`, "
+        "exited); no output was written\n"
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "signum",

@@ -5,13 +5,17 @@ matplotlib and scikit-learn) is checked before TensorFlow is imported, so a refu
 fraction of a second and prints exactly one line, ``tfp-realnvp: error: ...``, with exit
 status 2, having changed nothing. Outputs are written atomically (a run directory
 appears whole or not at all) and replace only what `tfp_realnvp.cli.rundir` proves is ours. SIGINT
-and SIGTERM stop cleanly with one line and exit status 130 / 143, removing staged files.
+and SIGTERM stop cleanly with one line and exit status 130 / 143, removing staged files; so
+does a closed standard output (``| head``), with status 141.
 TensorFlow's start-up log stays off the terminal unless ``--verbose`` or the user's own
 ``TF_CPP_MIN_LOG_LEVEL`` asks for it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 
 from tfp_realnvp.cli import rundir
@@ -26,6 +30,8 @@ from tfp_realnvp.data import DataError
 __all__ = ["main"]
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "log-prob": cmd_log_prob}
+# As for a writer killed by SIGPIPE, which Python turns into BrokenPipeError.
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DataError, OutputError, BackupError, ClusterError) as e:
         print(f"tfp-realnvp: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `tfp-realnvp train ... | head`: the reader left
+        # Python would report the pipe again when it flushes stdout at exit.
+        with contextlib.suppress(OSError, ValueError):  # a stdout with no file behind it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(
+            "tfp-realnvp: stopped: standard output was closed (its reader, such as `| head`, "
+            "exited); no output was written",
+            file=sys.stderr,
+        )
+        return EXIT_CLOSED_PIPE
     except (OSError, WorkerLost) as e:  # the disk filled, a worker stopped: no traceback
         print(f"tfp-realnvp: error: {e}", file=sys.stderr)
         return 1
