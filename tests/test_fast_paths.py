@@ -11,6 +11,7 @@ import tfp_realnvp as trn
 from tfp_realnvp import keras
 from tfp_realnvp._buckets import BUCKETS, bucket
 from tfp_realnvp._execution import AUTO_STEPS
+from tfp_realnvp._functions import own_function
 
 
 def _model(dims=2, **compile_kwargs):
@@ -89,6 +90,14 @@ def test_functions_that_each_trace_once_raise_no_retracing_warning(caplog, site)
         for _ in range(5):  # TensorFlow warns from the fifth traced call in its last ten
             ONE_TRACE_EACH[site]()
     assert not [r.getMessage() for r in caplog.records if "retracing" in r.getMessage()]
+
+
+def test_a_function_that_retraces_often_still_warns(caplog):
+    f = own_function(lambda x: 2 * x)
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for n in range(1, 7):  # a new shape each call
+            f(tf.zeros([n]))
+    assert [r for r in caplog.records if "triggered tf.function retracing" in r.getMessage()]
 
 
 def _shapes_traced(model, monkeypatch) -> dict:

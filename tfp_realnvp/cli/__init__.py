@@ -46,10 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `tfp-realnvp train ... | head`: the reader left
         # Python would report the pipe again when it flushes stdout at exit.
         with contextlib.suppress(OSError, ValueError):  # a stdout with no file behind it
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        # (Outputs are published whole or not at all: one published before the last line
+        # was printed stays.)
         print(
             "tfp-realnvp: stopped: standard output was closed (its reader, such as `| head`, "
-            "exited); no output was written",
+            "exited)",
             file=sys.stderr,
         )
         return EXIT_CLOSED_PIPE
