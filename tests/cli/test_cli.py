@@ -402,6 +402,30 @@ def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys
     assert not again.exists() and not list(tmp_path.glob(".again*"))
 
 
+def test_a_few_valued_column_gets_a_note_unless_it_is_the_context(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    coded = np.where(rng.random(100) < 0.5, -0.0446, 0.0507)  # diabetes' "sex", standardised
+    table = np.column_stack([rng.normal(size=100), coded, rng.normal(size=100)])
+    np.savetxt(tmp_path / "t.csv", table, delimiter=",", header="age,sex,bmi", comments="")
+
+    def untrained(data, config, tmp, *resumable):
+        raise RuntimeError("stop before training")
+
+    monkeypatch.setattr("tfp_realnvp.cli.run.train_run", untrained)
+    argv = ["train", "--data", str(tmp_path / "t.csv"), "--out", str(tmp_path / "run"), *FAST]
+    for extra, noted in (([], True), (["--context", "sex"], False)):
+        with pytest.raises(RuntimeError, match="stop before training"):
+            cli.main([*argv, *extra])
+        note = (
+            f"tfp-realnvp: note: column 2 (sex) of {tmp_path / 't.csv'} takes only 2 values in "
+            "100 rows (-0.0446, 0.0507), not whole numbers: a density fits them best with "
+            "ever sharper spikes on the values, so the NLL rewards spikes; code them as 0, 1, "
+            "... to have them dequantised\n"
+        )
+        assert (note in capsys.readouterr().err) == noted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
 def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     rng = np.random.default_rng(0)
     counts = np.column_stack([rng.poisson(3.0, 400), rng.normal(size=400), rng.poisson(9, 400)])
@@ -671,8 +695,7 @@ def test_a_closed_output_pipe_stops_in_one_line(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "train", train)
     assert cli.main(["train", "--out", "r"]) == 128 + signal.SIGPIPE
     assert capsys.readouterr().err == (
-        "tfp-realnvp: stopped: standard output was closed (its reader, such as `| head`, "
-        "exited)\n"
+        "tfp-realnvp: stopped: standard output was closed (its reader, such as `| head`, exited)\n"
     )
 
 

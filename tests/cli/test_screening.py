@@ -14,6 +14,20 @@ def test_whole_number_columns_are_found():
     assert screen_vectors(x, "x").integer_columns == (0, 2)  # a constant 0 is dequantised
 
 
+def test_few_valued_columns_that_are_not_whole_numbers_are_found():
+    rng = np.random.default_rng(2)
+    coded = np.where(rng.random(400) < 0.5, -0.0446, 0.0507)  # diabetes' "sex", standardised
+    ten = rng.integers(0, 10, 400) / 7.0  # 10 values
+    eleven = rng.integers(0, 11, 400) / 7.0  # 11 values: continuous as far as we know
+    counts = rng.poisson(3.0, 400)  # whole numbers: dequantised instead
+    x = np.column_stack([rng.normal(size=400), coded, ten, eleven, counts])
+    report = screen_vectors(x, "x")
+    assert report.few_valued_columns == (1, 2) and report.integer_columns == (4,)
+    # 5 rows a value at the least: 2 values in 9 rows are not enough to call it discrete.
+    assert screen_vectors(x[:10], "x").few_valued_columns == (1,)
+    assert screen_vectors(x[:9], "x").few_valued_columns == ()
+
+
 def test_a_constant_column_is_refused_unless_dequantised():
     x = np.column_stack([np.arange(10.0), np.full(10, 4.0)])
     assert screen_vectors(x, "x").integer_columns == (0, 1)

@@ -1,12 +1,15 @@
 """Checks on training data before a flow sees it: what the data are, and what a flow cannot fit.
 
-A flow is a density on real numbers. Three kinds of column defeat it silently, so the command
+A flow is a density on real numbers. Four kinds of column defeat it silently, so the command
 line looks for them first (in numpy, before TensorFlow starts):
 
 - whole numbers only (counts, grey levels): their "density" is a set of spikes, and a flow
   chases them without end. They are dequantised: training adds uniform noise on
   ``[-0.5, 0.5)``, so the flow models a density whose mass on ``[k - 0.5, k + 0.5)`` is the
   probability of ``k`` (Theis et al. 2016, https://arxiv.org/abs/1511.01844);
+- a few values that are not whole numbers (a category coded as -0.04 and 0.05, say): spikes
+  too, which no noise of a fixed width fits; the command line says so and how to code them
+  (as 0, 1, ..., which are dequantised);
 - a constant column of other values: it has no density at all; refused;
 - values so far from the rest (more than ``MAX_ROBUST_Z`` median absolute deviations) that
   after standardisation the other rows fall below float32's resolution; refused with the row.
@@ -15,6 +18,8 @@ line looks for them first (in numpy, before TensorFlow starts):
 >>> report = screen_vectors(np.array([[0.5, 1.0], [1.5, 2.0], [2.5, 4.0]]), "x.csv")
 >>> report.integer_columns
 (1,)
+>>> screen_vectors(np.array([[0.1 * (i % 2), i] for i in range(20)]), "x").few_valued_columns
+(0,)
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 from tfp_realnvp.data.tables import DataError, Table
 
 __all__ = [
+    "MAX_LEVELS",
     "MAX_ROBUST_Z",
     "SMALL_DATA_NOTE",
     "Screening",
@@ -38,6 +44,9 @@ __all__ = [
 # float32 resolves about 1 part in 1.7e7; past 1e6 scales the bulk of a standardised column
 # collapses onto a few float32 values next to the outlier.
 MAX_ROBUST_Z = 1e6
+
+# A column of at most this many distinct values (and at least 5 rows a value) is discrete.
+MAX_LEVELS = 10
 
 # Below this many training rows, vector flows get dropout by default: on 1,437 digits as
 # 64-vectors it kept the validation NLL from turning up (benchmarks/README.md, small data).
@@ -57,9 +66,11 @@ def small_data_dropout(train_rows: float) -> float:
 
 @dataclass(frozen=True)
 class Screening:
-    """What `screen_vectors` found: 0-based columns holding only whole numbers."""
+    """What `screen_vectors` found (0-based columns): those holding only whole numbers, and
+    those of at most `MAX_LEVELS` other values, at least 5 rows each on average."""
 
     integer_columns: tuple[int, ...]
+    few_valued_columns: tuple[int, ...] = ()
 
 
 def screen_vectors(
@@ -74,7 +85,7 @@ def screen_vectors(
       table: the file ``x`` was read from, whose column names and lines messages then use.
 
     Returns:
-      `Screening` with the whole-number columns.
+      `Screening` with the whole-number columns and the few-valued others.
 
     Raises:
       DataError: fewer than 2 columns, a constant column that is not dequantised, or a value
@@ -112,7 +123,11 @@ def screen_vectors(
             f"robust standard deviations from the column's median {median[col]:g}; a float32 "
             "flow cannot fit it with the other rows: remove the row or rescale the column"
         )
-    return Screening(tuple(int(c) for c in np.flatnonzero(deq)))
+    levels = np.array([len(np.unique(column)) for column in x.T])
+    few = ~integer & (levels <= MAX_LEVELS) & (5 * levels <= len(x))
+    return Screening(
+        tuple(int(c) for c in np.flatnonzero(deq)), tuple(int(c) for c in np.flatnonzero(few))
+    )
 
 
 def uses_image_flow(data: np.ndarray, architecture: str) -> bool:

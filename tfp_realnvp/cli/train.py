@@ -150,14 +150,29 @@ def _screen(args, table: Table, context: tuple[int, ...] = ()) -> tuple[tuple[in
         raise UsageError(f"--whiten: {args.data} has one column; there is nothing to whiten")
     report = screen_vectors(data, args.data, not args.no_dequantize, table)
     whole = tuple(c for c in report.integer_columns if c not in set(context))
-    if not whole:
-        return (), []
-    return whole, [
-        f"{table.describe(whole)} of {args.data} {'holds' if len(whole) == 1 else 'hold'} "
-        "only whole numbers; "
-        "training adds uniform noise on [-0.5, 0.5) to them (dequantisation), so log-probs "
-        "of whole numbers estimate log-probabilities (--no-dequantize turns this off)"
-    ]
+    notes = []
+    if whole:
+        notes.append(
+            f"{table.describe(whole)} of {args.data} {'holds' if len(whole) == 1 else 'hold'} "
+            "only whole numbers; training adds uniform noise on [-0.5, 0.5) to them "
+            "(dequantisation), so log-probs of whole numbers estimate log-probabilities "
+            "(--no-dequantize turns this off)"
+        )
+    for c in report.few_valued_columns:  # a context may be discrete: it is not modelled
+        if c not in context:
+            values = np.unique(data[:, c])
+            notes.append(
+                f"{table.describe([c])} of {args.data} takes only {len(values)} values in "
+                f"{len(data)} rows ({_listed(values)}), not whole numbers: a density fits them "
+                "best with ever sharper spikes on the values, so the NLL rewards spikes; code "
+                "them as 0, 1, ... to have them dequantised"
+            )
+    return whole, notes
+
+
+def _listed(values: np.ndarray, shown: int = 3) -> str:
+    head = ", ".join(f"{v:g}" for v in values[:shown])
+    return head if len(values) <= shown else f"{head}, ..."
 
 
 def _json_safe(value, key: str, replaced: list[str]):
