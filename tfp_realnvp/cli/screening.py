@@ -123,11 +123,18 @@ def screen_vectors(
             f"robust standard deviations from the column's median {median[col]:g}; a float32 "
             "flow cannot fit it with the other rows: remove the row or rescale the column"
         )
-    levels = np.array([len(np.unique(column)) for column in x.T])
+    levels = np.array([_levels(column) for column in x.T])
     few = ~integer & (levels <= MAX_LEVELS) & (5 * levels <= len(x))
     return Screening(
         tuple(int(c) for c in np.flatnonzero(deq)), tuple(int(c) for c in np.flatnonzero(few))
     )
+
+
+def _levels(column: np.ndarray) -> int:
+    """How many distinct values ``column`` holds, where that is at most `MAX_LEVELS` (else
+    some number above it): a continuous column is told by its first rows."""
+    head = len(np.unique(column[:1000]))
+    return head if head > MAX_LEVELS else len(np.unique(column))
 
 
 def uses_image_flow(data: np.ndarray, architecture: str) -> bool:
