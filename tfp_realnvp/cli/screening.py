@@ -70,7 +70,7 @@ class Screening:
     those of at most `MAX_LEVELS` other values, at least 5 rows each on average."""
 
     integer_columns: tuple[int, ...]
-    few_valued_columns: tuple[int, ...] = ()
+    few_valued_columns: tuple[int, ...]
 
 
 def screen_vectors(
