@@ -13,7 +13,7 @@ PYTEST := -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 WHEEL_VENV := build/wheel-venv
 WHEEL_PY := $(abspath $(WHEEL_VENV))/bin/python
 
-.PHONY: install demo dist wheel-venv test test-keras3 test-tfkeras lint format clean
+.PHONY: install demo dist wheel-venv test test-slow test-all test-keras3 test-tfkeras lint format clean
 
 install: $(STAMP)
 
@@ -48,16 +48,29 @@ wheel-venv: dist
 # wheel (marked installed). The two passes run one after the other, each on both cores: side by
 # side (four TensorFlow processes on two cores) they took a minute longer in all, and about 10%
 # more CPU (user 23:30 against 21:21, the install's share taken out).
+# `make test` leaves out the end-to-end runs marked slow (subprocesses that train: multi-worker
+# jobs, SIGKILL resumes, signals, the examples, the README's blocks); `make test-slow` runs them,
+# in the same two passes. CI (.ci/run) runs `make test`, then `make test-slow`; `make test-all`
+# does the same.
 test: lint
-	$(MAKE) --no-print-directory test-keras3
-	$(MAKE) --no-print-directory test-tfkeras
+	$(MAKE) --no-print-directory test-keras3 TIER="not slow" DOCTESTS="--doctest-modules tfp_realnvp"
+	$(MAKE) --no-print-directory test-tfkeras TIER="not slow"
+
+test-slow: install
+	$(MAKE) --no-print-directory test-keras3 TIER=slow
+	$(MAKE) --no-print-directory test-tfkeras TIER=slow
+
+test-all: test test-slow
+
+TIER ?= not slow
+DOCTESTS ?=
 
 test-keras3: install
-	$(PY) $(PYTEST) -q -m "not installed" --doctest-modules tfp_realnvp tests
+	$(PY) $(PYTEST) -q -m "($(TIER)) and not installed" $(DOCTESTS) tests
 
 test-tfkeras: wheel-venv
 	cd $(WHEEL_VENV) && TF_USE_LEGACY_KERAS=1 TFP_REALNVP_TEST_INSTALLED=1 \
-		$(WHEEL_PY) $(PYTEST) -q -m "tf_keras or installed" $(CURDIR)/tests
+		$(WHEEL_PY) $(PYTEST) -q -m "($(TIER)) and (tf_keras or installed)" $(CURDIR)/tests
 
 lint: install
 	$(VENV)/bin/ruff check .
