@@ -80,6 +80,10 @@ class LearnedBase(keras.layers.Layer):
         super().__init__(**kwargs)
         self.event_shape = check_shape(event_shape, "event_shape")
         self._dist = None
+        # Its weights come in ``__init__``, not in a ``build`` called on first use: so it is
+        # built, and ``fit`` creates the optimizer's slots before the step is traced (slots
+        # made during the first trace make the whole step trace twice).
+        self.built = True
 
     def distribution(self) -> tfd.Distribution:
         """The TFP distribution, whose parameters are this layer's variables."""
