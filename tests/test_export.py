@@ -70,6 +70,7 @@ def served_without_tfp(tmp_path_factory):
     return x, {c: (m, p, np.load(o), names[str(p)]) for c, (m, p, o) in cases.items()}
 
 
+@pytest.mark.slow  # a process that imports TensorFlow and serves two exports
 @pytest.mark.parametrize("conditional", [False, True])
 def test_saved_model_serves_without_tfp_and_matches(served_without_tfp, conditional):
     x, cases = served_without_tfp

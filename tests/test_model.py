@@ -256,6 +256,7 @@ STRATEGY_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a process that starts TensorFlow with two logical devices
 def test_mirrored_strategy_matches_one_device():
     out = subprocess.run(
         [sys.executable, "-c", STRATEGY_SCRIPT], capture_output=True, text=True, timeout=300

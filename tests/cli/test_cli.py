@@ -342,6 +342,7 @@ def test_non_finite_metrics_are_valid_json_and_reported(tmp_path, monkeypatch, c
     assert "test NLL not finite" in captured.out
 
 
+@pytest.mark.slow  # a whole run of each flow family, with its exports
 @pytest.mark.parametrize("flow", ["spline", "maf"])
 def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, capsys, flow):
     out = tmp_path / flow
@@ -372,6 +373,7 @@ def test_train_takes_a_flow_family_a_learned_base_and_regularisers(tmp_path, cap
     assert float(loaded.optimizer.weight_decay) == pytest.approx(1e-3)
 
 
+@pytest.mark.slow  # two whole runs on streamed shards
 def test_train_streams_shards_and_a_bad_value_publishes_nothing(tmp_path, capsys):
     rng = np.random.default_rng(1)
     for i in range(3):
@@ -672,6 +674,7 @@ def test_help_is_quiet_and_needs_no_tensorflow_notices():
     assert run.returncode == 0 and run.stderr == "" and "--force" in run.stdout
 
 
+@pytest.mark.slow  # each a process that starts TensorFlow
 @pytest.mark.parametrize(
     "level",
     [pytest.param(None, marks=pytest.mark.tf_keras), "3"],  # each Keras has its notices

@@ -19,6 +19,7 @@ def _write_csv(path, rows):
     np.savetxt(path, rows, delimiter=",", fmt="%.9g", header="a,b", comments="")
 
 
+@pytest.mark.slow  # two whole runs, one streamed and one in memory
 def test_shards_train_to_the_metrics_of_the_same_rows_in_memory(tmp_path, write_tfrecord):
     rng = np.random.default_rng(0)
     data = (rng.normal(size=(80, 2)) * [1.0, 3.0] + [0.5, -1.0]).astype(np.float32)
