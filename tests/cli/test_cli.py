@@ -87,6 +87,7 @@ def test_a_trained_run_exports_to_tflite_exactly(run_dir, tmp_path):
     np.testing.assert_allclose(runner(x=x)["log_prob"], model.log_prob(x), atol=1e-4)
 
 
+@pytest.mark.slow  # a whole run
 def test_outputs_follow_the_umask(tmp_path, run_dir):
     old = os.umask(0o002)
     try:
@@ -176,6 +177,7 @@ def test_log_prob_matches_columns_by_name(named_run, tmp_path, capsys):
     assert (tmp_path / "lp.csv").read_text().startswith("log_prob\n")
 
 
+@pytest.mark.slow  # a whole run
 def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
     # R's write.csv puts the row names first, under an empty name; they were trained on as a
     # feature (and dequantised, being whole numbers).
@@ -202,6 +204,7 @@ def test_a_row_name_column_is_dropped_in_training_and_scoring(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "lp.npy"), np.load(tmp_path / "lp2.npy"))
 
 
+@pytest.mark.slow  # a whole run
 def test_whiten_puts_the_fitted_gaussian_behind_the_flow(tmp_path):
     # The README recommended whitening small tables, and named a --whiten train did not take.
     import tfp_realnvp as trn
@@ -234,6 +237,7 @@ def conditional_run(tmp_path_factory):
     return out, tmp / "t.csv", table
 
 
+@pytest.mark.slow  # a whole run
 def test_a_conditional_run_learns_p_of_the_rest_given_the_context(conditional_run, tmp_path):
     # p(y | x) was not in the command line, and a 1-D target had no flow that takes it.
     import tfp_realnvp as trn
@@ -286,6 +290,7 @@ def test_sampling_streams_in_blocks(run_dir, tmp_path, monkeypatch):
     assert len(set(map(tuple, blocks.round(6)))) == 12  # no block repeats another's noise
 
 
+@pytest.mark.slow  # a whole run
 def test_force_replaces_a_previous_run_whole(tmp_path, capsys, run_dir):
     out = tmp_path / "run"
     shutil.copytree(run_dir, out)  # a previous run of FAST
@@ -428,6 +433,7 @@ def test_a_few_valued_column_gets_a_note_unless_it_is_the_context(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
 
 
+@pytest.mark.slow  # a whole run
 def test_whole_number_columns_are_dequantised(tmp_path, capsys):
     rng = np.random.default_rng(0)
     counts = np.column_stack([rng.poisson(3.0, 400), rng.normal(size=400), rng.poisson(9, 400)])

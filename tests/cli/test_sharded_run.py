@@ -62,6 +62,7 @@ def test_the_checking_pass_refuses_too_few_rows_and_constant_columns(tmp_path):
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob("*/model.keras"))
 
 
+@pytest.mark.slow  # a whole run
 def test_a_run_on_the_fewest_rows_it_takes_dequantises_counts_and_builds_what_it_was_asked(
     tmp_path,
 ):

@@ -14,6 +14,7 @@ def _learning_rates(history):
     return history.get("learning_rate", history.get("lr"))  # Keras 3 / tf-keras
 
 
+@pytest.mark.slow  # a whole run
 @pytest.mark.tf_keras  # EarlyStopping's restore differs by Keras
 def test_a_validation_plateau_halves_the_learning_rate_then_stops_training(tmp_path):
     # A learning rate of 1e-12 cannot move float32 weights: the validation NLL stays exactly
@@ -28,6 +29,7 @@ def test_a_validation_plateau_halves_the_learning_rate_then_stops_training(tmp_p
     np.testing.assert_allclose(_learning_rates(history), [1e-12] * 3 + [5e-13] * 2, rtol=1e-6)
 
 
+@pytest.mark.slow  # a whole run
 def test_dequantized_columns_get_fresh_noise_in_every_batch_of_every_epoch(tmp_path, monkeypatch):
     fed = []
     fit = trn.FlowModel.fit
@@ -64,6 +66,7 @@ def test_the_linear_gaussian_reference_is_the_closed_form():
     assert abs(linear_gaussian_nll(y[:10000], None, y[10000:], None) - alone) < 0.02
 
 
+@pytest.mark.slow  # a whole run
 def test_with_xla_each_step_compiles_for_one_batch_shape_and_every_row_counts_once(
     tmp_path, monkeypatch
 ):
