@@ -53,17 +53,18 @@ wheel-venv: dist
 # in the same two passes. CI (.ci/run) runs `make test`, then `make test-slow`; `make test-all`
 # does the same.
 test: lint
-	$(MAKE) --no-print-directory test-keras3 TIER="not slow" DOCTESTS="--doctest-modules tfp_realnvp"
-	$(MAKE) --no-print-directory test-tfkeras TIER="not slow"
+	$(MAKE) --no-print-directory test-keras3
+	$(MAKE) --no-print-directory test-tfkeras
 
 test-slow: install
-	$(MAKE) --no-print-directory test-keras3 TIER=slow
+	$(MAKE) --no-print-directory test-keras3 TIER=slow DOCTESTS=
 	$(MAKE) --no-print-directory test-tfkeras TIER=slow
 
 test-all: test test-slow
 
+# Which tests a pass runs (a pytest -m expression), and the Keras 3 pass's docstring examples.
 TIER ?= not slow
-DOCTESTS ?=
+DOCTESTS ?= --doctest-modules tfp_realnvp
 
 test-keras3: install
 	$(PY) $(PYTEST) -q -m "($(TIER)) and not installed" $(DOCTESTS) tests
