@@ -48,9 +48,8 @@ wheel-venv: dist
 # wheel (marked installed). The two passes run one after the other, each on both cores: side by
 # side (four TensorFlow processes on two cores) they took a minute longer in all, and about 10%
 # more CPU (user 23:30 against 21:21, the install's share taken out).
-# `make test` leaves out the end-to-end runs marked slow (subprocesses that train: multi-worker
-# jobs, SIGKILL resumes, signals, the examples, the README's blocks); `make test-slow` runs them,
-# in the same two passes. CI (.ci/run) runs `make test`, then `make test-slow`; `make test-all`
+# `make test` leaves out the end-to-end runs marked slow (pyproject.toml says which); `make
+# test-slow` runs them, in the same two passes. CI (.ci/run) runs `make test`, then `make test-slow`; `make test-all`
 # does the same.
 test: lint
 	$(MAKE) --no-print-directory test-keras3

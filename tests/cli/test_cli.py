@@ -237,7 +237,7 @@ def conditional_run(tmp_path_factory):
     return out, tmp / "t.csv", table
 
 
-@pytest.mark.slow  # a whole run
+@pytest.mark.slow  # a whole run: its fixture's, which no other test reads
 def test_a_conditional_run_learns_p_of_the_rest_given_the_context(conditional_run, tmp_path):
     # p(y | x) was not in the command line, and a 1-D target had no flow that takes it.
     import tfp_realnvp as trn
