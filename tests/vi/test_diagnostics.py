@@ -132,8 +132,9 @@ def _diagnostics(**changes) -> VIDiagnostics:
 
 
 REMEDIES = (
-    "more steps, a larger flow or neural_spline_flow, stick_the_landing=True, a larger "
-    "sample_size, or a longer annealing (annealing=Annealing(fraction=...))"
+    "stick_the_landing=True, fit_vi(..., restarts=3), more steps, a larger flow or "
+    "neural_spline_flow, a larger sample_size, or a longer annealing "
+    "(annealing=Annealing(fraction=...))"
 )
 
 

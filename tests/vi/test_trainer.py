@@ -86,7 +86,7 @@ def test_the_documented_defaults(defaults):
     assert defaults(fit_vi) == dict(
         num_steps=1000, sample_size=256, importance_samples=1, stick_the_landing=False,
         annealing=DEFAULT_ANNEALING, optimizer=None, learning_rate=4e-3, cosine_decay=True,
-        jit_compile=True, steps_per_execution=10, warn=True, seed=0,
+        jit_compile=True, steps_per_execution=10, restarts=1, warn=True, seed=0,
     )  # fmt: skip
 
 

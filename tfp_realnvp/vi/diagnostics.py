@@ -24,8 +24,9 @@ K_TRUSTWORTHY = 0.7
 # (relative variance <= 0.11), whatever the shape of their tail.
 ESS_COLLAPSED, ESS_FLAT = 0.3, 0.9
 REMEDIES = (
-    "more steps, a larger flow or neural_spline_flow, stick_the_landing=True, a larger "
-    "sample_size, or a longer annealing (annealing=Annealing(fraction=...))"
+    "stick_the_landing=True, fit_vi(..., restarts=3), more steps, a larger flow or "
+    "neural_spline_flow, a larger sample_size, or a longer annealing "
+    "(annealing=Annealing(fraction=...))"
 )
 
 

@@ -22,10 +22,12 @@ from tfp_realnvp.vi.objective import (
     noise_shape,
     objective,
 )
+from tfp_realnvp.vi.restarts import best_elbo, copy_weights, fresh_copy
 
 __all__ = ["VIModel", "fit_vi"]
 
 DEFAULT_ANNEALING = Annealing()
+_RESTART_SEEDS = 1_000_003  # the seed step between restarts' noise streams
 
 
 class VIModel(keras.Model):
@@ -213,6 +215,7 @@ def fit_vi(
     cosine_decay: bool = True,
     jit_compile: bool = True,
     steps_per_execution: int = 10,
+    restarts: int = 1,
     warn: bool = True,
     seed: int = 0,
 ) -> np.ndarray:
@@ -228,9 +231,16 @@ def fit_vi(
     With ``warn``, `check_fit` runs at the end (4096 draws of ``q``) and warns
     (`VIFitWarning`) when ``q`` misses mass of ``p``.
 
+    ``restarts=R`` trains ``flow`` and ``R - 1`` fresh copies of it (`fresh_copy`: same layers,
+    new initial weights, each its own noise) side by side in the same compiled steps, and
+    keeps the one with the highest ELBO on 4096 common draws (`best_elbo`): ``flow`` ends with
+    its weights. It costs ``R`` fits' compute (and compiling) and pays where single fits
+    end apart from seed to seed (``benchmarks/vi_robust.py``). The first restart is the fit
+    ``restarts=1`` would run: same initial weights, same noise.
+
     Returns:
       The negative bound at every step, in nats (``log Z - ELBO >= 0`` is the KL(q || p)),
-      of ``p~`` itself also while the annealing runs.
+      of ``p~`` itself also while the annealing runs (with restarts, the kept one's).
 
     >>> import tensorflow as tf, tfp_realnvp as trn
     >>> flow = trn.radial_flow(2, 2)
@@ -240,46 +250,60 @@ def fit_vi(
     (3,)
     """
     num_steps = positive_int(num_steps, "num_steps")
-    model = VIModel(
-        flow,
-        target_log_prob_fn,
+    steps_per_execution = positive_int(steps_per_execution, "steps_per_execution")
+    settings = dict(
         sample_size=sample_size,
         importance_samples=importance_samples,
         stick_the_landing=stick_the_landing,
         annealing=annealing,
     )
+    model = VIModel(flow, target_log_prob_fn, **settings)
+    models = [model] + [
+        VIModel(fresh_copy(model.distribution), target_log_prob_fn, **settings)
+        for _ in range(positive_int(restarts, "restarts") - 1)
+    ]
     if optimizer is None:
         schedule = learning_rate
         if cosine_decay:
             schedule = keras.optimizers.schedules.CosineDecay(learning_rate, num_steps)
         optimizer = keras.optimizers.Adam(schedule)
-    model.optimizer = optimizer
-    variables = model.trainable_variables
+    variables = [v for m in models for v in m.trainable_variables]
     optimizer.build(variables)  # its slots, before the compiled step
-    if annealing is not None:
-        model.plan_annealing(num_steps)
+    for m in models:
+        m.optimizer = optimizer
+        if annealing is not None:
+            m.plan_annealing(num_steps)
 
-    def step(eps):
+    def step(eps):  # eps: [restarts, K, S, *event]; each restart's loss is its own gradient's
         with tf.GradientTape() as tape:
-            value, loss = model.losses_at(eps, model.beta())
+            pairs = [m.losses_at(eps[r], m.beta()) for r, m in enumerate(models)]
+            loss = tf.add_n([loss for _, loss in pairs])
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return value
+        return tf.stack([value for value, _ in pairs])
 
     def steps(eps, n):  # the first n of the steps_per_execution noise batches in eps
-        values = tf.zeros([steps_per_execution], eps.dtype)
+        values = tf.zeros([steps_per_execution, len(models)], eps.dtype)
         for i in tf.range(n):
             values = tf.tensor_scatter_nd_update(values, [[i]], [step(eps[i])])
         return values
 
     run = own_function(steps, jit_compile=jit_compile)
 
-    steps_per_execution = positive_int(steps_per_execution, "steps_per_execution")
-    noise = iter(model.noise(seed).batch(steps_per_execution))
+    # Restart r draws its noise from seed + r * _RESTART_SEEDS: the first is restarts=1's.
+    streams = [m.noise(None if seed is None else seed + r * _RESTART_SEEDS)
+               for r, m in enumerate(models)]  # fmt: skip
+    noise = tf.data.Dataset.zip(tuple(streams)).map(lambda *eps: tf.stack(eps))
+    noise = iter(noise.batch(steps_per_execution))
     losses = []
     for done in range(0, num_steps, steps_per_execution):
         n = min(steps_per_execution, num_steps - done)
         losses.append(run(next(noise), tf.constant(n))[:n].numpy())
     losses = np.concatenate(losses).astype(np.float64)
+    kept = 0
+    if len(models) > 1:
+        kept, _ = best_elbo([m.distribution for m in models], target_log_prob_fn, seed=seed)
+        copy_weights(model.distribution, models[kept].distribution)
+    losses = losses[:, kept]
     if warn:
         check_fit(model, target_log_prob_fn, seed=seed)
     return losses
