@@ -71,17 +71,27 @@ def log_weights(
 
     ``log q(z) = log N(eps) - fldj(eps)`` needs no inverse. Returns ``(value, path)``: the
     second has the same value, and, with ``stick_the_landing``, a gradient without the score
-    term ``grad_theta log q_theta(z)`` at fixed ``z`` (Roeder et al. 2017), which costs one
-    inverse pass (a root solve for `Planar`).
+    term ``grad_theta log q_theta(z)`` at fixed ``z`` (Roeder et al. 2017): the path
+    derivative ``(grad_z log p~(z) - grad_z log q(z)) dz/dtheta``. ``grad_z log q`` costs one
+    inverse pass (a root solve for `Planar`) and its backward pass to ``z`` alone, with no
+    gradients of ``q``'s parameters through the inverse.
     """
     event_ndims = q.event_shape.rank
     z = q.bijector.forward(eps)
     log_q = q.distribution.log_prob(eps) - q.bijector.forward_log_det_jacobian(eps, event_ndims)
-    log_w = target_log_prob_fn(z) - log_q
+    log_p = target_log_prob_fn(z)
+    log_w = log_p - log_q
     if not stick_the_landing:
         return log_w, log_w
-    score = q.log_prob(tf.stop_gradient(z))  # q's parameters only (a fresh tensor: no cache)
-    return log_w, log_w + (score - tf.stop_gradient(score))
+    fixed = tf.stop_gradient(z)  # a fresh tensor: the inverse is computed, not cached
+    with tf.GradientTape() as tape:
+        tape.watch(fixed)
+        log_q_fixed = q.log_prob(fixed)
+    slope = tf.stop_gradient(tape.gradient(log_q_fixed, fixed))  # grad_z log q at z
+    moved = tf.reduce_sum(slope * z, list(range(-event_ndims, 0)))
+    return log_w, tf.stop_gradient(log_w) + (log_p - tf.stop_gradient(log_p)) - (
+        moved - tf.stop_gradient(moved)
+    )
 
 
 def objective(log_w: tf.Tensor, path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
