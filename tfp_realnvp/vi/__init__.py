@@ -1,7 +1,8 @@
 """Variational inference with flows: reverse-KL fitting (`VIModel`, `fit_vi`, annealed by
-`Annealing`), diagnostics (`diagnose`: ELBO, importance-sampled log Z, ESS, PSIS Pareto-k;
-`check_fit`, which warns with `VIFitWarning`), NeuTra (`neutra_kernel`, `sample_neutra`) and
-test targets (`tfp_realnvp.vi.targets`)."""
+`Annealing`; `fit_vi`'s restarts in `tfp_realnvp.vi.restarts`), diagnostics (`diagnose`:
+ELBO, importance-sampled log Z, ESS, PSIS Pareto-k; `check_fit`, which warns with
+`VIFitWarning`), NeuTra (`neutra_kernel`, `sample_neutra`) and test targets
+(`tfp_realnvp.vi.targets`)."""
 
 from tfp_realnvp.vi import targets
 from tfp_realnvp.vi.annealing import Annealing
