@@ -90,6 +90,28 @@ def test_a_non_finite_elbo_is_never_the_best():
     index, elbos = best_elbo([far, near, nearer], walled)
     assert index == 2 and np.isnan(elbos[0])
     assert elbos[2] > elbos[1]
+    assert best_elbo([near], walled)[0] == 0
+
+
+def test_best_elbo_draws_in_the_flows_dtype_with_its_documented_defaults(defaults):
+    assert defaults(best_elbo) == {"num_samples": 4096, "seed": 0}
+    shifts = [tfb.Shift(tf.constant([m, 0.0], tf.float64)) for m in (2.0, 0.5)]
+    index, elbos = best_elbo([trn.flow_distribution(s, 2) for s in shifts], _float64_normal)
+    assert index == 1 and elbos[1] > elbos[0]
+
+
+def _float64_normal(z):
+    assert z.dtype == tf.float64
+    return -0.5 * tf.reduce_sum(z**2, -1)
+
+
+def test_copy_weights_refuses_a_flow_of_other_layers(refusal):
+    two, three = (trn.flow_distribution(trn.real_nvp([2], n, [4])) for n in (2, 3))
+    message = refusal(ValueError, copy_weights, two, three)
+    assert message == (
+        "cannot copy the weights of 3 Keras layers into a flow of 2: `source` is not a copy of "
+        "`destination`"
+    )
 
 
 def test_a_fresh_copy_has_the_layers_and_new_weights_and_copy_weights_sets_them():

@@ -76,6 +76,9 @@ def copy_weights(destination: tfd.TransformedDistribution, source) -> None:
     by `fresh_copy`)."""
     layers = keras_layers(destination.bijector), keras_layers(source.bijector)
     if len(layers[0]) != len(layers[1]):
-        raise ValueError(f"cannot copy {len(layers[1])} layers' weights into {len(layers[0])}")
+        raise ValueError(
+            f"cannot copy the weights of {len(layers[1])} Keras layers into a flow of "
+            f"{len(layers[0])}: `source` is not a copy of `destination`"
+        )
     for to, come in zip(*layers, strict=True):
         to.set_weights(come.get_weights())
