@@ -277,7 +277,7 @@ def fit_vi(
     def step(eps):  # eps: [restarts, K, S, *event]; each restart's loss is its own gradient's
         with tf.GradientTape() as tape:
             pairs = [m.losses_at(eps[r], m.beta()) for r, m in enumerate(models)]
-            loss = tf.add_n([loss for _, loss in pairs])
+            loss = tf.add_n([part for _, part in pairs])
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return tf.stack([value for value, _ in pairs])
 
@@ -290,9 +290,8 @@ def fit_vi(
     run = own_function(steps, jit_compile=jit_compile)
 
     # Restart r draws its noise from seed + r * _RESTART_SEEDS: the first is restarts=1's.
-    streams = [m.noise(None if seed is None else seed + r * _RESTART_SEEDS)
-               for r, m in enumerate(models)]  # fmt: skip
-    noise = tf.data.Dataset.zip(tuple(streams)).map(lambda *eps: tf.stack(eps))
+    streams = tuple(m.noise(seed + r * _RESTART_SEEDS) for r, m in enumerate(models))
+    noise = tf.data.Dataset.zip(streams).map(lambda *eps: tf.stack(eps))
     noise = iter(noise.batch(steps_per_execution))
     losses = []
     for done in range(0, num_steps, steps_per_execution):
