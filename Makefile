@@ -49,8 +49,8 @@ wheel-venv: dist
 # side (four TensorFlow processes on two cores) they took a minute longer in all, and about 10%
 # more CPU (user 23:30 against 21:21, the install's share taken out).
 # `make test` leaves out the end-to-end runs marked slow (pyproject.toml says which); `make
-# test-slow` runs them, in the same two passes. CI (.ci/run) runs `make test`, then `make test-slow`; `make test-all`
-# does the same.
+# test-slow` runs them, in the same two passes. CI (.ci/run) runs `make test`, then
+# `make test-slow`; `make test-all` does the same.
 test: lint
 	$(MAKE) --no-print-directory test-keras3
 	$(MAKE) --no-print-directory test-tfkeras

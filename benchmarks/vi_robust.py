@@ -14,8 +14,7 @@ not use).
 
 Run: python benchmarks/vi_robust.py energies [--seeds 10] [--flows real_nvp neural_spline_flow]
          [--preset defaults|before|no-annealing|constant-lr|lr-5e-3|lr-4e-3|lr-5e-3-anneal-20%|
-         lr-5e-3-warmup|lr-3e-3|stl|
-         restarts-3] [--targets U3 U4]
+         lr-5e-3-warmup|lr-3e-3|stl|restarts-3] [--targets U3 U4]
          [--out benchmarks/vi_robust.json]
      python benchmarks/vi_robust.py unimodal [--repeats 3] [--presets before defaults ...]
          [--out benchmarks/vi_robust_unimodal.json]

@@ -87,6 +87,11 @@ def test_pareto_k_reads_light_tails_as_safe_and_refuses_too_few():
         pareto_k(np.zeros(10))
 
 
+def _flat(tensors) -> np.ndarray:
+    """``tensors`` (gradients, variables) as one vector."""
+    return np.concatenate([tf.reshape(t, [-1]).numpy() for t in tensors])
+
+
 def _gradients(stick_the_landing, importance_samples, seed):
     keras.utils.set_random_seed(0)
     flow = trn.real_nvp([2], 2, [4], dtype=tf.float64)  # the identity: q = N(0, I) = p
@@ -100,8 +105,7 @@ def _gradients(stick_the_landing, importance_samples, seed):
     with tf.GradientTape() as tape:
         value, loss = model.losses_at(eps)
     np.testing.assert_allclose(value, loss)
-    grads = tape.gradient(loss, model.trainable_variables)
-    return np.concatenate([tf.reshape(g, [-1]).numpy() for g in grads])
+    return _flat(tape.gradient(loss, model.trainable_variables))
 
 
 @pytest.mark.parametrize("importance_samples", [1, 3])
@@ -279,8 +283,7 @@ def _iwae_gradient(dreg: bool, eps):
     model = trn.VIModel(flow, target, stick_the_landing=dreg, importance_samples=len(eps))
     with tf.GradientTape() as tape:
         _, loss = model.losses_at(eps)
-    grads = tape.gradient(loss, model.trainable_variables)
-    return np.concatenate([tf.reshape(g, [-1]).numpy() for g in grads])
+    return _flat(tape.gradient(loss, model.trainable_variables))
 
 
 def test_dreg_estimates_the_importance_weighted_bounds_gradient_away_from_the_optimum():
@@ -472,9 +475,7 @@ def test_sticking_the_landing_drops_exactly_the_score_term_away_from_the_optimum
         score = tf.reduce_mean(q.log_prob(tf.stop_gradient(z)))
         path = tf.reduce_mean(log_weights(q, target, eps, stick_the_landing=True)[1])
 
-    def flat(grads):
-        return np.concatenate([tf.reshape(g, [-1]).numpy() for g in grads])
-
-    expected = flat(tape.gradient(total, variables)) + flat(tape.gradient(score, variables))
-    assert np.linalg.norm(flat(tape.gradient(score, variables))) > 0.1  # a term to drop
-    np.testing.assert_allclose(flat(tape.gradient(path, variables)), expected, atol=1e-10)
+    score_term = _flat(tape.gradient(score, variables))
+    assert np.linalg.norm(score_term) > 0.1  # a term to drop
+    expected = _flat(tape.gradient(total, variables)) + score_term
+    np.testing.assert_allclose(_flat(tape.gradient(path, variables)), expected, atol=1e-10)

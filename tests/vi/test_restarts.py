@@ -23,6 +23,7 @@ def shifted(z):
 
 
 def _weights(q) -> np.ndarray:
+    """``q``'s trainable variables as one vector."""
     return np.concatenate([tf.reshape(v, [-1]).numpy() for v in q.trainable_variables])
 
 
